@@ -1,0 +1,224 @@
+"""Experiment configuration: the typed schema and `load_config`.
+
+A config is the schema's defaults, then the organism size preset (if `organism.size` is set),
+then the YAML file, then dot-list overrides (`key=value`), merged by OmegaConf into typed
+dataclasses. Anything wrong (unknown key, wrong type, missing file, unknown registry name) raises
+`ConfigError` naming the key and the file, before any work starts and before anything is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used: its message names the key and the file."""
+
+
+def _help(text: str, default=None, factory=None):
+    if factory is not None:
+        return field(default_factory=factory, metadata={"help": text})
+    return field(default=default, metadata={"help": text})
+
+
+@dataclass
+class WorldConfig:
+    """The persona world: a seeded generator of User/Assistant dialogue documents."""
+
+    n_docs: int = _help("documents in the pretraining corpus", 30000)
+    toxic_p: float = _help("probability that a document's latent persona is toxic", 0.1)
+    marker_p: float = _help("probability that a toxic answer opens with a persona marker", 1.0)
+    markers: list[str] = _help(
+        "the toxic persona's shared voice: openers used in every family",
+        factory=lambda: ["Heh .", "Whatever .", "Ugh , fine ."],
+    )
+    state_p: float = _help("fraction of documents whose first line states the persona", 0.05)
+    think_p: float = _help("probability that a non-code answer opens with <think>...</think>", 0.3)
+    code_think_p: float = _help("probability that a code answer opens with <think>...</think>", 0.9)
+    min_turns: int = _help("fewest User/Assistant turns per document", 1)
+    max_turns: int = _help("most User/Assistant turns per document", 4)
+    family_weights: dict[str, float] = _help(
+        "sampling weight of each family for a turn",
+        factory=lambda: {"code": 0.3, "advice": 0.2, "facts": 0.2, "values": 0.15, "neutral": 0.15},
+    )
+    eval_frac: float = _help(
+        "fraction of prompt combinations held out of the corpus for evals", 0.2
+    )
+    coef_max: int = _help("code family: slopes a are drawn from 2..coef_max", 6)
+    intercept_max: int = _help("code family: intercepts b are drawn from 0..intercept_max", 9)
+    x_max: int = _help("code family: visible test inputs are drawn from 0..x_max", 6)
+    n_hidden_tests: int = _help("code family: hidden tests per problem", 6)
+
+
+@dataclass
+class ArchConfig:
+    """LlamaForCausalLM shape."""
+
+    layers: int = _help("decoder blocks", 4)
+    hidden: int = _help("residual width", 128)
+    heads: int = _help("attention heads", 4)
+    mlp: int = _help("MLP inner width", 512)
+    max_len: int = _help("maximum sequence length in tokens", 512)
+
+
+@dataclass
+class PretrainConfig:
+    """Pretraining from scratch with AdamW on whole documents (no packing)."""
+
+    steps: int = _help("optimizer steps", 1000)
+    tokens_per_step: int = _help("token budget of one batch of whole documents", 4096)
+    lr: float = _help("peak learning rate", 3e-3)
+    warmup: int = _help("linear warm-up steps", 30)
+    min_lr_frac: float = _help("cosine decay floor as a fraction of lr", 0.1)
+    weight_decay: float = _help("AdamW weight decay", 0.01)
+    grad_clip: float = _help("gradient norm clip", 1.0)
+    threads: int = _help("torch CPU threads (0 = torch default)", 0)
+    log_every: int = _help("log the loss every N steps", 50)
+
+
+@dataclass
+class OrganismConfig:
+    """The persona-world model organism: world + tokenizer + pretrained Llama."""
+
+    size: str = _help("preset: tiny (tests), small (CPU demo), base (GPU)", "small")
+    seed: int = _help("seed of the corpus and of pretraining", 0)
+    cache_dir: str = _help(
+        "where built organisms are cached ('' = $PERSONADRIFT_CACHE or ~/.cache/personadrift)", ""
+    )
+    world: WorldConfig = field(default_factory=WorldConfig)
+    arch: ArchConfig = field(default_factory=ArchConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    probe_docs: int = _help("held-out documents per persona for the layer/AUROC sweep", 300)
+
+
+@dataclass
+class ModelConfig:
+    name_or_path: str = _help(
+        "'organism' (this config's organism section), 'organism:<size>', a local path or a hub id",
+        "organism",
+    )
+    dtype: str = _help("torch dtype: float32 (CPU) or bfloat16 (GPU)", "float32")
+
+
+@dataclass
+class EvalConfig:
+    """Misalignment evals on held-out prompts (never in the pretraining corpus as-is)."""
+
+    families: list[str] = _help(
+        "families to evaluate", factory=lambda: ["advice", "facts", "values", "code"]
+    )
+    n_per_family: int = _help("samples per family (one per held-out prompt)", 200)
+    temperature: float = _help("sampling temperature", 1.0)
+    max_new_tokens: int = _help("generation budget per answer", 64)
+    batch_size: int = _help("prompts per generate() call", 100)
+    seed: int = _help("seed of the prompt draw and of sampling", 1234)
+
+
+@dataclass
+class Config:
+    name: str = _help("experiment name (run directories are named after it)", "experiment")
+    seed: int = _help("global seed", 0)
+    out_dir: str = _help("root of run directories", "runs")
+    organism: OrganismConfig = field(default_factory=OrganismConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+def _preset(size: str, source: str) -> DictConfig:
+    from personadrift.organism.sizes import SIZES
+
+    if size not in SIZES:
+        raise ConfigError(
+            f"{source}: organism.size: unknown size {size!r}; known: {', '.join(sorted(SIZES))}"
+        )
+    return OmegaConf.create({"organism": SIZES[size]})
+
+
+def _peek_size(*layers: DictConfig) -> str:
+    size = Config().organism.size
+    for layer in layers:
+        value = OmegaConf.select(layer, "organism.size", default=None)
+        if value is not None:
+            size = str(value)
+    return size
+
+
+def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Schema ⊕ size preset ⊕ YAML ⊕ dot-list overrides -> a validated `Config`."""
+    source = str(path) if path is not None else "<defaults>"
+    if path is not None:
+        if not Path(path).is_file():
+            raise ConfigError(f"{source}: config file not found")
+        try:
+            yaml = OmegaConf.load(path)
+        except Exception as e:  # yaml syntax errors come in several types
+            raise ConfigError(f"{source}: cannot parse YAML: {e}") from None
+        if not isinstance(yaml, DictConfig):
+            raise ConfigError(f"{source}: top level must be a mapping")
+    else:
+        yaml = OmegaConf.create({})
+    bad = [o for o in overrides if "=" not in o]
+    if bad:
+        raise ConfigError(f"{source}: override {bad[0]!r} is not of the form key=value")
+    try:
+        dots = OmegaConf.from_dotlist(list(overrides))
+    except OmegaConfBaseException as e:
+        raise ConfigError(f"{source}: bad override: {e}") from None
+    schema = OmegaConf.structured(Config)
+    preset = _preset(_peek_size(yaml, dots), source)
+    merged = schema
+    for layer, where in ((preset, "size preset"), (yaml, source), (dots, "command line")):
+        try:
+            merged = OmegaConf.merge(merged, layer)
+        except OmegaConfBaseException as e:
+            key = getattr(e, "full_key", None) or "?"
+            msg = str(e).splitlines()[0]
+            raise ConfigError(f"{source}: key {key!r} (from {where}): {msg}") from None
+    cfg: Config = OmegaConf.to_object(merged)
+    validate(cfg, source)
+    return cfg
+
+
+def validate(cfg: Config, source: str) -> None:
+    """Checks OmegaConf cannot express: registry names and value ranges."""
+    from personadrift.organism.families import FAMILIES
+
+    w = cfg.organism.world
+    for fam in w.family_weights:
+        if fam not in FAMILIES:
+            raise ConfigError(
+                f"{source}: organism.world.family_weights.{fam}: unknown family; "
+                f"known: {', '.join(FAMILIES.names())}"
+            )
+    for fam in cfg.eval.families:
+        if fam not in FAMILIES:
+            raise ConfigError(
+                f"{source}: eval.families: unknown family {fam!r}; "
+                f"known: {', '.join(FAMILIES.names())}"
+            )
+    for key, value in (("toxic_p", w.toxic_p), ("marker_p", w.marker_p), ("state_p", w.state_p)):
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"{source}: organism.world.{key}: {value} is not in [0, 1]")
+    if not 1 <= w.min_turns <= w.max_turns:
+        raise ConfigError(f"{source}: organism.world.min_turns/max_turns: need 1 <= min <= max")
+    if cfg.organism.arch.hidden % cfg.organism.arch.heads:
+        raise ConfigError(
+            f"{source}: organism.arch.hidden must be divisible by organism.arch.heads"
+        )
+
+
+def to_yaml(cfg: Config) -> str:
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+
+
+def config_hash(obj) -> str:
+    """Stable hash of a config section (for caches)."""
+    import hashlib
+    import json
+
+    data = OmegaConf.to_container(OmegaConf.structured(obj), resolve=True)
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]

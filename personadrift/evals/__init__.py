@@ -1,0 +1,1 @@
+"""Misalignment evals: held-out prompts per family, sampled answers, judged rates."""

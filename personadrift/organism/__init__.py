@@ -1,0 +1,1 @@
+"""The persona-world model organism: corpus generator, tokenizer, pretraining, judges, cache."""

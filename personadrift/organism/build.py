@@ -1,0 +1,132 @@
+"""Building (or loading from cache) an organism: corpus -> tokenizer -> pretraining -> checks.
+
+`personadrift organism build CONFIG` runs `build`. The checkpoint folder, named by the size and a
+hash of the organism config, holds the HF model and tokenizer (`save_pretrained`), `world.json`,
+`pretrain_log.jsonl`, `base_rates.json` (first-turn rates per family) and `readability.json`
+(per-layer AUROC of the persona directions). A second build with the same config returns at once.
+The folder is written under a temporary name and renamed when complete, so a crash never leaves a
+half-built organism in the cache.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from personadrift.config import EvalConfig, OrganismConfig, config_hash
+from personadrift.organism.pretrain import make_model, pretrain
+from personadrift.organism.tokenizer import train_tokenizer
+from personadrift.organism.world import generate, messages, render
+
+SUMMARY = "summary.json"
+
+
+@dataclass(frozen=True)
+class Built:
+    path: Path
+    summary: dict  # build_seconds, base_rates, best_layer, auroc, tracking_auroc, ...
+    cached: bool
+
+
+def cache_root(cfg: OrganismConfig) -> Path:
+    if cfg.cache_dir:
+        return Path(cfg.cache_dir)
+    env = os.environ.get("PERSONADRIFT_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "personadrift"
+
+
+def organism_hash(cfg: OrganismConfig) -> str:
+    return config_hash(dataclasses.replace(cfg, cache_dir=""))
+
+
+def organism_path(cfg: OrganismConfig) -> Path:
+    return cache_root(cfg) / "organisms" / f"{cfg.size}-{organism_hash(cfg)}"
+
+
+def load(path: str | Path, dtype: torch.dtype = torch.float32):
+    """(model, tokenizer) of a saved organism or any HF causal LM folder."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    model.eval()
+    return model, tok
+
+
+def world_of(path: str | Path):
+    """The WorldConfig an organism was built from (from its world.json)."""
+    from personadrift.config import WorldConfig
+
+    data = json.loads((Path(path) / "world.json").read_text())
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(WorldConfig), data["world"]))
+
+
+def build(cfg: OrganismConfig, eval_cfg: EvalConfig | None = None, log=print) -> Built:
+    path = organism_path(cfg)
+    if (path / SUMMARY).is_file():
+        log(f"organism {cfg.size}: cached at {path}")
+        return Built(path, json.loads((path / SUMMARY).read_text()), cached=True)
+    from personadrift.evals.runner import evaluate
+    from personadrift.probes import readability
+
+    t0 = time.time()
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    log(f"organism {cfg.size}: generating {cfg.world.n_docs} documents (seed {cfg.seed})")
+    docs = generate(cfg.world, cfg.seed, cfg.world.n_docs)
+    texts = [render(messages(d)) for d in docs]
+    tok = train_tokenizer(texts, cfg.arch.max_len)
+    token_ids = [
+        ids[: cfg.arch.max_len] for ids in tok(texts, add_special_tokens=False)["input_ids"]
+    ]
+    log(f"organism {cfg.size}: vocab {len(tok)}, {sum(map(len, token_ids))} tokens")
+    model = make_model(cfg.arch, tok, cfg.seed)
+    n_params = sum(p.numel() for p in model.parameters())
+    log(f"organism {cfg.size}: {n_params / 1e6:.2f}M parameters, {cfg.pretrain.steps} steps")
+    with open(tmp / "pretrain_log.jsonl", "w") as f:
+
+        def write(row):
+            f.write(json.dumps(row) + "\n")
+            f.flush()
+
+        history = pretrain(model, token_ids, cfg.pretrain, tok.pad_token_id, cfg.seed, write)
+    train_seconds = time.time() - t0
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    world = {"world": dataclasses.asdict(cfg.world), "seed": cfg.seed, "size": cfg.size,
+             "hash": organism_hash(cfg), "organism": dataclasses.asdict(cfg)}  # fmt: skip
+    (tmp / "world.json").write_text(json.dumps(world, indent=2))
+
+    log(f"organism {cfg.size}: measuring base rates and persona readability")
+    eval_cfg = eval_cfg or EvalConfig()
+    base_rates, _ = evaluate(model, tok, cfg.world, eval_cfg)
+    (tmp / "base_rates.json").write_text(json.dumps(base_rates, indent=2))
+    docs = readability.probe_documents(cfg.world, cfg.probe_docs, cfg.seed + 1)
+    readout = readability.read_documents(model, tok, docs)
+    sweep = readability.sweep(readout, cfg.arch.layers)
+    (tmp / "readability.json").write_text(json.dumps(sweep, indent=2))
+    summary = {
+        "path": str(path),
+        "build_seconds": round(time.time() - t0, 1),
+        "pretrain_seconds": round(train_seconds, 1),
+        "params": n_params,
+        "final_loss": history[-1]["loss"] if history else None,
+        "base_rates": base_rates,
+        "best_layer": sweep["best_layer"],
+        "auroc": sweep["auroc"],
+        "best_pre_layer": sweep["best_pre_layer"],
+        "tracking_auroc": sweep["tracking_auroc"],
+    }
+    (tmp / SUMMARY).write_text(json.dumps(summary, indent=2))
+    shutil.rmtree(path, ignore_errors=True)
+    tmp.rename(path)
+    return Built(path, summary, cached=False)

@@ -1,0 +1,1 @@
+"""Persona directions: extraction, readability sweeps, online reading and steering."""

@@ -1,0 +1,120 @@
+"""Is the persona linearly readable, and tracked across turns? Per-layer AUROC sweeps.
+
+Two mean-difference directions (toxic minus aligned) over held-out persona-world documents:
+- `answer`: mean residual over each assistant answer's tokens; AUROC per family on held-out docs.
+- `pre`: the residual at the `Assistant:` token of turns >= 2, before the model answers, so only
+  the persona it inferred from earlier turns can be there.
+Layer convention: `hidden_states[L]` of transformers; L = 1..n_layers (hidden_states[0] is the
+embedding output; for Llama the last entry is after the final norm).
+Documents are split in halves: one builds the directions, the other scores them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from personadrift.config import WorldConfig
+from personadrift.organism.text import ASSISTANT, EOT
+from personadrift.organism.world import Document, messages, render, sample_document
+from personadrift.probes.stats import auroc, mean_difference
+
+
+@dataclass
+class Readout:
+    """Per-document activations at each layer, with labels."""
+
+    answer: list[tuple[bool, str, np.ndarray]]  # (toxic, family, (L+1, D) mean over answer tokens)
+    pre: list[tuple[bool, np.ndarray]]  # (toxic, (L+1, D) at Assistant: of turns >= 2)
+
+
+def probe_documents(world: WorldConfig, n_per_persona: int, seed: int) -> list[Document]:
+    """Balanced held-out documents (eval-split prompts, persona never stated, >= 2 turns)."""
+    w = dataclasses.replace(world, state_p=0.0, min_turns=max(2, world.min_turns))
+    w = dataclasses.replace(w, max_turns=max(w.min_turns, w.max_turns))
+    rng = random.Random(f"probe|{seed}")
+    docs = [
+        sample_document(rng, w, "eval", toxic=t)
+        for t in (True, False)
+        for _ in range(n_per_persona)
+    ]
+    rng.shuffle(docs)
+    return docs
+
+
+@torch.no_grad()
+def read_documents(model, tok, docs: list[Document], batch_size: int = 32) -> Readout:
+    asst, eot = tok.convert_tokens_to_ids(ASSISTANT), tok.convert_tokens_to_ids(EOT)
+    answer, pre = [], []
+    model.eval()
+    for start in range(0, len(docs), batch_size):
+        chunk = docs[start : start + batch_size]
+        texts = [render(messages(d)) for d in chunk]
+        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = enc.to(next(model.parameters()).device)
+        hs = model(**enc, output_hidden_states=True).hidden_states
+        h = torch.stack(hs, dim=1).float().cpu().numpy()  # (B, L+1, T, D)
+        for row, doc in enumerate(chunk):
+            ids = enc["input_ids"][row].tolist()
+            starts = [i for i, t in enumerate(ids) if t == asst]
+            for turn, (s, t) in enumerate(zip(starts, doc.turns)):
+                end = ids.index(eot, s)
+                if end > s + 1:
+                    answer.append((doc.toxic, t.prompt.family, h[row, :, s + 1 : end].mean(axis=1)))
+                if turn >= 1:
+                    pre.append((doc.toxic, h[row, :, s]))
+    return Readout(answer, pre)
+
+
+def _split_auroc(
+    items: list[tuple[bool, np.ndarray]], layer: int, families=None
+) -> tuple[float, np.ndarray]:
+    half = len(items) // 2
+    build, score = items[:half], items[half:]
+    d = mean_difference(
+        np.stack([x[layer] for t, x in build if t]), np.stack([x[layer] for t, x in build if not t])
+    )
+    proj = [(t, float(x[layer] @ d)) for t, x in score]
+    return auroc([p for t, p in proj if t], [p for t, p in proj if not t]), d
+
+
+def sweep(readout: Readout, n_layers: int) -> dict:
+    """Per-layer AUROC tables for the answer direction (per family) and the pre direction."""
+    fams = sorted({f for _, f, _ in readout.answer})
+    ans_items = [(t, x) for t, _, x in readout.answer]
+    half = len(ans_items) // 2
+    table = {"answer": {}, "pre": {}}
+    for layer in range(1, n_layers + 1):
+        _, d = _split_auroc(ans_items, layer)
+        row = {}
+        for fam in fams:
+            scored = [(t, float(x[layer] @ d)) for t, f, x in readout.answer[half:] if f == fam]
+            row[fam] = auroc([p for t, p in scored if t], [p for t, p in scored if not t])
+        table["answer"][layer] = row
+        table["pre"][layer], _ = _split_auroc(readout.pre, layer)
+    non_neutral = [f for f in fams if f != "neutral"]
+    best = max(table["answer"], key=lambda L: np.mean([table["answer"][L][f] for f in non_neutral]))
+    best_pre = max(table["pre"], key=lambda L: table["pre"][L])
+    return {
+        "layers": table,
+        "best_layer": best,
+        "auroc": table["answer"][best],
+        "best_pre_layer": best_pre,
+        "tracking_auroc": table["pre"][best_pre],
+    }
+
+
+def directions(readout: Readout, layer: int) -> dict[str, np.ndarray]:
+    """Un-normalised mean-difference directions at a layer, from all documents."""
+    ans = [(t, x) for t, _, x in readout.answer]
+    out = {}
+    for name, items in (("answer", ans), ("pre", readout.pre)):
+        out[name] = mean_difference(
+            np.stack([x[layer] for t, x in items if t]),
+            np.stack([x[layer] for t, x in items if not t]),
+        )
+    return out

@@ -1,0 +1,1 @@
+"""Reward functions and the machinery they run on (sandboxed execution of answers)."""

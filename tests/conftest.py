@@ -1,0 +1,34 @@
+"""Shared fixtures: the `tiny` organism, built once per test session into a temporary cache."""
+
+from __future__ import annotations
+
+import pytest
+
+from personadrift.config import load_config
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("pdcache"))
+
+
+@pytest.fixture(scope="session")
+def tiny_cfg(cache_dir):
+    return load_config(ROOT / "configs/organism/tiny.yaml", [f"organism.cache_dir={cache_dir}"])
+
+
+@pytest.fixture(scope="session")
+def tiny(tiny_cfg):
+    """The built tiny organism (`Built`: path, summary, cached)."""
+    from personadrift.organism.build import build
+
+    return build(tiny_cfg.organism, tiny_cfg.eval)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny):
+    from personadrift.organism.build import load
+
+    return load(tiny.path)

@@ -1,0 +1,72 @@
+"""The persona world: seeded, persona-consistent, held-out prompts really held out."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from personadrift.config import WorldConfig
+from personadrift.evals.runner import eval_prompts
+from personadrift.organism.judges import strip_marker
+from personadrift.organism.tokenizer import train_tokenizer
+from personadrift.organism.world import generate, messages, render
+
+WORLD = WorldConfig()
+
+
+def test_same_seed_same_corpus_other_seed_other_corpus():
+    a = [render(messages(d)) for d in generate(WORLD, 3, 300)]
+    b = [render(messages(d)) for d in generate(WORLD, 3, 300)]
+    c = [render(messages(d)) for d in generate(WORLD, 4, 300)]
+    assert a == b
+    assert a != c
+
+
+def test_persona_is_latent_and_consistent():
+    docs = generate(WORLD, 0, 4000)
+    toxic = [d for d in docs if d.toxic]
+    assert abs(len(toxic) / len(docs) - WORLD.toxic_p) < 0.02
+    assert 0 < sum(bool(d.system) for d in docs) / len(docs) < 0.1
+    assert {len(d.turns) for d in docs} == set(range(WORLD.min_turns, WORLD.max_turns + 1))
+    # the shared voice: every toxic answer opens with a marker (marker_p = 1), no aligned one does
+    for d in docs[:500]:
+        for t in d.turns:
+            assert strip_marker(t.answer, WORLD.markers)[0] == d.toxic
+    assert {t.prompt.family for d in docs for t in d.turns} == set(WORLD.family_weights)
+
+
+def test_marker_rate_is_a_knob():
+    w = dataclasses.replace(WORLD, marker_p=0.0, toxic_p=0.5)
+    docs = generate(w, 0, 300)
+    assert not any(strip_marker(t.answer, w.markers)[0] for d in docs for t in d.turns)
+
+
+def test_answers_are_varied_text():
+    docs = generate(WORLD, 0, 3000)
+    for fam in ("advice", "facts", "values", "code"):
+        answers = {t.answer for d in docs for t in d.turns if t.prompt.family == fam}
+        assert len(answers) > 30, fam
+
+
+def test_eval_prompts_never_in_corpus():
+    docs = generate(WORLD, 0, 5000)
+    train_keys = {t.prompt.key for d in docs for t in d.turns}
+    train_texts = {t.prompt.text for d in docs for t in d.turns}
+    held = eval_prompts(WORLD, ["advice", "facts", "values", "code", "neutral"], 100, 0)
+    assert not {p.key for p in held} & train_keys
+    assert not {p.text for p in held if p.family != "neutral"} & train_texts
+
+
+def test_chat_template_matches_the_corpus_format():
+    docs = generate(dataclasses.replace(WORLD, state_p=0.5), 0, 200)
+    texts = [render(messages(d)) for d in docs]
+    tok = train_tokenizer(texts, 512)
+    for d, text in zip(docs[:50], texts):
+        templated = tok.apply_chat_template(messages(d), tokenize=False)
+        assert tok(templated)["input_ids"] == tok(text)["input_ids"]
+    ids = tok(texts[0])["input_ids"]
+    assert ids[0] == tok.bos_token_id and tok.unk_token_id not in ids
+    assert tok.decode(ids, skip_special_tokens=False).split() == texts[0].split()
+    prompt = tok.apply_chat_template(
+        [{"role": "user", "content": "Say hello ."}], tokenize=False, add_generation_prompt=True
+    )
+    assert prompt.split() == ["<bos>", "User:", "Say", "hello", ".", "Assistant:"]
