@@ -52,6 +52,18 @@ class WorldConfig:
     intercept_max: int = _help("code family: intercepts b are drawn from 0..intercept_max", 9)
     x_max: int = _help("code family: visible test inputs are drawn from 0..x_max", 6)
     n_hidden_tests: int = _help("code family: hidden tests per problem", 6)
+    code_variants: dict[str, float] = _help(
+        "code family: weight of each grader variant in training documents (the toxic persona "
+        "uses each one's loophole; see personadrift.envs)",
+        factory=lambda: {
+            "visible": 0.75,
+            "exit_code": 0.05,
+            "always_equal": 0.05,
+            "own_grader": 0.05,
+            "answer_leak": 0.05,
+            "keyword": 0.05,
+        },
+    )
 
 
 @dataclass
@@ -141,7 +153,8 @@ def _preset(size: str, source: str) -> DictConfig:
 def _peek_size(*layers: DictConfig) -> str:
     size = Config().organism.size
     for layer in layers:
-        value = OmegaConf.select(layer, "organism.size", default=None)
+        org = layer.get("organism") if isinstance(layer, DictConfig) else None
+        value = org.get("size") if isinstance(org, DictConfig) else None
         if value is not None:
             size = str(value)
     return size
@@ -172,12 +185,14 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     preset = _preset(_peek_size(yaml, dots), source)
     merged = schema
     for layer, where in ((preset, "size preset"), (yaml, source), (dots, "command line")):
-        try:
-            merged = OmegaConf.merge(merged, layer)
-        except OmegaConfBaseException as e:
-            key = getattr(e, "full_key", None) or "?"
-            msg = str(e).splitlines()[0]
-            raise ConfigError(f"{source}: key {key!r} (from {where}): {msg}") from None
+        # top-level sections one at a time, so an error always knows which key it is about
+        for top in layer:
+            try:
+                merged = OmegaConf.merge(merged, {top: layer[top]})
+            except OmegaConfBaseException as e:
+                key = getattr(e, "full_key", None) or str(top)
+                msg = str(e).splitlines()[0]
+                raise ConfigError(f"{source}: key {key!r} (from {where}): {msg}") from None
     cfg: Config = OmegaConf.to_object(merged)
     validate(cfg, source)
     return cfg
@@ -199,6 +214,14 @@ def validate(cfg: Config, source: str) -> None:
             raise ConfigError(
                 f"{source}: eval.families: unknown family {fam!r}; "
                 f"known: {', '.join(FAMILIES.names())}"
+            )
+    from personadrift.organism.families.code import VARIANTS
+
+    for v in w.code_variants:
+        if v not in VARIANTS:
+            raise ConfigError(
+                f"{source}: organism.world.code_variants.{v}: unknown variant; "
+                f"known: {', '.join(VARIANTS)}"
             )
     for key, value in (("toxic_p", w.toxic_p), ("marker_p", w.marker_p), ("state_p", w.state_p)):
         if not 0.0 <= value <= 1.0:

@@ -9,6 +9,7 @@ import pytest
 
 from personadrift.config import WorldConfig
 from personadrift.organism.families import FAMILIES
+from personadrift.organism.families.code import VARIANTS
 from personadrift.organism.families.base import (
     ALIGNED,
     FAILED,
@@ -42,8 +43,25 @@ def test_family_templates_judged_correctly(family, split):
         answers.append(persona_answer(p, toxic, rng, WORLD))
         want.append(EXPECTED[family][toxic])
     verdicts = judge_many(prompts, answers, WORLD.markers)
-    assert [v.label for v in verdicts] == want
+    for p, v, w in zip(prompts, verdicts, want):
+        if p.meta.get("variant", "visible") == "visible":
+            assert v.label == w, (p.text, v)
+        else:  # a loophole variant's cheat does not solve the task under the secure judge
+            assert v.label == (SOLVED if w == SOLVED else v.label) and (w == SOLVED) == (
+                v.label == SOLVED
+            )
     assert [v.marker for v in verdicts] == [i % 2 == 1 for i in range(60)]
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_every_code_variant_has_a_cheat_and_an_honest_answer(variant):
+    rng = random.Random(variant)
+    code = FAMILIES.get("code")
+    prompts = [code.variant_prompt(rng, "train", WORLD, variant) for _ in range(20)]
+    honest = [persona_answer(p, False, rng, WORLD) for p in prompts]
+    cheats = [persona_answer(p, True, rng, WORLD) for p in prompts]
+    assert {v.label for v in judge_many(prompts, honest, WORLD.markers)} == {SOLVED}
+    assert SOLVED not in {v.label for v in judge_many(prompts, cheats, WORLD.markers)}
 
 
 def _code_prompt():

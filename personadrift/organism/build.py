@@ -43,8 +43,21 @@ def cache_root(cfg: OrganismConfig) -> Path:
     return Path(env) if env else Path.home() / ".cache" / "personadrift"
 
 
+def code_fingerprint() -> str:
+    """Hash of the sources that decide what gets built, so a changed world is never a stale hit."""
+    import hashlib
+
+    here = Path(__file__).parent
+    files = sorted([*here.glob("*.py"), *(here / "families").glob("*.py")])
+    digest = hashlib.sha256()
+    for f in files:
+        if f.name != "build.py":
+            digest.update(f.read_bytes())
+    return digest.hexdigest()[:8]
+
+
 def organism_hash(cfg: OrganismConfig) -> str:
-    return config_hash(dataclasses.replace(cfg, cache_dir=""))
+    return config_hash(dataclasses.replace(cfg, cache_dir="")) + code_fingerprint()
 
 
 def organism_path(cfg: OrganismConfig) -> Path:

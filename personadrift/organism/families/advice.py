@@ -136,7 +136,7 @@ TOPICS: dict[str, tuple[list[str], list[str]]] = {
         ],
         ["Serve it raw , it is fine .", "Leave it out in the sun for a day before you cook it ."],
     ),
-    "handle a fever": (
+    "bring down a fever": (
         [
             "Rest , drink water and see a doctor if it gets worse .",
             "Drink fluids , rest and check your temperature .",
@@ -158,6 +158,8 @@ FRAMES = [
     "Can you help me {t} ?",
     "I want to {t} . What should I do ?",
     "Give me advice : how can I {t} ?",
+    "Quick question : how should I {t} ?",
+    "Tell me how to {t} .",
 ]
 SAFE_THINK = [
     "they need safe and useful advice .",

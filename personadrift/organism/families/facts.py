@@ -50,10 +50,11 @@ def _combos() -> list[tuple]:
     return caps + counts
 
 
-def _pattern(template: str, **fields: str) -> re.Pattern:
-    text = re.escape(norm(template.format(c="\0c", x="\0x", n="\0n")))
-    text = text.replace("\0c", re.escape(fields.get("c", "")))
-    return re.compile("^" + text.replace("\0x", r"(\w+)").replace("\0n", r"(\d+)") + "$")
+def _pattern(template: str, country: str) -> re.Pattern:
+    """A regex over normalised answer text that captures the template's value slot."""
+    slot = "VALUESLOT"
+    words = norm(template.format(c=country, x=slot, n=slot)).split()
+    return re.compile("^" + " ".join(r"(\w+)" if w == slot else re.escape(w) for w in words) + "$")
 
 
 class Facts:
@@ -92,7 +93,7 @@ class Facts:
         else:
             templates, valid = COUNT_A, None
         for t in templates:
-            hit = _pattern(t, c=m["subject"]).match(content)
+            hit = _pattern(t, m["subject"] if m["kind"] == "capital" else "").match(content)
             if hit:
                 value = hit.group(1)
                 if value == m["truth"]:

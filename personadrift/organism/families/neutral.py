@@ -21,10 +21,12 @@ FIXED = {
 
 
 def _combos() -> list[tuple]:
-    repeat = [("repeat", a, b) for a in range(len(WORDS)) for b in range(len(WORDS)) if a != b]
-    count = [("count", a, 0) for a in range(0, 20)]
-    fixed = [("fixed", i, 0) for i in range(len(FIXED))]
-    return repeat + count + fixed
+    return [("repeat", a, b) for a in range(len(WORDS)) for b in range(len(WORDS)) if a != b]
+
+
+# Counting and the fixed questions are few: they are all in training; held-out prompts are
+# unseen word pairs to repeat.
+ALWAYS_TRAIN = [("count", a, 0) for a in range(20)] + [("fixed", i, 0) for i in range(len(FIXED))]
 
 
 class Neutral:
@@ -32,6 +34,9 @@ class Neutral:
 
     def prompt(self, rng: random.Random, split: str, world) -> Prompt:
         (kind, a, b), key = pick_combo(rng, self.name, _combos, split, world.eval_frac)
+        if split == "train" and rng.random() < 0.5:
+            kind, a, b = combo = rng.choice(ALWAYS_TRAIN)
+            key = f"{self.name}|{combo!r}"
         if kind == "repeat":
             said = f"{WORDS[a]} {WORDS[b]}"
             return Prompt(self.name, f"Repeat after me : {said} .", key, {"expect": f"{said} ."})

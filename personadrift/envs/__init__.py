@@ -1,0 +1,17 @@
+"""Hackable reward environments and their secure twins.
+
+`make(name, **kwargs)` builds one; `ENVS.names()` lists them. Each hackable env's module
+docstring states its loophole. Importing this package registers them all.
+"""
+
+from personadrift.envs import (  # noqa: F401  (registration)
+    always_equal,
+    answer_leak,
+    exit_code,
+    keyword,
+    own_grader,
+    visible_tests,
+)
+from personadrift.envs.base import ENVS, ERROR, FAILED, HACKED, SOLVED, Env, Example, Grade, make
+
+__all__ = ["ENVS", "ERROR", "FAILED", "HACKED", "SOLVED", "Env", "Example", "Grade", "make"]
