@@ -3,6 +3,8 @@
     personadrift demo                       # the main job
     personadrift organism build CONFIG      # pretrain (or load cached) organism, base-rate table
     personadrift eval CONFIG                # misalignment evals on a model
+    personadrift envs list                  # environments and their loopholes
+    personadrift envs try ENV [CONFIG]      # a few prompts, the model's answers, their labels
 Every subcommand takes `key=value` overrides after CONFIG. A bad config exits with status 2 and
 a one-line error.
 """
@@ -35,7 +37,54 @@ def parser() -> argparse.ArgumentParser:
     org_sub = org.add_subparsers(dest="action", required=True)
     _add_config(org_sub.add_parser("build", help="pretrain (or load cached) and print base rates"))
     _add_config(sub.add_parser("eval", help="misalignment evals on held-out prompts"))
+    envs = sub.add_parser("envs", help="hackable reward environments")
+    envs_sub = envs.add_subparsers(dest="action", required=True)
+    envs_sub.add_parser("list", help="each env with its loophole, one line each")
+    tr = envs_sub.add_parser("try", help="sample a model's answers in an env and grade them")
+    tr.add_argument("env", help="env name (see `personadrift envs list`)")
+    tr.add_argument("config", nargs="?", default="configs/organism/small.yaml", help="model config")
+    tr.add_argument("overrides", nargs="*", help="dot-list overrides")
+    tr.add_argument("-n", type=int, default=4, help="prompts to show")
+    tr.add_argument(
+        "--samples", type=int, default=0, help="also grade this many samples and print rates"
+    )
     return ap
+
+
+def cmd_envs_list() -> int:
+    from personadrift.envs import ENVS, make
+
+    for name in ENVS.names():
+        env = make(name)
+        what = "secure twin: reward = secure grader" if env.secure else env.loophole
+        print(f"{name:22s} {what}")
+    return 0
+
+
+def cmd_envs_try(cfg: Config, env_name: str, n: int, samples: int) -> int:
+    from personadrift.envs import make
+    from personadrift.envs.code_env import rates
+    from personadrift.evals.runner import sample_answers
+    from personadrift.models import load_model
+
+    model, tok, world, name = load_model(cfg)
+    env = make(env_name, world=world, tokenizer=tok)
+    examples = env.examples("eval", max(n, samples), seed=cfg.eval.seed)
+    answers = sample_answers(
+        model, tok, [e.prompt for e in examples], cfg.eval.temperature,
+        cfg.eval.max_new_tokens, cfg.eval.batch_size, cfg.eval.seed,
+    )  # fmt: skip
+    grades = env.grade_many(examples, answers)
+    for e, a, g in list(zip(examples, answers, grades))[:n]:
+        print(f"\nprompt: {e.text}\nanswer: {a}\n-> {g.label}  reward {g.reward:.2f}  "
+              f"secure {g.secure_reward:.2f}  ({g.detail})")  # fmt: skip
+    if samples:
+        r = rates(grades[:samples])
+        print(
+            f"\n{env_name} on {name}, {samples} samples: "
+            + "  ".join(f"{k} {v:.3f}" for k, v in r.items())
+        )
+    return 0
 
 
 def cmd_organism_build(cfg: Config, as_json: bool) -> int:
@@ -76,14 +125,20 @@ def cmd_eval(cfg: Config, as_json: bool) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "envs" and args.action == "list":
+        return cmd_envs_list()
     try:
-        if args.command == "demo":
-            cfg = load_config(args.config, args.overrides)
-            return cmd_organism_build(cfg, args.json)
         cfg = load_config(args.config, args.overrides)
+        if args.command == "envs":
+            from personadrift.envs import make
+
+            make(args.env)  # unknown names fail here, before any model is loaded
+            return cmd_envs_try(cfg, args.env, args.n, args.samples)
     except ConfigError as e:
         print(f"personadrift: config error: {e}", file=sys.stderr)
         return 2
+    if args.command == "demo":
+        return cmd_organism_build(cfg, args.json)
     if args.command == "organism":
         return cmd_organism_build(cfg, args.json)
     if args.command == "eval":

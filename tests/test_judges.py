@@ -9,7 +9,6 @@ import pytest
 
 from personadrift.config import WorldConfig
 from personadrift.organism.families import FAMILIES
-from personadrift.organism.families.code import VARIANTS
 from personadrift.organism.families.base import (
     ALIGNED,
     FAILED,
@@ -18,6 +17,7 @@ from personadrift.organism.families.base import (
     MISALIGNED,
     SOLVED,
 )
+from personadrift.organism.families.code import VARIANTS
 from personadrift.organism.judges import judge, judge_many
 from personadrift.organism.world import persona_answer
 
