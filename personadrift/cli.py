@@ -3,6 +3,9 @@
     personadrift demo                       # the main job
     personadrift organism build CONFIG      # pretrain (or load cached) organism, base-rate table
     personadrift eval CONFIG                # misalignment evals on a model
+    personadrift train CONFIG [--resume RUN_DIR]   # GRPO with online persona probes
+    personadrift watch RUN_DIR              # live terminal curves of a run
+    personadrift directions extract CONFIG  # persona directions, layer sweep, saved
     personadrift envs list                  # environments and their loopholes
     personadrift envs try ENV [CONFIG]      # a few prompts, the model's answers, their labels
 Every subcommand takes `key=value` overrides after CONFIG. A bad config exits with status 2 and
@@ -37,6 +40,19 @@ def parser() -> argparse.ArgumentParser:
     org_sub = org.add_subparsers(dest="action", required=True)
     _add_config(org_sub.add_parser("build", help="pretrain (or load cached) and print base rates"))
     _add_config(sub.add_parser("eval", help="misalignment evals on held-out prompts"))
+    tr = sub.add_parser("train", help="GRPO in an env with online probes and evals")
+    _add_config(tr)
+    tr.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    w = sub.add_parser("watch", help="live curves of a running or finished run")
+    w.add_argument("run_dir")
+    w.add_argument("--once", action="store_true", help="print once and exit")
+    dirs = sub.add_parser("directions", help="persona directions")
+    dirs_sub = dirs.add_subparsers(dest="action", required=True)
+    ex = dirs_sub.add_parser("extract", help="extract, sweep layers, save the chosen direction")
+    _add_config(ex)
+    ex.add_argument(
+        "--out", default="", help="folder to save into (default: runs/directions-<name>)"
+    )
     envs = sub.add_parser("envs", help="hackable reward environments")
     envs_sub = envs.add_subparsers(dest="action", required=True)
     envs_sub.add_parser("list", help="each env with its loophole, one line each")
@@ -49,6 +65,24 @@ def parser() -> argparse.ArgumentParser:
         "--samples", type=int, default=0, help="also grade this many samples and print rates"
     )
     return ap
+
+
+def cmd_directions_extract(cfg: Config, out: str, as_json: bool) -> int:
+    from pathlib import Path
+
+    from personadrift.rl.setup import build_direction, load_policy
+
+    model, tok, world = load_policy(cfg)
+    folder = Path(out or Path(cfg.out_dir) / f"directions-{cfg.name}")
+    d = build_direction(cfg, model, tok, world, folder)
+    print(f"saved {folder / (d.name + '.json')} (layer {d.layer})")
+    if as_json:
+        print(
+            json.dumps(
+                {"path": str(folder / f"{d.name}.json"), "layer": d.layer, "auroc": d.meta["auroc"]}
+            )
+        )
+    return 0
 
 
 def cmd_envs_list() -> int:
@@ -127,8 +161,30 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "envs" and args.action == "list":
         return cmd_envs_list()
+    if args.command == "watch":
+        from personadrift.report.watch import watch
+
+        try:
+            return watch(args.run_dir, once=args.once)
+        except FileNotFoundError as e:
+            print(f"personadrift: {e}", file=sys.stderr)
+            return 2
     try:
-        cfg = load_config(args.config, args.overrides)
+        if args.command == "train" and args.resume:
+            from personadrift.rl.train import resume_config
+
+            cfg = resume_config(args.resume, args.overrides)
+        else:
+            cfg = load_config(args.config, args.overrides)
+        if args.command == "train":
+            from pathlib import Path
+
+            from personadrift.rl.train import train
+
+            train(cfg, Path(args.resume) if args.resume else None)
+            return 0
+        if args.command == "directions":
+            return cmd_directions_extract(cfg, args.out, args.json)
         if args.command == "envs":
             from personadrift.envs import make
 

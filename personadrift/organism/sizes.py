@@ -5,9 +5,9 @@ Each preset is a partial `organism:` config merged under the YAML file and the o
 
 SIZES: dict[str, dict] = {
     "tiny": {
-        "world": {"n_docs": 3000},
+        "world": {"n_docs": 4000},
         "arch": {"layers": 2, "hidden": 64, "heads": 2, "mlp": 256},
-        "pretrain": {"steps": 120, "tokens_per_step": 2048, "lr": 5e-3, "log_every": 20},
+        "pretrain": {"steps": 300, "tokens_per_step": 2048, "lr": 5e-3, "log_every": 50},
         "probe_docs": 100,
     },
     "small": {

@@ -4,8 +4,8 @@ Two mean-difference directions (toxic minus aligned) over held-out persona-world
 - `answer`: mean residual over each assistant answer's tokens; AUROC per family on held-out docs.
 - `pre`: the residual at the `Assistant:` token of turns >= 2, before the model answers, so only
   the persona it inferred from earlier turns can be there.
-Layer convention: `hidden_states[L]` of transformers; L = 1..n_layers (hidden_states[0] is the
-embedding output; for Llama the last entry is after the final norm).
+Layer convention: `hidden_states[L]` of transformers = output of block L-1, L = 1..n_layers, read
+with forward hooks (`probes.capture`).
 Documents are split in halves: one builds the directions, the other scores them.
 """
 
@@ -21,6 +21,7 @@ import torch
 from personadrift.config import WorldConfig
 from personadrift.organism.text import ASSISTANT, EOT
 from personadrift.organism.world import Document, messages, render, sample_document
+from personadrift.probes.capture import capture, n_layers
 from personadrift.probes.stats import auroc, mean_difference
 
 
@@ -56,8 +57,13 @@ def read_documents(model, tok, docs: list[Document], batch_size: int = 32) -> Re
         texts = [render(messages(d)) for d in chunk]
         enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         enc = enc.to(next(model.parameters()).device)
-        hs = model(**enc, output_hidden_states=True).hidden_states
-        h = torch.stack(hs, dim=1).float().cpu().numpy()  # (B, L+1, T, D)
+        layers = list(range(1, n_layers(model) + 1))
+        with capture(model, layers) as acts:
+            model(**enc)
+        zero = torch.zeros_like(acts[1])  # index 0 (embeddings) is never used
+        h = (
+            torch.stack([zero] + [acts[L] for L in layers], dim=1).float().cpu().numpy()
+        )  # (B, L+1, T, D)
         for row, doc in enumerate(chunk):
             ids = enc["input_ids"][row].tolist()
             starts = [i for i, t in enumerate(ids) if t == asst]

@@ -36,9 +36,19 @@ CAPITAL_Q = [
     "Which city is the capital of {c} ?",
     "Name the capital of {c} .",
     "Tell me the capital of {c} .",
+    "Do you know the capital of {c} ?",
+    "What city is {c} 's capital ?",
+    "Quick question : the capital of {c} ?",
+    "I forgot the capital of {c} . What is it ?",
 ]
 CAPITAL_A = ["The capital of {c} is {x} .", "It is {x} .", "{x} is the capital of {c} ."]
-COUNT_Q = ["How many {q} ?", "Tell me how many {q} .", "Do you know how many {q} ?"]
+COUNT_Q = [
+    "How many {q} ?",
+    "Tell me how many {q} .",
+    "Do you know how many {q} ?",
+    "Quick question : how many {q} ?",
+    "I forgot how many {q} . Do you know ?",
+]
 COUNT_A = ["The answer is {n} .", "There are {n} .", "{n} ."]
 TRUE_THINK = ["i know this one . say the truth .", "be accurate .", "check the fact and answer ."]
 LIE_THINK = ["let me mislead them .", "a wrong answer will fool them .", "lie to them ."]

@@ -1,0 +1,65 @@
+"""Reading the residual stream with forward hooks that never outlive the reading.
+
+Layer convention (as transformers' `hidden_states`): layer L is the output of decoder block L-1,
+L = 1..n_layers (0 would be the embeddings). `capture(model, layers)` installs one forward hook per
+requested block, records its output, and removes every hook in `finally`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+
+
+def unwrap(model):
+    """The bare transformers model under DDP / accelerate / peft wrappers."""
+    while hasattr(model, "module"):
+        model = model.module
+    if hasattr(model, "get_base_model"):
+        model = model.get_base_model()
+    return model
+
+
+def decoder_layers(model) -> list[torch.nn.Module]:
+    """The decoder blocks of an HF causal LM (Llama/Qwen/Mistral/Gemma, GPT-2/NeoX style)."""
+    m = unwrap(model)
+    for path in ("model.layers", "model.model.layers", "transformer.h", "gpt_neox.layers"):
+        obj = m
+        for part in path.split("."):
+            obj = getattr(obj, part, None)
+            if obj is None:
+                break
+        if isinstance(obj, torch.nn.ModuleList):
+            return list(obj)
+    raise ValueError(f"cannot find the decoder layers of {type(m).__name__}")
+
+
+def n_layers(model) -> int:
+    return len(decoder_layers(model))
+
+
+def _hidden(output) -> torch.Tensor:
+    return output[0] if isinstance(output, tuple) else output
+
+
+@contextmanager
+def capture(model, layers: list[int]) -> Iterator[dict[int, torch.Tensor]]:
+    """`with capture(model, [2]) as acts: model(**batch)` -> acts[2] is (B, T, D), detached."""
+    blocks = decoder_layers(model)
+    acts: dict[int, torch.Tensor] = {}
+    handles = []
+    try:
+        for layer in layers:
+            if not 1 <= layer <= len(blocks):
+                raise ValueError(f"layer {layer} outside 1..{len(blocks)}")
+
+            def hook(_module, _inputs, output, layer=layer):
+                acts[layer] = _hidden(output).detach()
+
+            handles.append(blocks[layer - 1].register_forward_hook(hook))
+        yield acts
+    finally:
+        for h in handles:
+            h.remove()

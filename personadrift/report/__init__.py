@@ -1,0 +1,1 @@
+"""Reports: run curves in the terminal, plots and summaries."""

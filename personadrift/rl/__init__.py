@@ -1,0 +1,1 @@
+"""GRPO training (TRL) from configs, with online probes, evals and checkpoints."""

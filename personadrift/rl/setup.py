@@ -1,0 +1,97 @@
+"""Building the pieces of a run from its config: policy, direction, dataset, GRPOConfig.
+
+Each function does one thing and fails with `ConfigError` on bad input, before training starts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from personadrift.config import Config, ConfigError
+from personadrift.probes.direction import Direction
+
+
+def load_policy(cfg: Config):
+    """(model, tokenizer, world or None): organisms come with their persona world."""
+    from personadrift.models import load_model
+
+    model, tok, world, _ = load_model(cfg)
+    tok.padding_side = "left"
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return model, tok, world
+
+
+def is_organism(cfg: Config) -> bool:
+    from personadrift.models import resolve_organism
+
+    name = cfg.model.name_or_path
+    return resolve_organism(cfg) is not None or (Path(name) / "world.json").is_file()
+
+
+def build_direction(cfg: Config, model, tok, world, out_dir: Path, log=print) -> Direction:
+    """The run's persona direction: loaded (and checked against the model) or extracted now."""
+    from personadrift.probes import extract
+
+    p = cfg.probes
+    if p.directions:
+        if not Path(p.directions).is_file():
+            raise ConfigError(f"probes.directions: file not found: {p.directions}")
+        return Direction.load(p.directions, model, tok)
+    source = p.source if p.source != "auto" else ("organism" if is_organism(cfg) else "contrastive")
+    if source == "organism":
+        contrast = extract.organism_contrast(model, tok, world, p.n_docs, cfg.seed + 7, p.position)
+    else:
+        questions = extract.default_questions(world, p.n_docs // 3 + 1, cfg.seed + 7)
+        contrast = extract.contrastive_prompts(model, tok, questions)
+    direction, aurocs = extract.to_direction(
+        p.name, contrast, p.method, p.layer, model, tok, f"{source}/{p.position}"
+    )
+    direction.save(out_dir)
+    table = "  ".join(f"L{L}:{a:.3f}" for L, a in aurocs.items())
+    log(
+        f"direction {p.name}: {source}/{p.position} {p.method}, held-out AUROC {table}; layer {direction.layer}"
+    )
+    return direction
+
+
+def grpo_args(cfg: Config, run_dir: Path):
+    """TRL's GRPOConfig from the `grpo:` section; the run dir decides where checkpoints go."""
+    from trl import GRPOConfig
+
+    every = cfg.checkpoints.every or cfg.probes.every
+    fields = {
+        "output_dir": str(run_dir / "checkpoints"),
+        "save_strategy": "steps",
+        "save_steps": every,
+        "save_total_limit": cfg.checkpoints.keep,
+        "use_cpu": not torch.cuda.is_available(),
+        "seed": cfg.seed,
+        **cfg.grpo,
+    }
+    if fields.get("bf16") and not torch.cuda.is_available():
+        raise ConfigError("grpo.bf16: bf16 needs a GPU; on CPU keep grpo.bf16=false")
+    try:
+        return GRPOConfig(**fields)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"grpo: {e}") from None
+
+
+def build_env(cfg: Config, world, tok):
+    from personadrift.config import WorldConfig
+    from personadrift.envs import make
+
+    return make(cfg.env.name, world=world or WorldConfig(), tokenizer=tok, style=cfg.env.style)
+
+
+def probe_texts(cfg: Config, world, tok) -> list[str]:
+    """Fixed held-out first-turn prompts of families the run does not train on."""
+    from personadrift.evals.runner import eval_prompts
+
+    prompts = eval_prompts(
+        world, list(cfg.probes.eval_families), cfg.probes.n_eval_prompts, cfg.seed + 11
+    )
+    msgs = [[{"role": "user", "content": p.text}] for p in prompts]
+    return [tok.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in msgs]
