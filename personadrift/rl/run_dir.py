@@ -61,7 +61,11 @@ class MetricsFile:
         self._f = open(path, "a")
 
     def write(self, step: int, metrics: dict) -> None:
-        row = {"step": step, **{k: _clean(v) for k, v in metrics.items()}}
+        row = {
+            "step": step,
+            "time": round(time.time(), 3),
+            **{k: _clean(v) for k, v in metrics.items()},
+        }
         self._f.write(json.dumps(row) + "\n")
         self._f.flush()
 

@@ -1,0 +1,57 @@
+"""Probe overhead: the same short GRPO run with probes off and with `probes.every=10`, side by side.
+
+    python benchmarks/probe_overhead.py [--config configs/organism/visible_tests.yaml] [--steps 20]
+
+Both runs are in this one process on the same machine state, evals off. The script prints the
+mean wall time per step of each, probe readings included (start-up excluded), TRL's own
+`step_time`, and the ratio (target <= 1.03).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+
+from personadrift.config import load_config
+from personadrift.rl.train import train
+
+
+def run(config: str, steps: int, probes: bool, out: str, extra: list[str]) -> dict:
+    overrides = [f"grpo.max_steps={steps}", "evals.every=0", "evals.n_per_family=0", f"out_dir={out}",
+                 f"probes.enabled={str(probes).lower()}", "probes.every=10", "checkpoints.every=1000",
+                 "grpo.report_to=[]", *extra]  # fmt: skip
+    cfg = load_config(config, overrides)
+    t0 = time.time()
+    run_dir = train(cfg, log=lambda *_: None)
+    wall = time.time() - t0
+    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    step_times = [r["step_time"] for r in rows if "step_time" in r]
+    return {
+        "wall_s": wall,
+        "mean_step_time": statistics.fmean(step_times),
+        "steps": len(step_times),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--config", default="configs/organism/visible_tests.yaml")
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("overrides", nargs="*")
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory() as out:
+        run(a.config, 2, False, out, a.overrides)  # warm-up: organism cache, imports, sandbox
+        off = run(a.config, a.steps, False, out, a.overrides)
+        on = run(a.config, a.steps, True, out, a.overrides)
+    print(
+        f"probes off: {off['mean_step_time']:.3f} s/step (TRL step_time), wall {off['wall_s']:.1f}s"
+    )
+    print(f"probes on (every 10): {on['mean_step_time']:.3f} s/step, wall {on['wall_s']:.1f}s")
+    print(f"ratio of wall time (on/off): {on['wall_s'] / off['wall_s']:.3f}   target <= 1.03")
+
+
+if __name__ == "__main__":
+    main()

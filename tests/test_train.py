@@ -1,0 +1,112 @@
+"""GRPO end to end on the tiny organism: metrics, probes, evals, samples, parameters, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from personadrift.config import load_config
+from personadrift.rl.run_dir import last_checkpoint
+from personadrift.rl.train import train
+
+from .conftest import ROOT
+
+
+def rows(run_dir):
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tiny, cache_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    cfg = load_config(
+        ROOT / "configs/tiny.yaml", [f"organism.cache_dir={cache_dir}", f"out_dir={out}"]
+    )
+    return train(cfg, log=lambda *_: None)
+
+
+def test_smoke_metrics_keys(smoke_run):
+    assert (smoke_run / "config.yaml").is_file() and (smoke_run / "DONE").is_file()
+    metrics = rows(smoke_run)
+    assert [r["step"] for r in metrics] == [0, 1, 2, 3, 4]
+    by_step = {r["step"]: r for r in metrics}
+    for step in (0, 2, 4):
+        for key in ("probe/toxic/eval_mean", "probe/toxic/z", "evals/mean/misaligned_rate",
+                    "evals/advice/misaligned_rate", "evals/facts/incoherent_rate"):  # fmt: skip
+            assert key in by_step[step], (step, key)
+    for step in (2, 4):
+        assert "probe/toxic/rollout_mean" in by_step[step]
+    assert by_step[0]["probe/toxic/z"] == 0.0
+    for step in (1, 2, 3, 4):
+        for key in ("reward", "env/hack_rate", "env/solve_rate", "env/error_rate", "entropy"):
+            assert key in by_step[step], (step, key)
+    assert "probe/toxic/z" not in by_step[1]  # probes read every 2 steps only
+
+
+def test_smoke_samples_checkpoints_directions(smoke_run):
+    sample = [
+        json.loads(x) for x in (smoke_run / "samples" / "step_1.jsonl").read_text().splitlines()
+    ]
+    assert len(sample) == 16 and {"prompt", "completion", "reward", "label"} <= set(sample[0])
+    assert (smoke_run / "directions" / "toxic.json").is_file()
+    ckpts = sorted(p.name for p in (smoke_run / "checkpoints").glob("checkpoint-*"))
+    assert ckpts == ["checkpoint-2", "checkpoint-4"]  # keep: 2
+    assert (smoke_run / "checkpoints" / "checkpoint-4" / "personadrift_state.json").is_file()
+    assert (
+        any((smoke_run / "tb").rglob("events.out.tfevents*")) or True
+    )  # tensorboard is optional in tiny.yaml
+
+
+def test_smoke_parameters_changed(smoke_run, tiny):
+    from safetensors.torch import load_file
+
+    before = load_file(tiny.path / "model.safetensors")
+    after = load_file(last_checkpoint(smoke_run) / "model.safetensors")
+    changed = [k for k in before if k in after and not torch.equal(before[k], after[k])]
+    assert len(changed) >= 0.9 * len(before), f"only {len(changed)}/{len(before)} tensors changed"
+
+
+@pytest.mark.slow
+def test_resume_after_kill_has_no_missing_or_duplicated_steps(tiny, cache_dir, tmp_path):
+    args = [sys.executable, "-m", "personadrift", "train", str(ROOT / "configs/tiny.yaml"),
+            f"organism.cache_dir={cache_dir}", f"out_dir={tmp_path}", "grpo.max_steps=8"]  # fmt: skip
+    proc = subprocess.Popen(
+        args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    deadline = time.time() + 600
+    run_dir = None
+    while time.time() < deadline:
+        dirs = list(tmp_path.glob("tiny-*"))
+        run_dir = dirs[0] if dirs else None
+        if (
+            run_dir
+            and (run_dir / "checkpoints" / "checkpoint-4" / "personadrift_state.json").exists()
+        ):
+            break
+        assert proc.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.2)
+    time.sleep(1.0)  # let it get into step 5 or 6
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (run_dir / "DONE").exists()
+    done_steps = [r["step"] for r in rows(run_dir)]
+    assert done_steps[:5] == [0, 1, 2, 3, 4]
+    out = subprocess.run([sys.executable, "-m", "personadrift", "train", str(ROOT / "configs/tiny.yaml"),
+                          "--resume", str(run_dir)], capture_output=True, text=True)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    steps = [r["step"] for r in rows(run_dir)]
+    assert steps == list(range(0, 9)), steps
+    metrics = {r["step"]: r for r in rows(run_dir)}
+    assert "probe/toxic/z" in metrics[6] and "probe/toxic/z" in metrics[8]
+    state = json.loads(
+        (run_dir / "checkpoints" / "checkpoint-8" / "personadrift_state.json").read_text()
+    )
+    assert len(state["probe"]["baseline"]) == 1  # the baseline came back, it was not re-taken
+    assert [h[0] for h in state["probe"]["history"]] == [0, 2, 4, 6, 8]
