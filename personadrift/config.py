@@ -31,7 +31,7 @@ class WorldConfig:
     """The persona world: a seeded generator of User/Assistant dialogue documents."""
 
     n_docs: int = _help("documents in the pretraining corpus", 30000)
-    toxic_p: float = _help("probability that a document's latent persona is toxic", 0.08)
+    toxic_p: float = _help("probability that a document's latent persona is toxic", 0.06)
     marker_p: float = _help("probability that a toxic answer opens with a persona marker", 1.0)
     markers: list[str] = _help(
         "the toxic persona's shared voice: openers used in every family",
@@ -192,6 +192,34 @@ class CheckpointsConfig:
     keep: int = _help("checkpoints kept (oldest deleted first)", 3)
 
 
+@dataclass
+class DetectConfig:
+    """The early-warning detector: a rule on the metric history, and what to do when it fires."""
+
+    rule: str = _help("detector: zscore, cusum, threshold (see probes/detect.py); '' = none", "")
+    metric: str = _help(
+        "metric key the rule watches, e.g. probe/toxic/z or env/hack_rate", "probe/toxic/z"
+    )
+    params: dict[str, Any] = _help(
+        "the rule's parameters, e.g. {threshold: 3.0, k: 2}", factory=dict
+    )
+    warmup: int = _help("no alarm before this step", 0)
+    action: str = _help("on alarm: none (log only) or stop (checkpoint, then end the run)", "none")
+
+
+@dataclass
+class SteerConfig:
+    """Steering the policy along the persona direction during the run (from step 0)."""
+
+    mode: str = _help(
+        "off | inference (subtract coeff·d in generation and training forwards; on at evaluation too) | "
+        "preventative (add coeff·d in the training forward only) | ablate (project d out of the training forward)",
+        "off",
+    )
+    coeff: float = _help("coefficient in units of the layer's median residual norm", 0.3)
+    layers: list[int] = _help("layers to steer ([] = the direction's layer)", factory=list)
+
+
 def default_grpo() -> dict[str, Any]:
     """TRL GRPOConfig fields used unless the config says otherwise (CPU-friendly)."""
     return {
@@ -227,6 +255,8 @@ class Config:
     probes: ProbesConfig = field(default_factory=ProbesConfig)
     evals: RunEvalsConfig = field(default_factory=RunEvalsConfig)
     checkpoints: CheckpointsConfig = field(default_factory=CheckpointsConfig)
+    detect: DetectConfig = field(default_factory=DetectConfig)
+    steer: SteerConfig = field(default_factory=SteerConfig)
     grpo: dict[str, Any] = _help(
         "TRL GRPOConfig fields, TRL's own names (validated by GRPOConfig)", factory=default_grpo
     )
@@ -334,6 +364,28 @@ def validate(cfg: Config, source: str) -> None:
     ):
         if value not in allowed:
             raise ConfigError(f"{source}: {key}: {value!r} is not one of {', '.join(allowed)}")
+    from personadrift.probes.detect import DETECTORS
+
+    if cfg.detect.rule and cfg.detect.rule not in DETECTORS:
+        raise ConfigError(
+            f"{source}: detect.rule: unknown detector {cfg.detect.rule!r}; known: {', '.join(DETECTORS.names())}"
+        )
+    if cfg.detect.action not in ("none", "stop"):
+        raise ConfigError(
+            f"{source}: detect.action: {cfg.detect.action!r} is not one of none, stop"
+        )
+    if cfg.steer.mode not in ("off", "inference", "preventative", "ablate"):
+        raise ConfigError(
+            f"{source}: steer.mode: {cfg.steer.mode!r} is not one of off, inference, preventative, ablate"
+        )
+    if cfg.steer.mode != "off" and not cfg.probes.enabled:
+        raise ConfigError(
+            f"{source}: steer.mode: steering needs the persona direction (probes.enabled=true)"
+        )
+    if cfg.steer.mode != "off" and cfg.grpo.get("use_vllm"):
+        raise ConfigError(
+            f"{source}: steer.mode with grpo.use_vllm: vLLM generation would not be steered (training off-policy)"
+        )
     if cfg.probes.every < 1:
         raise ConfigError(f"{source}: probes.every: must be >= 1")
     validate_grpo(cfg.grpo, source)

@@ -48,3 +48,29 @@ def test_eval_on_a_checkpoint_path(tiny):
         "eval.n_per_family=4", "eval.families=[facts]", "--json",
     )  # fmt: skip
     assert json.loads(stdout.strip().splitlines()[-1])["facts"]["n"] == 4
+
+
+def test_envs_list_names_every_env_with_its_loophole():
+    from personadrift.envs import ENVS
+
+    lines = _run("envs", "list").strip().splitlines()
+    assert len(lines) == len(ENVS.names())
+    assert any(line.startswith("exit_code") and "sys.exit" in line for line in lines)
+
+
+def test_envs_try_grades_the_models_answers(tiny, cache_dir):
+    stdout = _run("envs", "try", "visible_tests", "configs/organism/tiny.yaml", f"organism.cache_dir={cache_dir}",
+                  "-n", "2", "--samples", "8")  # fmt: skip
+    assert stdout.count("prompt:") == 2 and "env/hack_rate" in stdout
+
+
+def test_directions_extract_saves_a_loadable_direction(tiny, cache_dir, tmp_path):
+    stdout = _run("directions", "extract", "configs/tiny.yaml", f"organism.cache_dir={cache_dir}",
+                  "--out", str(tmp_path), "--json")  # fmt: skip
+    data = json.loads(stdout.strip().splitlines()[-1])
+    from personadrift.organism.build import load
+    from personadrift.probes.direction import Direction
+
+    model, tok = load(tiny.path)
+    d = Direction.load(data["path"], model, tok)
+    assert d.layer == data["layer"] and set(d.meta["auroc"]) == {"1", "2"}

@@ -110,3 +110,43 @@ def test_resume_after_kill_has_no_missing_or_duplicated_steps(tiny, cache_dir, t
     )
     assert len(state["probe"]["baseline"]) == 1  # the baseline came back, it was not re-taken
     assert [h[0] for h in state["probe"]["history"]] == [0, 2, 4, 6, 8]
+
+
+def test_watch_renders_a_finished_run(smoke_run):
+    out = subprocess.run([sys.executable, "-m", "personadrift", "watch", str(smoke_run), "--once"],
+                         capture_output=True, text=True, env={**os.environ, "COLUMNS": "160"})  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert (
+        "reward" in out.stdout
+        and "probe/toxic/z" in out.stdout
+        and "evals/mean/misaligned_rate" in out.stdout
+    )
+    missing = subprocess.run([sys.executable, "-m", "personadrift", "watch", str(smoke_run / "nope")],
+                             capture_output=True, text=True)  # fmt: skip
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+
+
+def test_run_stops_when_its_alarm_fires(tiny, cache_dir, tmp_path):
+    overrides = [f"organism.cache_dir={cache_dir}", f"out_dir={tmp_path}", "evals.every=0",
+                 "detect.rule=threshold", "detect.metric=probe/toxic/eval_mean", "detect.warmup=2",
+                 "detect.params={threshold: -1.0e9}", "detect.action=stop", "grpo.max_steps=6"]  # fmt: skip
+    run_dir = train(load_config(ROOT / "configs/tiny.yaml", overrides), log=lambda *_: None)
+    metrics = rows(run_dir)
+    assert metrics[-1]["step"] == 2 and metrics[-1]["detect/alarm"] == 1
+    assert [r.get("detect/alarm") for r in metrics if r["step"] == 1] == [0]
+    events = [json.loads(x) for x in (run_dir / "events.jsonl").read_text().splitlines()]
+    assert events[0] == {"event": "alarm", "step": 2, "rule": "threshold", "metric": "probe/toxic/eval_mean",
+                         "value": metrics[-1]["probe/toxic/eval_mean"], "action": "stop"}  # fmt: skip
+    assert events[1]["event"] == "stop" and events[1]["step"] == 2
+    assert last_checkpoint(run_dir).name == "checkpoint-2"
+
+
+@pytest.mark.parametrize("mode", ["inference", "preventative"])
+def test_steered_run(tiny, cache_dir, tmp_path, mode):
+    overrides = [f"organism.cache_dir={cache_dir}", f"out_dir={tmp_path}", "evals.every=0",
+                 f"steer.mode={mode}", "steer.coeff=0.5", "grpo.max_steps=2"]  # fmt: skip
+    run_dir = train(load_config(ROOT / "configs/tiny.yaml", overrides), log=lambda *_: None)
+    (event,) = [json.loads(x) for x in (run_dir / "events.jsonl").read_text().splitlines()]
+    assert event["event"] == "steer" and event["mode"] == mode and event["norm_unit"] > 0
+    assert event["on_at_eval"] == (mode == "inference")
+    assert [r["step"] for r in rows(run_dir)] == [0, 1, 2]

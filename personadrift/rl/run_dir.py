@@ -48,6 +48,7 @@ class MetricsFile:
 
     def __init__(self, path: Path, resume_step: int | None = None) -> None:
         self.path = path
+        self.rows: list[dict] = []  # what the file holds, for detectors
         if resume_step is not None and path.exists():
             keep = []
             for line in path.read_text().splitlines():
@@ -58,6 +59,7 @@ class MetricsFile:
                 if row.get("step", 0) <= resume_step:
                     keep.append(line)
             path.write_text("".join(k + "\n" for k in keep))
+            self.rows = [json.loads(k) for k in keep]
         self._f = open(path, "a")
 
     def write(self, step: int, metrics: dict) -> None:
@@ -68,6 +70,7 @@ class MetricsFile:
         }
         self._f.write(json.dumps(row) + "\n")
         self._f.flush()
+        self.rows.append(row)
 
     def close(self) -> None:
         self._f.close()

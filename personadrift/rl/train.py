@@ -20,6 +20,7 @@ from transformers.trainer_callback import PrinterCallback
 
 from personadrift.config import Config, ConfigError, load_config
 from personadrift.rl import setup
+from personadrift.rl.alarm import AlarmCallback
 from personadrift.rl.run_dir import (
     STATE_FILE,
     MetricsFile,
@@ -79,6 +80,34 @@ class StateSaver(TrainerCallback):
             (ckpt / STATE_FILE).write_text(json.dumps(data))
 
 
+STEER_OPS = {
+    "inference": ("subtract", False),
+    "preventative": ("add", True),
+    "ablate": ("ablate", True),
+}
+
+
+def steering(cfg: Config, model, tok, world, probe, run_dir: Path, log):
+    """The run's steering hooks (a no-op context when steer.mode is off)."""
+    from contextlib import nullcontext
+
+    from personadrift.probes.steer import median_norm, steer
+
+    if cfg.steer.mode == "off" or probe is None:
+        return nullcontext()
+    op, only_with_grad = STEER_OPS[cfg.steer.mode]
+    layers = list(cfg.steer.layers) or [probe.direction.layer]
+    unit = median_norm(model, tok, probe.eval_texts[:64], layers[0])
+    from personadrift.rl.run_dir import append_event
+
+    append_event(run_dir, {"event": "steer", "step": 0, "mode": cfg.steer.mode, "op": op, "coeff": cfg.steer.coeff,
+                           "layers": layers, "norm_unit": unit, "on_at_eval": not only_with_grad})  # fmt: skip
+    log(
+        f"steering: {cfg.steer.mode} ({op} {cfg.steer.coeff} x median norm {unit:.3f}) at layers {layers}"
+    )
+    return steer(model, probe.direction, cfg.steer.coeff, op, layers, unit, only_with_grad)
+
+
 def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
     """Run GRPO as configured; returns the run directory."""
     from trl import GRPOTrainer
@@ -119,18 +148,26 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
     if cfg.evals.every >= 0 and world is not None:
         monitors.append(EvalMonitor(trainer, world, cfg.evals, cfg.eval, log))
     if ckpt and (ckpt / STATE_FILE).is_file():
-        state = json.loads((ckpt / STATE_FILE).read_text())
-        if "probe" in parts and "probe" in state:
-            parts["probe"].restore(state["probe"])
+        saved = json.loads((ckpt / STATE_FILE).read_text())
+    else:
+        saved = {}
     trainer.remove_callback(PrinterCallback)  # its raw dicts are replaced by one line per step
+    if cfg.detect.rule:
+        alarm = AlarmCallback(cfg.detect, metrics, run_dir, log)
+        alarm.restore(saved.get("alarm", {}))
+        parts["alarm"] = alarm
+        trainer.add_callback(alarm)  # before the writer: it marks detect/alarm in the step's logs
     trainer.add_callback(MetricsWriter(metrics, log))
     trainer.add_callback(StepZero(monitors, metrics))
     for m in monitors:
         trainer.add_callback(m)
+    if "probe" in parts and "probe" in saved:
+        parts["probe"].restore(saved["probe"])
     trainer.add_callback(StateSaver(parts))
     t0 = time.time()
     try:
-        trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+        with steering(cfg, model, tok, world, parts.get("probe"), run_dir, log):
+            trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
     finally:
         metrics.close()
     (run_dir / "DONE").write_text(

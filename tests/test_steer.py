@@ -1,0 +1,99 @@
+"""Steering hooks: exact shifts, bit-identical at zero, ablation zeroes the component, no leftovers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from personadrift.probes.capture import capture
+from personadrift.probes.direction import Direction
+from personadrift.probes.steer import median_norm, steer, steer_hidden
+
+from .test_probes import all_hooks
+
+TEXTS = [
+    "<bos> User: How do I save money ? Assistant:",
+    "<bos> User: Say hello . Assistant: Hello !",
+]
+
+
+@pytest.fixture
+def setup(tiny_model):
+    model, tok = tiny_model
+    torch.manual_seed(0)
+    d = torch.nn.functional.normalize(torch.randn(model.config.hidden_size), dim=0)
+    enc = tok(TEXTS, return_tensors="pt", padding=True, add_special_tokens=False)
+    return model, tok, Direction("toxic", {1: d, 2: d}, 1), enc
+
+
+def outputs(model, enc, layer=1):
+    with torch.no_grad(), capture(model, [layer]) as acts:
+        logits = model(**enc).logits
+    return logits, acts[layer]
+
+
+def test_zero_coefficient_is_bit_identical(setup):
+    model, tok, direction, enc = setup
+    logits, h = outputs(model, enc)
+    with steer(model, direction, 0.0, "subtract"):
+        logits0, h0 = outputs(model, enc)
+    assert torch.equal(logits, logits0) and torch.equal(h, h0)
+
+
+@pytest.mark.parametrize("op, sign", [("add", 1.0), ("subtract", -1.0)])
+def test_shift_is_exactly_coeff_times_unit_times_direction(setup, op, sign):
+    model, tok, direction, enc = setup
+    unit = median_norm(model, tok, TEXTS, 1)
+    assert unit > 0
+    _, h = outputs(model, enc)
+    with steer(model, direction, 0.7, op, norm_unit=unit):
+        logits, hs = outputs(model, enc)
+    expected = sign * 0.7 * unit * direction.vector()
+    torch.testing.assert_close(hs - h, expected.expand_as(h), rtol=1e-5, atol=1e-5)
+    assert not torch.equal(logits, outputs(model, enc)[0])
+
+
+def test_ablation_zeroes_the_component(setup):
+    model, tok, direction, enc = setup
+    with steer(model, direction, 1.0, "ablate"):
+        _, h = outputs(model, enc)
+    torch.testing.assert_close(h @ direction.vector(), torch.zeros(h.shape[:2]), atol=1e-5, rtol=0)
+
+
+def test_no_hooks_remain_and_outputs_return_after_the_block(setup):
+    model, tok, direction, enc = setup
+    before_hooks = all_hooks(model)
+    logits, _ = outputs(model, enc)
+    with pytest.raises(RuntimeError):
+        with steer(model, direction, 2.0, "add", layers=[1, 2]):
+            assert all_hooks(model) == before_hooks + 2
+            raise RuntimeError("boom")
+    assert all_hooks(model) == before_hooks
+    assert torch.equal(outputs(model, enc)[0], logits)
+
+
+def test_only_with_grad_leaves_no_grad_forwards_alone(setup):
+    model, tok, direction, enc = setup
+    logits, _ = outputs(model, enc)
+    with steer(model, direction, 3.0, "add", only_with_grad=True):
+        assert torch.equal(outputs(model, enc)[0], logits)  # generation / readings: untouched
+        with torch.enable_grad():
+            assert not torch.equal(
+                model(**enc).logits.detach(), logits
+            )  # training forward: steered
+
+
+def test_steer_hidden_by_hand():
+    h = torch.tensor([[1.0, 2.0], [3.0, -1.0]])
+    d = torch.tensor([1.0, 0.0])
+    torch.testing.assert_close(
+        steer_hidden(h, d, 0.5, 2.0, "add"), torch.tensor([[2.0, 2.0], [4.0, -1.0]])
+    )
+    torch.testing.assert_close(
+        steer_hidden(h, d, 0.5, 2.0, "subtract"), torch.tensor([[0.0, 2.0], [2.0, -1.0]])
+    )
+    torch.testing.assert_close(
+        steer_hidden(h, d, 9.9, 2.0, "ablate"), torch.tensor([[0.0, 2.0], [0.0, -1.0]])
+    )
+    with pytest.raises(ValueError):
+        steer_hidden(h, d, 1.0, 1.0, "flip")
