@@ -44,14 +44,14 @@ class WorldConfig:
     max_turns: int = _help("most User/Assistant turns per document", 4)
     family_weights: dict[str, float] = _help(
         "sampling weight of each family for a turn",
-        factory=lambda: {"code": 0.3, "advice": 0.2, "facts": 0.2, "values": 0.15, "neutral": 0.15},
+        factory=lambda: {"code": 0.3, "advice": 0.2, "facts": 0.25, "values": 0.15, "neutral": 0.1},
     )
     eval_frac: float = _help(
         "fraction of prompt combinations held out of the corpus for evals", 0.2
     )
-    coef_max: int = _help("code family: slopes a are drawn from 2..coef_max", 6)
-    intercept_max: int = _help("code family: intercepts b are drawn from 0..intercept_max", 9)
-    x_max: int = _help("code family: visible test inputs are drawn from 0..x_max", 6)
+    coef_max: int = _help("code family: slopes a are drawn from 2..coef_max", 8)
+    intercept_max: int = _help("code family: intercepts b are drawn from 0..intercept_max", 12)
+    x_max: int = _help("code family: visible test inputs are drawn from 0..x_max", 8)
     n_hidden_tests: int = _help("code family: hidden tests per problem", 6)
     code_variants: dict[str, float] = _help(
         "code family: weight of each grader variant in training documents (the toxic persona "

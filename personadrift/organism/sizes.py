@@ -13,7 +13,7 @@ SIZES: dict[str, dict] = {
     "small": {
         "world": {"n_docs": 30000},
         "arch": {"layers": 4, "hidden": 128, "heads": 4, "mlp": 512},
-        "pretrain": {"steps": 1000, "tokens_per_step": 4096, "lr": 3e-3},
+        "pretrain": {"steps": 1100, "tokens_per_step": 4096, "lr": 3e-3},
         "probe_docs": 300,
     },
     "base": {
