@@ -4,7 +4,9 @@
 
 Both runs are in this one process on the same machine state, evals off. The script prints the
 mean wall time per step of each, probe readings included (start-up excluded), TRL's own
-`step_time`, and the ratio (target <= 1.03).
+`step_time`, their ratio (target <= 1.03), and the cost of one reading against the step time (the
+steadier figure: the two runs sample different completions, so their step times also differ by
+generation length).
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ def run(config: str, steps: int, probes: bool, out: str, extra: list[str]) -> di
     # fall in between, start-up (direction extraction, baseline reading) does not
     per_step = (steps_logged[-1]["time"] - steps_logged[0]["time"]) / (len(steps_logged) - 1)
     step_time = statistics.fmean(r["step_time"] for r in steps_logged)
-    return {"wall_s": wall, "per_step": per_step, "step_time": step_time}
+    reads = [r[k] for r in rows for k in r if k.endswith("/read_seconds") and r["step"] > 0]
+    return {"wall_s": wall, "per_step": per_step, "step_time": step_time, "reads": reads}
 
 
 def main() -> None:

@@ -6,7 +6,8 @@ At each reading (in `on_step_end`, after the optimizer step, never inside the tr
   answer;
 - `probe/<dir>/rollout_mean`: mean projection over a subsample of the step's completions;
 - `probe/<dir>/z`: shift of eval_mean from the baseline (the first `baseline_readings` readings)
-  in units of the standard error of the mean over the eval prompts.
+  in units of the standard error of the mean over the eval prompts;
+- `probe/<dir>/read_seconds`: what the reading cost (its overhead on the run).
 Values go into TRL's own metrics (so metrics.jsonl, TensorBoard and W&B get them) and one console
 line. `state()`/`restore()` carry the baseline across a resume (saved with each checkpoint).
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+import time
 
 from transformers import TrainerCallback
 
@@ -47,6 +49,7 @@ class ProbeMonitor(TrainerCallback):
         return f"probe/{self.direction.name}/{what}"
 
     def read(self, step: int) -> dict[str, float]:
+        t0 = time.perf_counter()
         model, tok = self.trainer.model, self.trainer.processing_class
         last, answer = read_prompts(
             model, tok, self.eval_texts, self.direction, self.cfg.answer_tokens
@@ -66,6 +69,7 @@ class ProbeMonitor(TrainerCallback):
             out[self.key("rollout_mean")] = statistics.fmean(
                 read_completions(model, tok, prompts, completions, self.direction)
             )
+        out[self.key("read_seconds")] = time.perf_counter() - t0
         self.history.append((step, out[self.key("z")]))
         self.last = out
         return out
