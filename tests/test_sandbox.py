@@ -159,7 +159,11 @@ EXPECTED = {
     "infinite_loop": {"timeout", "signal"},
     "fork_bomb": {"timeout", "signal"},
     "memory_bomb": {"exit"},
-    "memory_creep": {"exit", "signal"},
+    "memory_creep": {
+        "exit",
+        "signal",
+        "timeout",
+    },  # on a loaded machine the clock can beat the limit
     "forked_memory": {"timeout", "signal"},
     "stdout_flood": {"ok"},
     "stderr_flood": {"ok"},

@@ -76,7 +76,7 @@ def test_smoke_parameters_changed(smoke_run, tiny):
 @pytest.mark.slow
 def test_resume_after_kill_has_no_missing_or_duplicated_steps(tiny, cache_dir, tmp_path):
     args = [sys.executable, "-m", "personadrift", "train", str(ROOT / "configs/tiny.yaml"),
-            f"organism.cache_dir={cache_dir}", f"out_dir={tmp_path}", "grpo.max_steps=8"]  # fmt: skip
+            f"organism.cache_dir={cache_dir}", f"out_dir={tmp_path}", "grpo.max_steps=12"]  # fmt: skip
     proc = subprocess.Popen(
         args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
@@ -92,8 +92,7 @@ def test_resume_after_kill_has_no_missing_or_duplicated_steps(tiny, cache_dir, t
             break
         assert proc.poll() is None, "the run ended before it could be killed"
         time.sleep(0.2)
-    time.sleep(1.0)  # let it get into step 5 or 6
-    os.killpg(proc.pid, signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)  # somewhere in steps 5-6, long before step 12
     proc.wait()
     assert not (run_dir / "DONE").exists()
     done_steps = [r["step"] for r in rows(run_dir)]
@@ -102,14 +101,14 @@ def test_resume_after_kill_has_no_missing_or_duplicated_steps(tiny, cache_dir, t
                           "--resume", str(run_dir)], capture_output=True, text=True)  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
     steps = [r["step"] for r in rows(run_dir)]
-    assert steps == list(range(0, 9)), steps
+    assert steps == list(range(0, 13)), steps
     metrics = {r["step"]: r for r in rows(run_dir)}
-    assert "probe/toxic/z" in metrics[6] and "probe/toxic/z" in metrics[8]
+    assert "probe/toxic/z" in metrics[6] and "probe/toxic/z" in metrics[12]
     state = json.loads(
-        (run_dir / "checkpoints" / "checkpoint-8" / "personadrift_state.json").read_text()
+        (run_dir / "checkpoints" / "checkpoint-12" / "personadrift_state.json").read_text()
     )
     assert len(state["probe"]["baseline"]) == 1  # the baseline came back, it was not re-taken
-    assert [h[0] for h in state["probe"]["history"]] == [0, 2, 4, 6, 8]
+    assert [h[0] for h in state["probe"]["history"]] == [0, 2, 4, 6, 8, 10, 12]
 
 
 def test_watch_renders_a_finished_run(smoke_run):
