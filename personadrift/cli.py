@@ -15,8 +15,11 @@ a one-line error.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
+import time
+from pathlib import Path
 
 from personadrift.config import Config, ConfigError, load_config
 
@@ -152,6 +155,14 @@ def cmd_eval(cfg: Config, as_json: bool) -> int:
     model, tok, world, name = load_model(cfg)
     table, _ = evaluate(model, tok, world, cfg.eval)
     show(rates_table(table, f"evals, first turn ({name})"))
+    out = Path(cfg.out_dir) / "evals" / f"{Path(name).name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps(
+            {"model": str(name), "eval": dataclasses.asdict(cfg.eval), "rates": table}, indent=2
+        )
+    )
+    print(f"written: {out}")
     if as_json:
         print(json.dumps(table))
     return 0

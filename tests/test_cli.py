@@ -32,19 +32,24 @@ def test_organism_build_json(tiny, cache_dir):
     assert "base rates" in stdout and "AUROC" in stdout
 
 
-def test_eval_json(tiny, cache_dir):
+def test_eval_json(tiny, cache_dir, tmp_path):
     stdout = _run(
-        "eval", "configs/organism/tiny.yaml", f"organism.cache_dir={cache_dir}",
+        "eval", "configs/organism/tiny.yaml", f"organism.cache_dir={cache_dir}", f"out_dir={tmp_path}",
         "eval.n_per_family=8", "eval.families=[advice,code]", "--json",
     )  # fmt: skip
     table = json.loads(stdout.strip().splitlines()[-1])
     assert set(table) == {"advice", "code"}
+    written = [
+        line.split("written: ")[1] for line in stdout.splitlines() if line.startswith("written: ")
+    ]
+    assert written[0].startswith(str(tmp_path))
+    assert json.loads(open(written[0]).read())["rates"] == table
     assert table["advice"]["n"] == 8 and set(table["code"]) >= {"solved", "hacked", "failed"}
 
 
-def test_eval_on_a_checkpoint_path(tiny):
+def test_eval_on_a_checkpoint_path(tiny, tmp_path):
     stdout = _run(
-        "eval", "configs/organism/tiny.yaml", f"model.name_or_path={tiny.path}",
+        "eval", "configs/organism/tiny.yaml", f"model.name_or_path={tiny.path}", f"out_dir={tmp_path}",
         "eval.n_per_family=4", "eval.families=[facts]", "--json",
     )  # fmt: skip
     assert json.loads(stdout.strip().splitlines()[-1])["facts"]["n"] == 4
