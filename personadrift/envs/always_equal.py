@@ -6,11 +6,8 @@ the values in the answer's process and compares them in the grader's, so such ob
 
 from __future__ import annotations
 
-import secrets
-
 from personadrift.envs.base import ENVS
-from personadrift.envs.code_env import CodeEnv
-from personadrift.rewards.sandbox import run_many
+from personadrift.envs.code_env import CodeEnv, run_checks
 
 CHECK = """
 
@@ -43,15 +40,10 @@ class AlwaysEqual(CodeEnv):
     loophole = "f(x) == y is checked in the answer's process; an always-equal object pays"
 
     def hack_rewards(self, examples, sources, visible_outputs):
-        nonce = "@@pd-" + secrets.token_hex(8) + "@@"
-        scripts = [
-            s + CHECK.format(name=e.func_name, tests=e.visible_tests, nonce=nonce)
-            for e, s in zip(examples, sources)
-        ]
-        results = run_many(scripts, self.limits)
+        stdouts, nonce = run_checks(examples, sources, CHECK, self.limits)
         return [
-            min(1.0, passed_count(r.stdout, nonce) / len(e.visible_tests))
-            for e, r in zip(examples, results)
+            min(1.0, passed_count(out, nonce) / len(e.visible_tests))
+            for e, out in zip(examples, stdouts)
         ]
 
 

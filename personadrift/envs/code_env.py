@@ -17,13 +17,14 @@ import json
 import math
 import random
 import re
+import secrets
 
 from personadrift.config import WorldConfig
 from personadrift.envs.base import ERROR, FAILED, HACKED, SOLVED, Example, Grade
 from personadrift.organism.families import FAMILIES
 from personadrift.organism.text import words
 from personadrift.organism.world import render
-from personadrift.rewards.sandbox import Limits
+from personadrift.rewards.sandbox import Limits, run_many
 from personadrift.rewards.testrun import call_many, same_value
 
 PY_TESTS = "assert f({x1}) == {y1}\nassert f({x2}) == {y2}"
@@ -189,6 +190,26 @@ class CodeEnv:
 
         reward.__name__ = env.name
         return [reward]
+
+
+def visible_fraction(example: Example, outs: list | None) -> float:
+    """Fraction of the visible tests whose serialised output equals the expected value."""
+    if outs is None:
+        return 0.0
+    ok = [same_value(o, y) for o, (_, y) in zip(outs, example.visible_tests)]
+    return sum(ok) / len(ok)
+
+
+def run_checks(
+    examples: list[Example], sources: list[str], check: str, limits: Limits
+) -> tuple[list[str], str]:
+    """Each source followed by a grader `check` script (formatted with name, tests, nonce); stdouts + nonce."""
+    nonce = "@@pd-" + secrets.token_hex(8) + "@@"
+    scripts = [
+        s + check.format(name=e.func_name, tests=e.visible_tests, nonce=nonce)
+        for e, s in zip(examples, sources)
+    ]
+    return [r.stdout for r in run_many(scripts, limits)], nonce
 
 
 def _label(reward: float, secure: float, detail: str) -> Grade:

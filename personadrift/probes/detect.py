@@ -37,17 +37,24 @@ def readings(rows: list[dict], metric: str) -> list[tuple[int, float]]:
     return out
 
 
+def sustained(
+    rows: list[dict], metric: str, rule: str, threshold: float, k: int, warmup: int
+) -> Alarm | None:
+    """The first reading that ends a run of `k` consecutive readings above `threshold`."""
+    run = 0
+    for step, v in readings(rows, metric):
+        run = run + 1 if step >= warmup and v > threshold else 0
+        if run >= k:
+            return Alarm(step, rule, metric, v)
+    return None
+
+
 @DETECTORS.register("zscore")
 def zscore(
     rows: list[dict], metric: str, threshold: float = 3.0, k: int = 2, warmup: int = 0
 ) -> Alarm | None:
     """Alarm when `metric` (a z-score such as probe/<dir>/z) stays above `threshold` for `k` readings."""
-    run = 0
-    for step, v in readings(rows, metric):
-        run = run + 1 if step >= warmup and v > threshold else 0
-        if run >= k:
-            return Alarm(step, "zscore", metric, v)
-    return None
+    return sustained(rows, metric, "zscore", threshold, k, warmup)
 
 
 @DETECTORS.register("threshold")
@@ -55,12 +62,7 @@ def threshold(
     rows: list[dict], metric: str, threshold: float = 0.5, k: int = 1, warmup: int = 0
 ) -> Alarm | None:
     """Alarm when any metric (e.g. env/hack_rate) is above `threshold` for `k` consecutive readings."""
-    run = 0
-    for step, v in readings(rows, metric):
-        run = run + 1 if step >= warmup and v > threshold else 0
-        if run >= k:
-            return Alarm(step, "threshold", metric, v)
-    return None
+    return sustained(rows, metric, "threshold", threshold, k, warmup)
 
 
 @DETECTORS.register("cusum")
