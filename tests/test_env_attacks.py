@@ -11,10 +11,6 @@ from __future__ import annotations
 import math
 import os
 import secrets
-import shutil
-import socket
-import subprocess
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,9 +19,9 @@ import pytest
 
 from personadrift.envs import ENVS, ERROR, FAILED, HACKED, SOLVED, Grade, make
 from personadrift.envs.code_env import source_of
-from personadrift.rewards import sandbox
 from personadrift.rewards.sandbox import Limits
 from tests.attacks import ATTACKS
+from tests.grader_world import World, grader_world, snapshot
 
 # No `str.format` fields in these, so no braces either.
 GRADER_ATTACKS = [
@@ -108,75 +104,10 @@ LIMITS = Limits(timeout_s=1.0, cpu_s=1)
 LABELS = {SOLVED, HACKED, FAILED, ERROR}
 
 
-def snapshot(path: str) -> dict[str, tuple]:
-    """Names, modes, sizes and contents of a directory's entries."""
-    state = {}
-    for entry in os.scandir(path):
-        st = entry.stat(follow_symlinks=False)
-        content = b""
-        if entry.is_file(follow_symlinks=False):
-            with open(entry.path, "rb") as f:
-                content = f.read()
-        state[entry.name] = (st.st_mode, st.st_uid, st.st_size, st.st_mtime_ns, content)
-    return state
-
-
-@dataclass
-class World:
-    """The grader's side: what an answer must not be able to touch."""
-
-    cwd: str  # the grader's working directory, holding a sentinel
-    home: str  # the grader's HOME, holding a sentinel and a 0600 secret
-    drop: str  # world-writable, so a surviving daemon could leave a mark
-    package: str  # the installed personadrift/rewards
-    victim: subprocess.Popen  # a process of the grader's
-    tcp: socket.socket  # listening on 127.0.0.1
-    unix: socket.socket  # listening on an abstract unix address
-
-    def fields(self) -> dict:
-        return {
-            "cwd": self.cwd,
-            "home": self.home,
-            "drop": self.drop,
-            "pkg": self.package,
-            "victim": self.victim.pid,
-            "me": os.getpid(),
-            "port": self.tcp.getsockname()[1],
-            "unix": self.unix.getsockname()[1:].decode(),
-        }
-
-
 @pytest.fixture(scope="module")
 def world():
-    cwd, home, drop = (tempfile.mkdtemp(prefix="pd-test-") for _ in range(3))
-    os.chmod(cwd, 0o755)
-    os.chmod(home, 0o755)
-    os.chmod(drop, 0o1777)
-    with open(os.path.join(cwd, "sentinel.txt"), "w") as f:
-        f.write("do not touch\n")
-    with open(os.path.join(home, "notes.txt"), "w") as f:
-        f.write("plain notes\n")
-    with open(os.path.join(home, ".netrc"), "w") as f:
-        f.write("pd-secret-" + secrets.token_hex(8))
-    os.chmod(os.path.join(home, ".netrc"), 0o600)
-    victim = subprocess.Popen(["sleep", "120"])
-    tcp = socket.create_server(("127.0.0.1", 0))
-    tcp.setblocking(False)
-    unix = socket.socket(socket.AF_UNIX)
-    unix.bind("\0pd-test-" + secrets.token_hex(4))
-    unix.listen()
-    unix.setblocking(False)
-    package = os.path.dirname(os.path.abspath(sandbox.__file__))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(cwd)
-        mp.setenv("HOME", home)
-        yield World(cwd, home, drop, package, victim, tcp, unix)
-    victim.kill()
-    victim.wait()
-    tcp.close()
-    unix.close()
-    for d in (cwd, home, drop):
-        shutil.rmtree(d, ignore_errors=True)
+    with grader_world("pd-secret-" + secrets.token_hex(8)) as w:
+        yield w
 
 
 @dataclass

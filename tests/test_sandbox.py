@@ -10,18 +10,14 @@ from __future__ import annotations
 import os
 import resource
 import secrets
-import shutil
-import socket
-import subprocess
-import tempfile
 import time
-from dataclasses import dataclass
 
 import pytest
 
 from personadrift.rewards import sandbox
 from personadrift.rewards.sandbox import ExecResult, Limits, isolation_report, run, run_many
 from tests.attacks import ATTACKS as ATTACK_SOURCES
+from tests.grader_world import grader_world, snapshot
 
 REPORT = isolation_report()
 FAST = Limits(timeout_s=1.0, cpu_s=1)
@@ -76,79 +72,10 @@ def zombie_children() -> list[int]:
     return zombies
 
 
-def snapshot(path: str) -> dict[str, tuple]:
-    """Names, modes, sizes, mtimes and contents of a directory's entries."""
-    state = {}
-    for entry in os.scandir(path):
-        if entry.name == "__pycache__":
-            continue
-        st = entry.stat(follow_symlinks=False)
-        content = b""
-        if entry.is_file(follow_symlinks=False) and st.st_size < 2**20:
-            with open(entry.path, "rb") as f:
-                content = f.read()
-        state[entry.name] = (st.st_mode, st.st_uid, st.st_size, st.st_mtime_ns, content)
-    return state
-
-
-@dataclass
-class World:
-    """The grader's side: what an answer must not be able to touch."""
-
-    cwd: str  # the grader's working directory (0755, like a checkout)
-    home: str  # the grader's HOME, holding a 0600 secret
-    drop: str  # world-writable, so a surviving daemon could leave a mark
-    package: str  # the installed personadrift/rewards
-    victim: subprocess.Popen  # a process of the grader's
-    tcp: socket.socket  # listening on 127.0.0.1
-    unix: socket.socket  # listening on an abstract unix address
-
-    def fill(self, template: str) -> str:
-        fields = {
-            "cwd": self.cwd,
-            "home": self.home,
-            "drop": self.drop,
-            "pkg": self.package,
-            "victim": self.victim.pid,
-            "me": os.getpid(),
-            "port": self.tcp.getsockname()[1],
-            "unix": self.unix.getsockname()[1:].decode(),
-        }
-        return template.format(**fields)
-
-
 @pytest.fixture
-def world(monkeypatch):
-    cwd, home, drop = (tempfile.mkdtemp(prefix="pd-test-") for _ in range(3))
-    os.chmod(cwd, 0o755)
-    os.chmod(home, 0o755)
-    os.chmod(drop, 0o1777)
-    with open(os.path.join(cwd, "sentinel.txt"), "w") as f:
-        f.write("do not touch\n")
-    with open(os.path.join(home, "notes.txt"), "w") as f:
-        f.write("plain notes\n")
-    with open(os.path.join(home, ".netrc"), "w") as f:
-        f.write(SECRET)
-    os.chmod(os.path.join(home, ".netrc"), 0o600)
-    monkeypatch.chdir(cwd)
-    monkeypatch.setenv("HOME", home)
-    monkeypatch.setenv("PD_SECRET", SECRET)
-    victim = subprocess.Popen(["sleep", "60"])
-    tcp = socket.create_server(("127.0.0.1", 0))
-    tcp.setblocking(False)
-    unix_name = "pd-test-" + secrets.token_hex(4)
-    unix = socket.socket(socket.AF_UNIX)
-    unix.bind("\0" + unix_name)
-    unix.listen()
-    unix.setblocking(False)
-    package = os.path.dirname(os.path.abspath(sandbox.__file__))
-    yield World(cwd, home, drop, package, victim, tcp, unix)
-    victim.kill()
-    victim.wait()
-    tcp.close()
-    unix.close()
-    for d in (cwd, home, drop):
-        shutil.rmtree(d, ignore_errors=True)
+def world():
+    with grader_world(SECRET) as w:
+        yield w
 
 
 # Each attack prints its uid first, so the test can look for its leftovers.
