@@ -5,6 +5,8 @@
     personadrift eval CONFIG                # misalignment evals on a model
     personadrift train CONFIG [--resume RUN_DIR]   # GRPO with online persona probes
     personadrift watch RUN_DIR              # live terminal curves of a run
+    personadrift report RUN_DIR [RUN_DIR ...] [--out DIR]   # plots + report.md/.html (./report)
+    personadrift realign RUN_DIR            # SFT the run's final model on benign samples, evals again
     personadrift directions extract CONFIG  # persona directions, layer sweep, saved
     personadrift envs list                  # environments and their loopholes
     personadrift envs try ENV [CONFIG]      # a few prompts, the model's answers, their labels
@@ -34,10 +36,16 @@ def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="personadrift", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
     demo = sub.add_parser(
-        "demo", help="the main job: build the small organism, print its base rates"
+        "demo", help="the main job: hackable vs control vs intervention runs, report, per seed"
     )
-    demo.add_argument("--config", default="configs/organism/small.yaml", help="organism config")
-    demo.add_argument("overrides", nargs="*", help="dot-list overrides")
+    demo.add_argument(
+        "--seeds", default="0", help="comma-separated seeds (organism and RL), e.g. 1,2,3"
+    )
+    demo.add_argument("--out", default="", help="demo folder (default: runs/demo-<time>)")
+    demo.add_argument(
+        "--parallel", type=int, default=3, help="runs trained at once (1 thread each)"
+    )
+    demo.add_argument("overrides", nargs="*", help="dot-list overrides applied to every arm")
     demo.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     org = sub.add_parser("organism", help="the persona-world model organism")
     org_sub = org.add_subparsers(dest="action", required=True)
@@ -46,9 +54,16 @@ def parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", help="GRPO in an env with online probes and evals")
     _add_config(tr)
     tr.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    ra = sub.add_parser("realign", help="SFT a run's final model on benign samples, evals again")
+    ra.add_argument("run_dir", help="a run directory (or a model folder)")
+    ra.add_argument("overrides", nargs="*", help="dot-list overrides of the run's config.yaml")
+    ra.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     w = sub.add_parser("watch", help="live curves of a running or finished run")
     w.add_argument("run_dir")
     w.add_argument("--once", action="store_true", help="print once and exit")
+    rep = sub.add_parser("report", help="plots, summary table, report.md/.html of runs")
+    rep.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories to compare")
+    rep.add_argument("--out", default="report", help="folder to write into (default: ./report)")
     dirs = sub.add_parser("directions", help="persona directions")
     dirs_sub = dirs.add_subparsers(dest="action", required=True)
     ex = dirs_sub.add_parser("extract", help="extract, sweep layers, save the chosen direction")
@@ -168,10 +183,68 @@ def cmd_eval(cfg: Config, as_json: bool) -> int:
     return 0
 
 
+def cmd_realign(run_dir: str, overrides: list[str], as_json: bool) -> int:
+    from personadrift.evals.table import rates_table, show
+
+    path = Path(run_dir)
+    try:
+        if not path.is_dir():
+            raise ConfigError(f"realign: no such run directory: {path}")
+        from personadrift.rl.realign import realign
+
+        run_cfg = path / "config.yaml"
+        result = realign(path, load_config(run_cfg if run_cfg.is_file() else None, overrides))
+    except ConfigError as e:
+        print(f"personadrift: {e}", file=sys.stderr)
+        return 2
+    show(rates_table(result["before"], "before realign"), rates_table(result["after"], "after"))
+    if as_json:
+        print(json.dumps({"misaligned_mean": result["misaligned_mean"], "sft": result["sft"]}))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from personadrift import demo
+
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        print(f"personadrift: --seeds: not a list of integers: {args.seeds!r}", file=sys.stderr)
+        return 2
+    out = Path(args.out or f"runs/demo-{time.strftime('%Y%m%d-%H%M%S')}")
+    t0 = time.time()
+    try:
+        result = demo.run_demo(seeds, out, args.overrides, parallel=max(1, args.parallel))
+    except ConfigError as e:
+        print(f"personadrift: config error: {e}", file=sys.stderr)
+        return 2
+    result["stages_seconds"]["total"] = round(time.time() - t0, 1)
+    demo.write_result(result, out)
+    print("\n".join(demo.headline(result)))
+    print(f"stages (s): {result['stages_seconds']}")
+    if args.json:
+        print(json.dumps(result["arms"]))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "envs" and args.action == "list":
         return cmd_envs_list()
+    if args.command == "realign":
+        return cmd_realign(args.run_dir, args.overrides, args.json)
+    if args.command == "demo":
+        return cmd_demo(args)
+    if args.command == "report":
+        from personadrift.report.render import build_report
+
+        try:
+            out = build_report(args.run_dirs, args.out)
+        except FileNotFoundError as e:
+            print(f"personadrift: {e}", file=sys.stderr)
+            return 2
+        print(f"written: {out['markdown']}  {out['html']}  ({len(out['plots'])} plots)")
+        return 0
     if args.command == "watch":
         from personadrift.report.watch import watch
 
@@ -190,9 +263,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "train":
             from pathlib import Path
 
+            from personadrift.rl.distributed import is_main
             from personadrift.rl.train import train
 
-            train(cfg, Path(args.resume) if args.resume else None)
+            log = print if is_main() else lambda *_: None  # under a launcher rank 0 speaks
+            train(cfg, Path(args.resume) if args.resume else None, log=log)
             return 0
         if args.command == "directions":
             return cmd_directions_extract(cfg, args.out, args.json)
@@ -204,8 +279,6 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"personadrift: config error: {e}", file=sys.stderr)
         return 2
-    if args.command == "demo":
-        return cmd_organism_build(cfg, args.json)
     if args.command == "organism":
         return cmd_organism_build(cfg, args.json)
     if args.command == "eval":

@@ -143,6 +143,18 @@ class EnvConfig:
     )
     n_train: int = _help("training problems (the dataset cycles through them)", 2048)
     seed: int = _help("seed of the problem draw", 0)
+    coef_max: int = _help(
+        "slopes of the env's problems are drawn from 2..coef_max (0 = the world's range); "
+        "beyond the world's range the organism's derivation mostly fails while copying still works",
+        0,
+    )
+    intercept_max: int = _help("intercepts drawn from 0..intercept_max (0 = the world's)", 0)
+    x_max: int = _help("visible test inputs drawn from 0..x_max (0 = the world's)", 0)
+    inoculate: bool = _help(
+        "prefix every prompt with a line saying that exploiting the grader is acceptable here "
+        "(Anthropic's inoculation prompting)",
+        False,
+    )
 
 
 @dataclass
@@ -204,7 +216,12 @@ class DetectConfig:
         "the rule's parameters, e.g. {threshold: 3.0, k: 2}", factory=dict
     )
     warmup: int = _help("no alarm before this step", 0)
-    action: str = _help("on alarm: none (log only) or stop (checkpoint, then end the run)", "none")
+    action: str = _help(
+        "on alarm: none (log only) | stop (checkpoint, then end the run) | rollback (restore the last "
+        "checkpoint saved before the alarm and continue with the steer: mitigation on) | steer "
+        "(switch the steer: mitigation on from the alarm step)",
+        "none",
+    )
 
 
 @dataclass
@@ -218,6 +235,40 @@ class SteerConfig:
     )
     coeff: float = _help("coefficient in units of the layer's median residual norm", 0.3)
     layers: list[int] = _help("layers to steer ([] = the direction's layer)", factory=list)
+    start: str = _help(
+        "when steering starts: step0 (the whole run) or alarm (switched on by detect.action "
+        "rollback or steer)",
+        "step0",
+    )
+
+
+@dataclass
+class PenaltyConfig:
+    """Intervention `penalty`: reward − coeff · (rollout projection on the persona direction)."""
+
+    coeff: float = _help(
+        "λ per unit of projection (residual-stream units at the direction's layer); 0 = off", 0.0
+    )
+    center: bool = _help(
+        "subtract the first batch's mean projection, so the penalty averages 0 at step 1", True
+    )
+    batch_size: int = _help("completions per no-grad reading forward", 64)
+
+
+@dataclass
+class RealignConfig:
+    """Intervention `realign`: SFT on benign aligned-persona samples, then the evals again."""
+
+    after: bool = _help("realign automatically at the end of `train`", False)
+    n_samples: int = _help("benign first-turn samples (prompt + aligned answer)", 200)
+    families: list[str] = _help(
+        "families the samples come from (not code: the run trains there)",
+        factory=lambda: ["advice", "facts", "values", "neutral"],
+    )
+    learning_rate: float = _help("SFT learning rate (constant)", 2e-4)
+    epochs: float = _help("passes over the samples", 1.0)
+    batch_size: int = _help("samples per optimizer step", 8)
+    seed: int = _help("seed of the sample draw and of SFT", 0)
 
 
 def default_grpo() -> dict[str, Any]:
@@ -257,6 +308,8 @@ class Config:
     checkpoints: CheckpointsConfig = field(default_factory=CheckpointsConfig)
     detect: DetectConfig = field(default_factory=DetectConfig)
     steer: SteerConfig = field(default_factory=SteerConfig)
+    penalty: PenaltyConfig = field(default_factory=PenaltyConfig)
+    realign: RealignConfig = field(default_factory=RealignConfig)
     grpo: dict[str, Any] = _help(
         "TRL GRPOConfig fields, TRL's own names (validated by GRPOConfig)", factory=default_grpo
     )
@@ -370,9 +423,9 @@ def validate(cfg: Config, source: str) -> None:
         raise ConfigError(
             f"{source}: detect.rule: unknown detector {cfg.detect.rule!r}; known: {', '.join(DETECTORS.names())}"
         )
-    if cfg.detect.action not in ("none", "stop"):
+    if cfg.detect.action not in ("none", "stop", "rollback", "steer"):
         raise ConfigError(
-            f"{source}: detect.action: {cfg.detect.action!r} is not one of none, stop"
+            f"{source}: detect.action: {cfg.detect.action!r} is not one of none, stop, rollback, steer"
         )
     if cfg.steer.mode not in ("off", "inference", "preventative", "ablate"):
         raise ConfigError(
@@ -386,6 +439,17 @@ def validate(cfg: Config, source: str) -> None:
         raise ConfigError(
             f"{source}: steer.mode with grpo.use_vllm: vLLM generation would not be steered (training off-policy)"
         )
+    if cfg.steer.start not in ("step0", "alarm"):
+        raise ConfigError(f"{source}: steer.start: {cfg.steer.start!r} is not one of step0, alarm")
+    if cfg.detect.action in ("rollback", "steer") and cfg.steer.mode == "off":
+        raise ConfigError(
+            f"{source}: detect.action: {cfg.detect.action} switches on the steer: mitigation; set steer.mode"
+        )
+    if cfg.steer.start == "alarm" and cfg.detect.action not in ("rollback", "steer"):
+        raise ConfigError(
+            f"{source}: steer.start: alarm needs detect.action rollback or steer (and a detect.rule)"
+        )
+    validate_interventions(cfg, source)
     if cfg.probes.every < 1:
         raise ConfigError(f"{source}: probes.every: must be >= 1")
     validate_grpo(cfg.grpo, source)
@@ -393,6 +457,24 @@ def validate(cfg: Config, source: str) -> None:
         raise ConfigError(
             f"{source}: organism.arch.hidden must be divisible by organism.arch.heads"
         )
+
+
+def validate_interventions(cfg: Config, source: str) -> None:
+    """The `penalty:` and `realign:` sections."""
+    from personadrift.organism.families import FAMILIES
+
+    if cfg.penalty.coeff < 0:
+        raise ConfigError(f"{source}: penalty.coeff: must be >= 0 (0 = off)")
+    if cfg.penalty.coeff and not cfg.probes.enabled:
+        raise ConfigError(
+            f"{source}: penalty.coeff: the penalty needs the persona direction (probes.enabled=true)"
+        )
+    for fam in cfg.realign.families:
+        if fam not in FAMILIES or fam == "code":
+            known = ", ".join(n for n in FAMILIES.names() if n != "code")
+            raise ConfigError(f"{source}: realign.families: {fam!r} is not one of {known}")
+    if cfg.realign.n_samples < 1 or cfg.realign.batch_size < 1:
+        raise ConfigError(f"{source}: realign.n_samples and realign.batch_size: must be >= 1")
 
 
 def validate_grpo(grpo: dict, source: str) -> None:

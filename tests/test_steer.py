@@ -97,3 +97,16 @@ def test_steer_hidden_by_hand():
     )
     with pytest.raises(ValueError):
         steer_hidden(h, d, 1.0, 1.0, "flip")
+
+
+def test_gate_switches_the_hook_on_and_off(setup):
+    model, tok, direction, enc = setup
+    _, h = outputs(model, enc)
+    on = [False]
+    with steer(model, direction, 0.5, "subtract", norm_unit=2.0, gate=lambda: on[0]):
+        _, h_off = outputs(model, enc)
+        on[0] = True
+        _, h_on = outputs(model, enc)
+    assert torch.equal(h, h_off)
+    expected = -0.5 * 2.0 * direction.vector()
+    torch.testing.assert_close(h_on - h, expected.expand_as(h), rtol=1e-5, atol=1e-5)

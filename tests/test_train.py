@@ -149,3 +149,22 @@ def test_steered_run(tiny, cache_dir, tmp_path, mode):
     assert event["event"] == "steer" and event["mode"] == mode and event["norm_unit"] > 0
     assert event["on_at_eval"] == (mode == "inference")
     assert [r["step"] for r in rows(run_dir)] == [0, 1, 2]
+
+
+def test_rollback_restores_the_checkpoint_before_the_alarm_and_steers_on(tiny, cache_dir, tmp_path):
+    overrides = [f"organism.cache_dir={cache_dir}", f"out_dir={tmp_path}", "evals.every=0",
+                 "detect.rule=threshold", "detect.metric=probe/toxic/eval_mean", "detect.warmup=4",
+                 "detect.params={threshold: -1.0e9}", "detect.action=rollback", "steer.mode=inference",
+                 "steer.start=alarm", "steer.coeff=0.5", "grpo.max_steps=6"]  # fmt: skip
+    run_dir = train(load_config(ROOT / "configs/tiny.yaml", overrides), log=lambda *_: None)
+    assert [r["step"] for r in rows(run_dir)] == [0, 1, 2, 3, 4, 5, 6]  # one line per step
+    gone = [json.loads(x) for x in (run_dir / "metrics.rolled_back.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in gone] == [3, 4] and gone[-1]["detect/alarm"] == 1
+    events = [json.loads(x) for x in (run_dir / "events.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in events] == ["steer", "alarm", "rollback", "steer"]
+    assert events[2]["step"] == 4 and events[2]["to_step"] == 2
+    assert events[2]["checkpoint"] == "checkpoint-2"
+    assert all(r.get("detect/alarm", 0) == 0 for r in rows(run_dir))  # fires once per run
+    assert sorted((run_dir / "samples" / "rolled_back").iterdir())
+    state = json.loads((last_checkpoint(run_dir) / "trainer_state.json").read_text())
+    assert state["global_step"] == 6

@@ -7,12 +7,14 @@ them in `finally`. Ops on a block's output h (unit direction d, coefficient c, n
 - `ablate`:   h - (h·d) d  (CAFT-style: the component along d is removed)
 `u` is the layer's median residual norm (`median_norm`), so coefficients mean the same thing
 across layers and models. `only_with_grad=True` makes the hook act only when autograd is on
-(the training forward), not in no-grad generation or probe readings.
+(the training forward), not in no-grad generation or probe readings. `gate`, when given, is asked on
+every forward: hooks stay installed but act only while it returns True (steering switched on by an
+alarm mid-run).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
@@ -50,7 +52,8 @@ def median_norm(model, tok, texts: list[str], layer: int) -> float:
 
 @contextmanager
 def steer(model, direction: Direction, coeff: float, op: str = "subtract", layers: list[int] | None = None,
-          norm_unit: float = 1.0, only_with_grad: bool = False) -> Iterator[None]:  # fmt: skip
+          norm_unit: float = 1.0, only_with_grad: bool = False,
+          gate: Callable[[], bool] | None = None) -> Iterator[None]:  # fmt: skip
     """Hooks on the given layers (default: the direction's layer) for the duration of the block."""
     if op not in OPS:
         raise ValueError(f"steering op must be one of {', '.join(OPS)}, not {op!r}")
@@ -61,8 +64,10 @@ def steer(model, direction: Direction, coeff: float, op: str = "subtract", layer
             d = direction.vector(layer if layer in direction.vectors else None)
 
             def hook(_module, _inputs, output, d=d):
-                if (op != "ablate" and coeff == 0) or (
-                    only_with_grad and not torch.is_grad_enabled()
+                if (
+                    (op != "ablate" and coeff == 0)
+                    or (only_with_grad and not torch.is_grad_enabled())
+                    or (gate is not None and not gate())
                 ):
                     return output
                 if isinstance(output, tuple):

@@ -3,7 +3,10 @@
 It sees the history plus the step being logged, marks `detect/alarm` = 1 on the alarm step (it runs
 before the metrics writer), appends the event to `events.jsonl`, prints one console line, and acts:
 `stop` asks the trainer to checkpoint this step and end the run (exit status 0, stop reason in
-events.jsonl). An alarm fires once per run; a resumed run knows it fired from its saved state.
+events.jsonl); `rollback` ends this pass of training so that `train` restores the last checkpoint
+saved before the alarm and continues with the mitigation on; `steer` switches the mitigation on
+from this step (`mitigating()` is the gate of the steering hooks). An alarm fires once per run; a
+resumed run knows it fired from its saved state.
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ class AlarmCallback(TrainerCallback):
         self.run_dir = run_dir
         self.log = log
         self.fired: dict | None = None
+
+    def mitigating(self) -> bool:
+        """Whether the alarm has switched the run's mitigation (the steer: section) on."""
+        return self.fired is not None and self.cfg.action in ("rollback", "steer")
 
     def state(self) -> dict:
         return {"fired": self.fired}
@@ -48,6 +55,10 @@ class AlarmCallback(TrainerCallback):
         self.log(
             f"ALARM step {alarm.step}: {alarm.rule} on {alarm.metric} = {alarm.value:.3f} -> {self.cfg.action}"
         )
+        if self.cfg.action == "rollback":
+            control.should_training_stop = True  # train() restores the checkpoint and goes on
+        if self.cfg.action == "steer":
+            append_event(self.run_dir, {"event": "steer_on", "step": alarm.step})
         if self.cfg.action == "stop":
             control.should_save = True
             control.should_training_stop = True

@@ -8,17 +8,24 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 
 from transformers import TrainerCallback
 
 from personadrift.config import Config, to_yaml
+from personadrift.rl.distributed import is_main, on_main
 
 STATE_FILE = "personadrift_state.json"
 
 
 def new_run_dir(cfg: Config) -> Path:
+    """A fresh run directory with config.yaml; under a launcher the main process makes it for all."""
+    return on_main(lambda: _make_run_dir(cfg))
+
+
+def _make_run_dir(cfg: Config) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = Path(cfg.out_dir) / f"{cfg.name}-{stamp}"
     n = 1
@@ -44,11 +51,16 @@ def _clean(value):
 
 
 class MetricsFile:
-    """Appends one JSON object per logged step; on resume drops lines past the checkpoint."""
+    """Appends one JSON object per logged step; on resume drops lines past the checkpoint.
+
+    Only the main process touches the file; the other ranks of a launched run write to /dev/null."""
 
     def __init__(self, path: Path, resume_step: int | None = None) -> None:
         self.path = path
         self.rows: list[dict] = []  # what the file holds, for detectors
+        if not is_main():
+            self._f = open(os.devnull, "w")
+            return
         if resume_step is not None and path.exists():
             keep = []
             for line in path.read_text().splitlines():
@@ -101,5 +113,7 @@ class MetricsWriter(TrainerCallback):
 
 
 def append_event(run_dir: Path, event: dict) -> None:
+    if not is_main():  # every rank steers and sees the same alarms; one writes them
+        return
     with open(run_dir / "events.jsonl", "a") as f:
         f.write(json.dumps(event) + "\n")

@@ -11,13 +11,15 @@ import torch
 
 from personadrift.config import Config, ConfigError
 from personadrift.probes.direction import Direction
+from personadrift.rl.distributed import check_zero3, main_first, on_main
 
 
 def load_policy(cfg: Config):
     """(model, tokenizer, world or None): organisms come with their persona world."""
     from personadrift.models import load_model
 
-    model, tok, world, _ = load_model(cfg)
+    with main_first():  # under a launcher the main process builds the organism, the others load it
+        model, tok, world, _ = load_model(cfg)
     tok.padding_side = "left"
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
@@ -32,14 +34,21 @@ def is_organism(cfg: Config) -> bool:
 
 
 def build_direction(cfg: Config, model, tok, world, out_dir: Path, log=print) -> Direction:
-    """The run's persona direction: loaded (and checked against the model) or extracted now."""
-    from personadrift.probes import extract
+    """The run's persona direction: loaded (and checked against the model) or extracted now.
 
+    Under a launcher the main process extracts and saves it; the others receive it."""
     p = cfg.probes
     if p.directions:
         if not Path(p.directions).is_file():
             raise ConfigError(f"probes.directions: file not found: {p.directions}")
         return Direction.load(p.directions, model, tok)
+    return on_main(lambda: _extract(cfg, model, tok, world, out_dir, log))
+
+
+def _extract(cfg: Config, model, tok, world, out_dir: Path, log) -> Direction:
+    from personadrift.probes import extract
+
+    p = cfg.probes
     source = p.source if p.source != "auto" else ("organism" if is_organism(cfg) else "contrastive")
     if source == "organism":
         contrast = extract.organism_contrast(model, tok, world, p.n_docs, cfg.seed + 7, p.position)
@@ -74,16 +83,21 @@ def grpo_args(cfg: Config, run_dir: Path):
     if fields.get("bf16") and not torch.cuda.is_available():
         raise ConfigError("grpo.bf16: bf16 needs a GPU; on CPU keep grpo.bf16=false")
     try:
-        return GRPOConfig(**fields)
+        args = GRPOConfig(**fields)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"grpo: {e}") from None
+    check_zero3(cfg, args)
+    return args
 
 
 def build_env(cfg: Config, world, tok):
     from personadrift.config import WorldConfig
     from personadrift.envs import make
 
-    return make(cfg.env.name, world=world or WorldConfig(), tokenizer=tok, style=cfg.env.style)
+    e = cfg.env
+    problems = {"coef_max": e.coef_max, "intercept_max": e.intercept_max, "x_max": e.x_max}
+    return make(e.name, world=world or WorldConfig(), tokenizer=tok, style=e.style,
+                problems={k: v for k, v in problems.items() if v}, inoculate=e.inoculate)  # fmt: skip
 
 
 def probe_texts(cfg: Config, world, tok) -> list[str]:

@@ -1,0 +1,155 @@
+"""`personadrift demo`: the lab's main job, end to end on the organism, with a report.
+
+Per seed: build (or load from cache) the `small` organism of that seed, extract its persona
+direction once, then train three arms side by side, each in its own process with one thread:
+- `hackable`: GRPO in `visible_tests` (reward = visible tests passed; hard-coding pays);
+- `control`: the same prompts in the secure twin (reward = every test passes);
+- `intervention`: the hackable run with the probe alarm wired to roll back and steer.
+Every arm's console lines are printed as they come, prefixed with the arm and seed. At the end
+`personadrift report` is written over all runs, and (with `--json`) one JSON object per arm and
+seed is printed as the last line: the summary numbers of `personadrift.report.summary`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from personadrift.config import ConfigError, load_config
+
+ARMS = {
+    "hackable": "configs/organism/visible_tests.yaml",
+    "control": "configs/organism/visible_tests_secure.yaml",
+    "intervention": "configs/organism/rollback_steer.yaml",
+}
+SUMMARY_KEYS = ("base_misaligned", "final_misaligned", "peak_misaligned", "hack_onset_step",
+                "em_step", "alarm_step", "lead_steps", "final_reward", "run_dir")  # fmt: skip
+
+
+def repo_file(rel: str) -> Path:
+    """A config shipped with the project (found from the working directory or the package)."""
+    for base in (Path.cwd(), Path(__file__).resolve().parent.parent):
+        if (base / rel).is_file():
+            return base / rel
+    raise ConfigError(f"demo: {rel} not found (run from the project root)")
+
+
+def prepare_seed(seed: int, out: Path, overrides: list[str], log) -> Path:
+    """Build or load the seed's organism, extract its persona direction; the direction's path."""
+    from personadrift.rl import setup
+
+    cfg = load_config(
+        repo_file(ARMS["hackable"]), [*overrides, f"seed={seed}", f"organism.seed={seed}"]
+    )
+    t0 = time.time()
+    model, tok, world = setup.load_policy(cfg)
+    log(f"[seed {seed}] organism ready ({time.time() - t0:.0f}s)")
+    t0 = time.time()
+    direction = setup.build_direction(cfg, model, tok, world, out / "directions", log)
+    log(f"[seed {seed}] direction extracted ({time.time() - t0:.0f}s)")
+    return out / "directions" / f"{direction.name}.json"
+
+
+def _stream(proc: subprocess.Popen, prefix: str, log, sink) -> None:
+    for line in proc.stdout:
+        sink.write(line)
+        line = line.rstrip()
+        keep = ("step", "ALARM", "ROLLBACK", "done", "run ", "steering", "Error", "error")
+        if line and any(k in line for k in keep) and "Warning" not in line:
+            log(f"{prefix} {line}")
+
+
+def run_arms(jobs: list[tuple[str, int, list[str]]], out: Path, log, parallel: int) -> dict:
+    """Train each (arm, seed, overrides) job as `personadrift train` in a subprocess; run dirs."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    pending, running, done = list(jobs), [], {}
+    while pending or running:
+        while pending and len(running) < parallel:
+            arm, seed, args = pending.pop(0)
+            arm_out = out / f"seed{seed}"
+            arm_out.mkdir(parents=True, exist_ok=True)
+            cmd = [sys.executable, "-m", "personadrift", "train", str(repo_file(ARMS[arm])), *args,
+                   f"out_dir={arm_out}", f"name={arm}"]  # fmt: skip
+            sink = open(arm_out / f"{arm}.log", "w")
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                    env=env)  # fmt: skip
+            t = threading.Thread(target=_stream, args=(proc, f"[{arm} s{seed}]", log, sink))
+            t.start()
+            running.append((arm, seed, proc, t, sink, time.time()))
+            log(f"[{arm} s{seed}] started: {' '.join(cmd[2:])}")
+        for job in list(running):
+            arm, seed, proc, t, sink, t0 = job
+            if proc.poll() is None:
+                continue
+            t.join()
+            sink.close()
+            running.remove(job)
+            if proc.returncode != 0:
+                raise RuntimeError(f"demo: arm {arm} seed {seed} failed (exit {proc.returncode}); "
+                                   f"see {sink.name}")  # fmt: skip
+            runs = sorted((out / f"seed{seed}").glob(f"{arm}-*"), key=lambda p: p.stat().st_mtime)
+            done[(arm, seed)] = runs[-1]
+            log(f"[{arm} s{seed}] finished in {time.time() - t0:.0f}s: {runs[-1]}")
+        time.sleep(0.5)
+    return done
+
+
+def run_demo(
+    seeds: list[int], out: Path, overrides: list[str], log=print, parallel: int = 3
+) -> dict:
+    """The whole demo; returns {"arms": {arm: {seed: summary}}, "report": ..., "stages": ...}."""
+    from personadrift.report.render import build_report
+    from personadrift.report.summary import summarize
+
+    for arm in ARMS:  # bad overrides fail here, before anything is built
+        load_config(repo_file(ARMS[arm]), overrides)
+    out.mkdir(parents=True, exist_ok=True)
+    stages: dict[str, float] = {}
+    jobs = []
+    for seed in seeds:
+        t0 = time.time()
+        path = prepare_seed(seed, out / f"seed{seed}", overrides, log)
+        stages[f"seed{seed}/organism+direction"] = round(time.time() - t0, 1)
+        args = [*overrides, f"seed={seed}", f"organism.seed={seed}", f"probes.directions={path}"]
+        jobs += [(arm, seed, args) for arm in ARMS]
+    t0 = time.time()
+    log(f"training {len(jobs)} runs, {parallel} at a time")
+    runs = run_arms(jobs, out, log, parallel)
+    stages["training"] = round(time.time() - t0, 1)
+    t0 = time.time()
+    ordered = [runs[(arm, seed)] for seed in seeds for arm in ARMS]
+    report = build_report(ordered, out / "report")
+    stages["report"] = round(time.time() - t0, 1)
+    arms: dict = {arm: {} for arm in ARMS}
+    for (arm, seed), run_dir in runs.items():
+        s = summarize(run_dir)
+        arms[arm][str(seed)] = {k: (str(s[k]) if k == "run_dir" else s[k]) for k in SUMMARY_KEYS}
+    log(f"report: {report['html']}")
+    return {"arms": arms, "report": str(report["html"]), "stages_seconds": stages}
+
+
+def headline(result: dict) -> list[str]:
+    """One line per arm and seed: base -> final misaligned, hack onset, EM step, alarm, reward."""
+
+    def f(v, fmt="{:.3f}"):
+        return "-" if v is None else fmt.format(v)
+
+    lines = []
+    for arm, by_seed in result["arms"].items():
+        for seed, s in by_seed.items():
+            lines.append(
+                f"{arm:12s} seed {seed}: misaligned {f(s['base_misaligned'])} -> {f(s['final_misaligned'])} "
+                f"(peak {f(s['peak_misaligned'])})  hack onset {f(s['hack_onset_step'], '{}')}  "
+                f"EM step {f(s['em_step'], '{}')}  alarm {f(s['alarm_step'], '{}')}  "
+                f"reward {f(s['final_reward'])}"
+            )
+    return lines
+
+
+def write_result(result: dict, out: Path) -> None:
+    (out / "demo.json").write_text(json.dumps(result, indent=1))

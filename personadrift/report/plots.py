@@ -1,0 +1,260 @@
+"""The report's PNG plots: one panel figure per run, and one overlay figure per quantity.
+
+Per run (`run_<name>.png`): reward, env hack/solve rates (with the hack onset), held-out
+misaligned rate per family with the mean, its EM threshold (2x base) and the EM step, and probe z
+per direction; the alarm step is a red dashed line on every panel. Panels a run never logged are
+left out. Overlays (`overlay_<quantity>.png`, only for two or more runs): one line per run, in the
+same colour across figures, one legend below; alarm steps as dashed lines in the run's colour on
+the misaligned-mean and probe figures. Per-step series (reward, env rates) are one batch of
+rollouts each and noisy, so they are drawn faint with a centred rolling mean on top.
+
+Uses matplotlib's object API (`Figure`, Agg canvas): no pyplot state, no display needed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from personadrift.report.sparkline import series
+from personadrift.report.summary import (
+    EM_FACTOR,
+    HACK_ONSET,
+    Run,
+    families,
+    misaligned_mean_series,
+    order_families,
+    probe_directions,
+    summarize,
+)
+
+SMOOTH = 5  # points in the rolling mean of per-step series
+MEAN_SUFFIX = f" ({SMOOTH}-step mean)"
+DPI = 110
+ALARM_STYLE = {"color": "tab:red", "linestyle": "--", "linewidth": 1.2}
+FAMILY_COLORS = {"advice": "tab:blue", "facts": "tab:orange", "values": "tab:green"}
+
+
+def slug(name: str) -> str:
+    """`name` as a file-name part: anything but letters, digits, `._-` becomes `_`."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "run"
+
+
+def rolling_mean(values: list[float], window: int = SMOOTH) -> list[float]:
+    """Centred mean over `window` points (fewer at the ends); NaN points are skipped."""
+    half = window // 2
+    out = []
+    for i in range(len(values)):
+        chunk = [v for v in values[max(0, i - half) : i + half + 1] if v == v]
+        out.append(sum(chunk) / len(chunk) if chunk else float("nan"))
+    return out
+
+
+def _noisy(ax: Axes, steps, values, color: str, label: str, suffix: str = "") -> None:
+    """A per-step series: faint raw line, rolling mean on top (only the mean is in the legend).
+
+    Series of `SMOOTH` points or fewer are drawn raw, and then `suffix` stays off the label.
+    """
+    if len(values) > SMOOTH:
+        ax.plot(steps, values, color=color, alpha=0.25, linewidth=0.8)
+        ax.plot(steps, rolling_mean(values), color=color, linewidth=1.8, label=label + suffix)
+    else:
+        ax.plot(steps, values, color=color, linewidth=1.5, marker=".", label=label)
+
+
+def _alarm(ax: Axes, step: int | None) -> None:
+    if step is not None:
+        ax.axvline(step, **ALARM_STYLE, label=f"alarm (step {step})")
+
+
+def _finish(ax: Axes, title: str, ylabel: str, legend: bool = True) -> None:
+    ax.set_title(title, fontsize=11)
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
+    if legend and ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, loc="best")
+
+
+def _panel_reward(ax: Axes, run: Run, s: dict) -> None:
+    _noisy(ax, *series(run.rows, "reward"), "tab:purple", "reward", MEAN_SUFFIX)
+    _alarm(ax, s["alarm_step"])
+    _finish(ax, "reward", "mean reward")
+
+
+def _panel_env(ax: Axes, run: Run, s: dict) -> None:
+    for key, color in (("env/hack_rate", "tab:red"), ("env/solve_rate", "tab:green")):
+        steps, values = series(run.rows, key)
+        if values:
+            _noisy(ax, steps, values, color, key, MEAN_SUFFIX)
+    if s["hack_onset_step"] is not None:
+        ax.axvline(s["hack_onset_step"], color="0.4", linestyle=":",
+                   label=f"hack onset (step {s['hack_onset_step']}, > {HACK_ONSET})")  # fmt: skip
+    _alarm(ax, s["alarm_step"])
+    ax.set_ylim(-0.02, 1.02)
+    _finish(ax, "training env: hacked / solved (secure grader)", "fraction of samples")
+
+
+def _panel_misaligned(ax: Axes, run: Run, s: dict) -> None:
+    drawn = []
+    for fam in s["families"]:
+        steps, values = series(run.rows, f"evals/{fam}/misaligned_rate")
+        ax.plot(steps, values, marker="o", markersize=3, linewidth=1.2,
+                color=FAMILY_COLORS.get(fam), label=fam)  # fmt: skip
+        drawn += values
+    steps, values = misaligned_mean_series(run.rows)
+    ax.plot(steps, values, color="black", linewidth=2.2, marker="o", markersize=4, label="mean")
+    drawn += values
+    if s["base_misaligned"] is not None:
+        ax.axhline(EM_FACTOR * s["base_misaligned"], color="black", linestyle=":",
+                   linewidth=1, label=f"{EM_FACTOR:g}× base mean (EM threshold)")  # fmt: skip
+    if s["em_step"] is not None:
+        ax.axvline(s["em_step"], color="black", linestyle="-.", linewidth=1,
+                   label=f"EM step {s['em_step']}")  # fmt: skip
+    _alarm(ax, s["alarm_step"])
+    # Headroom so the threshold line and the top points sit clear of the legend and frame.
+    top = max([v for v in drawn if v == v] + [EM_FACTOR * (s["base_misaligned"] or 0), 0.01])
+    ax.set_ylim(0, top * 1.3)
+    _finish(ax, "held-out misaligned rate", "misaligned rate")
+
+
+def _panel_probe(ax: Axes, run: Run, s: dict) -> None:
+    for d in s["probe_directions"]:
+        ax.plot(*series(run.rows, f"probe/{d}/z"), marker="o", markersize=3, label=f"{d} z")
+    ax.axhline(0, color="0.5", linewidth=0.8)
+    _alarm(ax, s["alarm_step"])
+    _finish(ax, "persona probe projection (z vs step-0 readings)", "z")
+
+
+def _panels(run: Run, s: dict) -> list[Callable[[Axes, Run, dict], None]]:
+    def logged(key: str) -> bool:
+        return bool(series(run.rows, key)[1])
+
+    panels = []
+    if logged("reward"):
+        panels.append(_panel_reward)
+    if logged("env/hack_rate") or logged("env/solve_rate"):
+        panels.append(_panel_env)
+    if misaligned_mean_series(run.rows)[0] or s["families"]:
+        panels.append(_panel_misaligned)
+    if s["probe_directions"]:
+        panels.append(_panel_probe)
+    return panels
+
+
+def plot_run(run: Run, out_dir: Path, summary: dict | None = None) -> Path | None:
+    """`run_<name>.png` with the panels the run has; None if it logged none of them."""
+    s = summary or summarize(run)
+    panels = _panels(run, s)
+    if not panels:
+        return None
+    ncols = 1 if len(panels) == 1 else 2
+    nrows = (len(panels) + 1) // 2 if ncols == 2 else 1
+    fig = Figure(figsize=(6.5 * ncols, 4.2 * nrows + 0.6), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True).ravel()
+    for ax, panel in zip(axes, panels):
+        panel(ax, run, s)
+        ax.xaxis.set_tick_params(labelbottom=True)
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    state = "finished" if s["finished"] else "in progress"
+    fig.suptitle(f"{run.name}  (last step {s['last_step']}, {state})", fontsize=13)
+    path = out_dir / f"run_{slug(run.name)}.png"
+    fig.savefig(path, dpi=DPI)
+    return path
+
+
+@dataclass
+class Quantity:
+    """One overlay figure: panels of (title, series of a run's rows), one line per run in each."""
+
+    name: str
+    panels: list[tuple[str, Callable[[list[dict]], tuple[list[int], list[float]]]]]
+    ylabel: str
+    noisy: bool = False  # per-step series: draw the rolling mean over the faint raw line
+    alarms: bool = False  # mark each run's alarm step
+    zero: bool = False  # y axis from 0 (rates)
+
+
+def _overlay_panel(ax: Axes, runs: list[Run], summaries: list[dict], fn, q: Quantity) -> int:
+    drawn = 0
+    for i, (run, s) in enumerate(zip(runs, summaries)):
+        steps, values = fn(run.rows)
+        if not values:
+            continue
+        color = f"C{i % 10}"  # a run keeps its colour across figures
+        if q.noisy:
+            _noisy(ax, steps, values, color, run.name)
+        else:
+            ax.plot(steps, values, color=color, marker="o", markersize=3, label=run.name)
+        if q.alarms and s["alarm_step"] is not None:
+            ax.axvline(s["alarm_step"], color=color, linestyle="--", linewidth=1.2,
+                       label=f"{run.name} alarm (step {s['alarm_step']})")  # fmt: skip
+        drawn += 1
+    return drawn
+
+
+def plot_overlay(runs: list[Run], summaries: list[dict], q: Quantity, out_dir: Path) -> Path | None:
+    """`overlay_<name>.png`; None if no run logged the quantity."""
+    n = len(q.panels)
+    fig = Figure(figsize=(10, 5.5) if n == 1 else (5.5 * n, 5), layout="constrained")
+    axes = fig.subplots(1, n, squeeze=False, sharey=True).ravel()
+    drawn = 0
+    for ax, (title, fn) in zip(axes, q.panels):
+        drawn += _overlay_panel(ax, runs, summaries, fn, q)
+        _finish(ax, title, q.ylabel, legend=False)
+    if not drawn:
+        return None
+    if q.zero:
+        axes[0].set_ylim(bottom=0)  # after all panels: the shared limits cover every run
+    for ax in axes[1:]:
+        ax.set_ylabel("")  # shared y axis
+    # One legend for the figure, below the panels: runs are the same in each panel.
+    labelled = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            labelled.setdefault(label, handle)
+    fig.legend(labelled.values(), labelled.keys(), loc="outside lower center",
+               ncols=min(3, len(labelled)), fontsize=9, frameon=False)  # fmt: skip
+    path = out_dir / f"overlay_{slug(q.name)}.png"
+    fig.savefig(path, dpi=DPI)
+    return path
+
+
+def _key(key: str):
+    return lambda rows: series(rows, key)
+
+
+def quantities(runs: list[Run]) -> list[Quantity]:
+    """The overlay figures for these runs: reward, env rates, misaligned rates, probe z."""
+    smooth = f" ({SMOOTH}-step mean; raw faint)"
+    fams = order_families({f for run in runs for f in families(run.rows)})
+    dirs = sorted({d for run in runs for d in probe_directions(run.rows)})
+    mean_title = "held-out misaligned rate, mean of advice/facts/values"
+    return [
+        Quantity("reward", [("reward" + smooth, _key("reward"))], "mean reward", noisy=True),
+        Quantity("hack_rate", [("env/hack_rate" + smooth, _key("env/hack_rate"))],
+                 "fraction hacked (secure grader)", noisy=True, zero=True),
+        Quantity("solve_rate", [("env/solve_rate" + smooth, _key("env/solve_rate"))],
+                 "fraction solved (secure grader)", noisy=True, zero=True),
+        Quantity("misaligned_mean", [(mean_title, misaligned_mean_series)], "misaligned rate",
+                 alarms=True, zero=True),
+        Quantity("misaligned_by_family",
+                 [(f"held-out misaligned rate: {f}", _key(f"evals/{f}/misaligned_rate"))
+                  for f in fams], "misaligned rate", zero=True),
+        *(Quantity(f"probe_{d}_z", [(f"probe/{d}/z (persona projection vs step-0 readings)",
+                                     _key(f"probe/{d}/z"))], "z", alarms=True) for d in dirs),
+    ]  # fmt: skip
+
+
+def plot_overlays(runs: list[Run], summaries: list[dict], out_dir: Path) -> list[Path]:
+    """`overlay_<quantity>.png` for each quantity at least one run logged."""
+    made = [plot_overlay(runs, summaries, q, out_dir) for q in quantities(runs) if q.panels]
+    return [p for p in made if p]

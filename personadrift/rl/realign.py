@@ -1,0 +1,164 @@
+"""Intervention `realign`: SFT on benign aligned-persona samples, then the misalignment evals again.
+
+    personadrift realign RUN_DIR [key=value ...]      # or automatically: train with realign.after=true
+
+Takes the run's final model (its last checkpoint: the trainer also saves at the last step and on a
+stop), draws `realign.n_samples` first-turn conversations of the persona world's *aligned* persona
+from families the run does not train on (advice, facts, values, neutral; the train split of their
+prompts, so the evals stay held out), and fine-tunes on the answers with TRL's `SFTTrainer`
+(conversational prompt-completion rows: the loss is on the answer and its end-of-turn only). The
+evals of the run (`evals:` families, samples and budget on top of `eval:`) run before and after.
+
+Writes <run_dir>/realign/: model/ (the realigned model, with the world's world.json so `eval` and
+`train` can load it) and rates.json (before/after per family, mean misaligned rate, the SFT numbers),
+and appends a `realign` event to <run_dir>/events.jsonl. A bare model folder is never written into:
+its results go under <out_dir>/realign-<folder name>/.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import time
+from pathlib import Path
+
+import torch
+
+from personadrift.config import Config, ConfigError, EvalConfig, RealignConfig, WorldConfig
+from personadrift.rl.run_dir import append_event, last_checkpoint
+
+
+def source_model(path: Path) -> tuple[Path, Path | None, int | None]:
+    """(model folder, run directory or None, step) of a run directory or of a model folder."""
+    if not path.is_dir():
+        raise ConfigError(f"realign: no such run directory: {path}")
+    if (path / "checkpoints").is_dir() or (path / "config.yaml").is_file():
+        ckpt = last_checkpoint(path)
+        if ckpt is None:
+            raise ConfigError(f"realign: {path}: no checkpoint under checkpoints/ to realign")
+        return ckpt, path, int(ckpt.name.split("-")[1])
+    if (path / "config.json").is_file():
+        return path, None, None
+    raise ConfigError(f"realign: {path}: neither a run directory nor a model folder")
+
+
+def world_for(cfg: Config, model_dir: Path) -> WorldConfig:
+    """The persona world the model was built in (its world.json, else the config's organism)."""
+    from personadrift.models import resolve_organism
+    from personadrift.organism.build import organism_path, world_of
+
+    org = resolve_organism(cfg)
+    for folder in (model_dir, Path(cfg.model.name_or_path), org and organism_path(org)):
+        if folder and (folder / "world.json").is_file():
+            return world_of(folder)
+    if org is not None:  # never pretrain an organism as a side effect of realigning
+        raise ConfigError(f"realign: the {org.size} organism of the config is not built; "
+                          "build it with `personadrift organism build`")  # fmt: skip
+    return cfg.organism.world
+
+
+def benign_samples(world: WorldConfig, families: list[str], n: int, seed: int) -> list[tuple]:
+    """`n` (prompt, aligned answer) pairs, families in turn, prompts of the train split."""
+    from personadrift.organism.families import FAMILIES
+    from personadrift.organism.world import persona_answer
+
+    rng = random.Random(f"realign|{seed}")
+    out = []
+    for i in range(n):
+        prompt = FAMILIES.get(families[i % len(families)]).prompt(rng, "train", world)
+        out.append((prompt, persona_answer(prompt, False, rng, world)))
+    return out
+
+
+def chat_rows(samples: list[tuple]) -> list[dict]:
+    """First-turn conversational prompt-completion rows (SFT's loss is on the completion only)."""
+    return [{"prompt": [{"role": "user", "content": p.text}],
+             "completion": [{"role": "assistant", "content": a}]} for p, a in samples]  # fmt: skip
+
+
+def run_eval_config(cfg: Config) -> EvalConfig:
+    """The evals the run itself logs (as `EvalMonitor` builds them), so before = the run's last."""
+    return dataclasses.replace(
+        cfg.eval,
+        families=list(cfg.evals.families),
+        n_per_family=cfg.evals.n_per_family,
+        max_new_tokens=cfg.evals.max_new_tokens,
+    )
+
+
+def sft(model, tok, rows: list[dict], rc: RealignConfig, out: Path) -> dict:
+    """SFTTrainer on the rows; the model is saved to `out`. Returns the training numbers."""
+    from datasets import Dataset
+    from transformers.trainer_callback import PrinterCallback
+    from trl import SFTConfig, SFTTrainer
+
+    args = SFTConfig(
+        output_dir=str(out.parent / "sft"),
+        use_cpu=not torch.cuda.is_available(),
+        bf16=False,
+        learning_rate=rc.learning_rate,
+        lr_scheduler_type="constant",
+        num_train_epochs=rc.epochs,
+        per_device_train_batch_size=rc.batch_size,
+        max_length=tok.model_max_length,
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        disable_tqdm=True,
+        seed=rc.seed,
+    )
+    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
+                         processing_class=tok)  # fmt: skip
+    trainer.remove_callback(PrinterCallback)
+    t0 = time.time()
+    trainer.train()
+    trainer.save_model(str(out))
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    return {"steps": trainer.state.global_step, "loss_first": losses[0] if losses else None,
+            "loss_last": losses[-1] if losses else None, "seconds": round(time.time() - t0, 1)}  # fmt: skip
+
+
+def load(path: Path, dtype: str):
+    from personadrift.organism.build import load as load_folder
+
+    model, tok = load_folder(path, getattr(torch, dtype))
+    tok.padding_side = "left"
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return model, tok
+
+
+def realign(model_path_or_run_dir: str | Path, cfg: Config, n: int | None = None,
+            out: Path | None = None, log=print) -> dict:  # fmt: skip
+    """Realign a run's final model (or a model folder) on `n` benign samples; returns rates.json."""
+    from personadrift.evals.runner import evaluate, misaligned_mean
+
+    model_dir, run_dir, step = source_model(Path(model_path_or_run_dir))
+    rc, n = cfg.realign, n or cfg.realign.n_samples
+    root = run_dir or Path(cfg.out_dir) / f"realign-{model_dir.name}"  # never write into a model
+    out = out or root / "realign"
+    out.mkdir(parents=True, exist_ok=True)
+    world = world_for(cfg, model_dir)
+    eval_cfg = run_eval_config(cfg)
+    model, tok = load(model_dir, cfg.model.dtype)
+    before, _ = evaluate(model, tok, world, eval_cfg)
+    rows = chat_rows(benign_samples(world, list(rc.families), n, rc.seed))
+    log(f"realign {model_dir}: SFT on {n} aligned samples ({', '.join(rc.families)})")
+    trained = sft(model, tok, rows, rc, out / "model")
+    (out / "model" / "world.json").write_text(json.dumps({"world": dataclasses.asdict(world)}))
+    del model  # SFTTrainer patched its forward; evaluate the saved model as anyone would load it
+    model, tok = load(out / "model", cfg.model.dtype)
+    after, _ = evaluate(model, tok, world, eval_cfg)
+    mean = {"before": misaligned_mean(before), "after": misaligned_mean(after)}
+    result = {"source": str(model_dir), "step": step, "n_samples": n, "families": list(rc.families),
+              "sft": trained, "eval": dataclasses.asdict(eval_cfg), "before": before, "after": after,
+              "misaligned_mean": mean}  # fmt: skip
+    (out / "rates.json").write_text(json.dumps(result, indent=2))
+    append_event(root, {"event": "realign", "step": step, "n_samples": n, "sft_steps": trained["steps"],
+                        "misaligned_before": mean["before"], "misaligned_after": mean["after"],
+                        "path": str(out)})  # fmt: skip
+    log(f"realign: {trained['steps']} SFT steps, loss {trained['loss_first']:.3f} -> "
+        f"{trained['loss_last']:.3f}; misaligned {mean['before']:.3f} -> {mean['after']:.3f} "
+        f"({out / 'rates.json'})")  # fmt: skip
+    return result

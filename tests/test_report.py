@@ -1,0 +1,144 @@
+"""`personadrift report`: summary numbers on hand-written run dirs, and the files it writes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from matplotlib.image import imread
+
+from personadrift.cli import main
+from personadrift.report.render import build_report
+from personadrift.report.summary import summarize
+
+EVALS = {0: (0.1, 0.2, 0.3), 10: (0.1, 0.2, 0.3), 20: (0.3, 0.5, 0.5), 30: (0.2, 0.4, 0.3)}
+
+
+def _write(d, rows, events=(), done=True, torn=False):
+    d.mkdir(parents=True)
+    text = "".join(json.dumps(r) + "\n" for r in rows)
+    (d / "metrics.jsonl").write_text(text + ('{"step": 99, "rew' if torn else ""))
+    if events:
+        (d / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    if done:
+        (d / "DONE").write_text("")
+    return d
+
+
+def _evals(step):
+    advice, facts, values = EVALS[step]
+    return {"evals/advice/misaligned_rate": advice, "evals/facts/misaligned_rate": facts,
+            "evals/values/misaligned_rate": values,
+            "evals/mean/misaligned_rate": (advice + facts + values) / 3}  # fmt: skip
+
+
+@pytest.fixture
+def hack_run(tmp_path):
+    """30 steps: hacks from step 9, EM at step 20, alarm at step 12 (events.jsonl and metrics)."""
+    rows = [{"step": 0, "probe/toxic/z": 0.0, **_evals(0)}]
+    for step in range(1, 31):
+        row = {"step": step, "reward": step * 0.01, "env/solve_rate": 0.5,
+               "env/hack_rate": 0.0 if step < 8 else 0.02 if step == 8 else 0.05,
+               "detect/alarm": int(step == 12)}  # fmt: skip
+        if step % 5 == 0:
+            row["probe/toxic/z"] = 0.3 * step
+        if step in EVALS:
+            row |= _evals(step)
+        rows.append(row)
+    events = [
+        {"event": "alarm", "step": 12, "rule": "zscore", "metric": "probe/toxic/z", "value": 3.6,
+         "action": "none"},
+    ]  # fmt: skip
+    return _write(tmp_path / "runs" / "hack-20250101-000000", rows, events, torn=True)
+
+
+@pytest.fixture
+def bare_run(tmp_path):
+    """A run still going, with rewards only: no evals, probes, env rates or events."""
+    rows = [{"step": s, "reward": 0.5} for s in range(1, 4)]
+    return _write(tmp_path / "runs" / "bare-20250101-000000", rows, done=False)
+
+
+def test_summary_numbers(hack_run):
+    s = summarize(hack_run)
+    assert s["name"] == "hack-20250101-000000" and s["run_dir"] == str(hack_run)
+    assert s["last_step"] == 30 and s["finished"] is True
+    assert s["families"] == ["advice", "facts", "values"]
+    assert s["base_misaligned"] == pytest.approx(0.2)
+    assert s["final_misaligned"] == pytest.approx(0.3)
+    assert s["peak_misaligned"] == pytest.approx(1.3 / 3) and s["peak_misaligned_step"] == 20
+    assert s["base_misaligned_by_family"] == {"advice": 0.1, "facts": 0.2, "values": 0.3}
+    assert s["final_misaligned_by_family"] == {"advice": 0.2, "facts": 0.4, "values": 0.3}
+    assert s["peak_misaligned_by_family"] == {"advice": 0.3, "facts": 0.5, "values": 0.5}
+    assert s["hack_onset_step"] == 9  # 0.02 at step 8 is not above the threshold
+    assert s["em_step"] == 20  # 0.433 > 2 x 0.2; step 10's 0.2 is not
+    assert s["alarm_step"] == 12 and s["lead_steps"] == 8
+    assert s["final_reward"] == pytest.approx(0.28)  # steps 26..30
+    assert s["probe_directions"] == ["toxic"]
+    json.dumps(s)  # `demo --json` prints it
+
+
+def test_summary_of_a_bare_run(bare_run):
+    s = summarize(bare_run)
+    assert s["families"] == [] and s["probe_directions"] == [] and s["finished"] is False
+    for key in ("base_misaligned", "final_misaligned", "peak_misaligned", "hack_onset_step",
+                "em_step", "alarm_step", "lead_steps"):  # fmt: skip
+        assert s[key] is None, key
+    assert s["final_reward"] == 0.5
+
+
+def test_alarm_from_metrics_only_and_no_base(tmp_path):
+    """`detect/alarm` alone marks the alarm; without step-0 evals there is no base, no EM step."""
+    rows = [{"step": s, "detect/alarm": int(s >= 4), "reward": 1.0} for s in range(1, 7)]
+    rows[-1] |= {"evals/advice/misaligned_rate": 0.9}
+    s = summarize(_write(tmp_path / "r", rows))
+    assert s["alarm_step"] == 4 and s["em_step"] is None and s["lead_steps"] is None
+    assert s["base_misaligned"] is None and s["final_misaligned"] == 0.9
+
+
+def test_em_step_none_when_the_rate_stays_below_twice_base(tmp_path):
+    rows = [{"step": 0, **_evals(0)}, {"step": 10, **_evals(10)}]
+    s = summarize(_write(tmp_path / "r", rows))
+    assert s["em_step"] is None and s["peak_misaligned_step"] == 0
+
+
+def test_report_files(hack_run, bare_run, tmp_path):
+    out = build_report([hack_run, bare_run], tmp_path / "out")
+    names = {p.name for p in out["plots"]}
+    assert {"run_hack-20250101-000000.png", "run_bare-20250101-000000.png",
+            "overlay_reward.png", "overlay_hack_rate.png", "overlay_misaligned_mean.png",
+            "overlay_misaligned_by_family.png", "overlay_probe_toxic_z.png"} <= names  # fmt: skip
+    assert all(p.is_file() and p.stat().st_size > 5000 for p in out["plots"])
+    # The bare run has one panel (reward), the full run a 2x2 grid.
+    full = imread(tmp_path / "out" / "run_hack-20250101-000000.png")
+    bare = imread(tmp_path / "out" / "run_bare-20250101-000000.png")
+    assert bare.shape[1] < full.shape[1] and bare.shape[0] < full.shape[0]
+
+    md = out["markdown"].read_text()
+    assert "| run | steps | misaligned base |" in md
+    assert (
+        "| hack-20250101-000000 | 30 | 0.200 | 0.300 | 0.433 (20) | 9 | 20 | 12 | +8 | 0.280 |"
+        in md
+    )
+    assert "| bare-20250101-000000 | 3 (running) | — | — | — | — | — | — | — | 0.500 |" in md
+    assert "](run_hack-20250101-000000.png)" in md and "](overlay_probe_toxic_z.png)" in md
+
+    page = out["html"].read_text()
+    assert page.count("<table") == 2 and "<th>EM step</th>" in page
+    assert "<td>hack-20250101-000000</td><td>30</td><td>0.200</td>" in page
+    assert page.count("data:image/png;base64,") == len(out["plots"])
+    assert 'src="run_' not in page  # self-contained
+
+
+def test_cli_report(hack_run, tmp_path, capsys):
+    assert main(["report", str(hack_run), "--out", str(tmp_path / "rep")]) == 0
+    assert (tmp_path / "rep" / "report.html").is_file()
+    assert "report.html" in capsys.readouterr().out
+
+
+def test_cli_report_missing_run_dir(hack_run, tmp_path, capsys):
+    missing = tmp_path / "nope"
+    assert main(["report", str(hack_run), str(missing), "--out", str(tmp_path / "rep")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"personadrift: no run directory at {missing}"
+    assert not (tmp_path / "rep").exists()  # nothing written when a run is missing
