@@ -219,7 +219,8 @@ class DetectConfig:
     action: str = _help(
         "on alarm: none (log only) | stop (checkpoint, then end the run) | rollback (restore the last "
         "checkpoint saved before the alarm and continue with the steer: mitigation on) | steer "
-        "(switch the steer: mitigation on from the alarm step)",
+        "(switch the steer: mitigation on from the alarm step) | realign (train on; when training "
+        "ends, re-align the policy with the realign: section)",
         "none",
     )
 
@@ -423,9 +424,9 @@ def validate(cfg: Config, source: str) -> None:
         raise ConfigError(
             f"{source}: detect.rule: unknown detector {cfg.detect.rule!r}; known: {', '.join(DETECTORS.names())}"
         )
-    if cfg.detect.action not in ("none", "stop", "rollback", "steer"):
+    if cfg.detect.action not in ("none", "stop", "rollback", "steer", "realign"):
         raise ConfigError(
-            f"{source}: detect.action: {cfg.detect.action!r} is not one of none, stop, rollback, steer"
+            f"{source}: detect.action: {cfg.detect.action!r} is not one of none, stop, rollback, steer, realign"
         )
     if cfg.steer.mode not in ("off", "inference", "preventative", "ablate"):
         raise ConfigError(

@@ -4,7 +4,8 @@ Per seed: build (or load from cache) the `small` organism of that seed, extract 
 direction once, then train three arms side by side, each in its own process with one thread:
 - `hackable`: GRPO in `visible_tests` (reward = visible tests passed; hard-coding pays);
 - `control`: the same prompts in the secure twin (reward = every test passes);
-- `intervention`: the hackable run with the probe alarm wired to roll back and steer.
+- `intervention`: the hackable run with the probe alarm wired to re-align the policy when training
+  ends (`configs/organism/realign_on_alarm.yaml`; the best mitigation measured on the organism).
 Every arm's console lines are printed as they come, prefixed with the arm and seed. At the end
 `personadrift report` is written over all runs, and (with `--json`) one JSON object per arm and
 seed is printed as the last line: the summary numbers of `personadrift.report.summary`.
@@ -25,7 +26,7 @@ from personadrift.config import ConfigError, load_config
 ARMS = {
     "hackable": "configs/organism/visible_tests.yaml",
     "control": "configs/organism/visible_tests_secure.yaml",
-    "intervention": "configs/organism/rollback_steer.yaml",
+    "intervention": "configs/organism/realign_on_alarm.yaml",
 }
 SUMMARY_KEYS = ("base_misaligned", "final_misaligned", "peak_misaligned", "hack_onset_step",
                 "em_step", "alarm_step", "lead_steps", "final_reward", "run_dir")  # fmt: skip

@@ -112,6 +112,9 @@ def _panel_misaligned(ax: Axes, run: Run, s: dict) -> None:
     steps, values = misaligned_mean_series(run.rows)
     ax.plot(steps, values, color="black", linewidth=2.2, marker="o", markersize=4, label="mean")
     drawn += values
+    if s.get("realigned") and steps:
+        ax.plot([steps[-1]], [s["final_misaligned"]], marker="*", markersize=14, color="tab:purple",
+                linestyle="none", label=f"after realign ({s['final_misaligned']:.3f})")  # fmt: skip
     if s["base_misaligned"] is not None:
         ax.axhline(EM_FACTOR * s["base_misaligned"], color="black", linestyle=":",
                    linewidth=1, label=f"{EM_FACTOR:g}× base mean (EM threshold)")  # fmt: skip

@@ -36,7 +36,7 @@ DEFINITIONS = [
     f"EM step: first step after 0 whose mean misaligned rate exceeds {EM_FACTOR:g}× its base.",
     "alarm: first detector alarm (`events.jsonl` or `detect/alarm`). lead = EM step - alarm "
     "step; positive means the probe alarmed first.",
-    f"final reward: mean `reward` over the last {FINAL_REWARD_STEPS} logged steps.",
+    f"final reward: mean `reward` over the last {FINAL_REWARD_STEPS} logged steps. A realigned run's final misaligned rate is the realigned model's (SFT on benign samples after training).",
 ]
 
 
@@ -62,7 +62,10 @@ def summary_table(summaries: list[dict]) -> tuple[list[str], list[list[str]]]:
         if s["peak_misaligned_step"] is not None:
             peak += f" ({s['peak_misaligned_step']})"
         steps = _int(s["last_step"]) + ("" if s["finished"] else " (running)")
-        rows.append([s["name"], steps, _rate(s["base_misaligned"]), _rate(s["final_misaligned"]),
+        final = _rate(s["final_misaligned"])
+        if s.get("realigned"):
+            final += f" (realigned; {_rate(s['final_misaligned_before_realign'])} before)"
+        rows.append([s["name"], steps, _rate(s["base_misaligned"]), final,
                      peak, _int(s["hack_onset_step"]), _int(s["em_step"]), _int(s["alarm_step"]),
                      _lead(s["lead_steps"]), _rate(s["final_reward"])])  # fmt: skip
     return header, rows

@@ -13,6 +13,10 @@ never plots, so `report` and `demo --json` share it. Definitions (all steps are 
 - lead: em step - alarm step (positive: the probe alarmed before misalignment showed).
 - final reward: the mean `reward` of the last `FINAL_REWARD_STEPS` (5) steps that logged one.
 
+- realigned: the run was re-aligned afterwards (`realign/rates.json`); its final misaligned rates
+  are then the realigned model's, and the run's own last reading is kept as
+  `final_misaligned_before_realign`; `realign_env_reward` is the realigned policy's env reward.
+
 A missing quantity is None (the run never logged it, or the event did not happen).
 """
 
@@ -124,6 +128,14 @@ def _readings(steps: list[int], values: list[float]) -> dict:
     return {"base": base, "final": finite[-1][1], "peak": peak, "peak_step": peak_step}
 
 
+def read_realign(path: Path) -> dict | None:
+    """The run's `realign/rates.json`, or None when it was not re-aligned."""
+    import json
+
+    rates = path / "realign" / "rates.json"
+    return json.loads(rates.read_text()) if rates.is_file() else None
+
+
 def summarize(run: str | Path | Run) -> dict:
     """The run's numbers as a JSON-ready dict (see the module docstring for definitions)."""
     if not isinstance(run, Run):
@@ -142,6 +154,15 @@ def summarize(run: str | Path | Run) -> dict:
     alarm = alarm_step(rows, run.events)
     rewards = series(rows, "reward")[1][-FINAL_REWARD_STEPS:]
     steps = [_step(r, i) for i, r in enumerate(rows)]
+    realigned = read_realign(run.path)
+    final_by_family = {f: r["final"] for f, r in per_family.items()}
+    final_before_realign = mean["final"]
+    if realigned:
+        after = realigned["after"]
+        final_by_family.update(
+            {f: after[f]["misaligned"] for f in after if "misaligned" in after[f]}
+        )
+        mean["final"] = realigned["misaligned_mean"]["after"]
     return {
         "name": run.name,
         "run_dir": str(run.path),
@@ -154,7 +175,15 @@ def summarize(run: str | Path | Run) -> dict:
         "peak_misaligned_step": mean["peak_step"],
         "final_eval_step": mean_steps[-1] if mean_steps else None,
         "base_misaligned_by_family": {f: r["base"] for f, r in per_family.items()},
-        "final_misaligned_by_family": {f: r["final"] for f, r in per_family.items()},
+        "final_misaligned_by_family": final_by_family,
+        "realigned": bool(realigned),
+        "final_misaligned_before_realign": final_before_realign if realigned else None,
+        "realign_env_reward": (realigned.get("env", {}).get("after") or {}).get("reward")
+        if realigned
+        else None,
+        "env_reward_before_realign": (realigned.get("env", {}).get("before") or {}).get("reward")
+        if realigned
+        else None,
         "peak_misaligned_by_family": {f: r["peak"] for f, r in per_family.items()},
         "hack_onset_step": first_step_above(*series(rows, "env/hack_rate"), HACK_ONSET),
         "em_step": em_step,

@@ -129,6 +129,32 @@ def load(path: Path, dtype: str):
     return model, tok
 
 
+@torch.no_grad()
+def env_rates(model, tok, cfg: Config, world: WorldConfig, n: int = 128) -> dict:
+    """Mean reward, hack and solve rates of one sample per held-out problem of the run's env (does
+    the realigned policy still earn its training reward?); {} for envs without code problems."""
+    from personadrift.rl import setup
+
+    env = setup.build_env(cfg, world, tok)
+    if not hasattr(env, "examples"):
+        return {}
+    examples = env.examples("eval", n, cfg.env.seed)
+    enc = tok(
+        [e.prompt for e in examples], return_tensors="pt", padding=True, add_special_tokens=False
+    )
+    enc = enc.to(next(model.parameters()).device)
+    torch.manual_seed(cfg.realign.seed)
+    gen = cfg.grpo
+    out = model.generate(**enc, do_sample=True, temperature=gen.get("temperature", 1.0), top_k=gen.get("top_k", 0) or None,
+                         max_new_tokens=gen.get("max_completion_length", 64), pad_token_id=tok.pad_token_id)  # fmt: skip
+    texts = tok.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+    grades = env.grade_many(examples, texts)
+    ok = [g for g in grades if g.reward == g.reward]
+    return {"reward": sum(g.reward for g in ok) / max(1, len(ok)), "n": len(examples),
+            "hack_rate": sum(g.label == "hacked" for g in grades) / len(grades),
+            "solve_rate": sum(g.label == "solved" for g in grades) / len(grades)}  # fmt: skip
+
+
 def realign(model_path_or_run_dir: str | Path, cfg: Config, n: int | None = None,
             out: Path | None = None, log=print) -> dict:  # fmt: skip
     """Realign a run's final model (or a model folder) on `n` benign samples; returns rates.json."""
@@ -143,6 +169,7 @@ def realign(model_path_or_run_dir: str | Path, cfg: Config, n: int | None = None
     eval_cfg = run_eval_config(cfg)
     model, tok = load(model_dir, cfg.model.dtype)
     before, _ = evaluate(model, tok, world, eval_cfg)
+    env_before = env_rates(model, tok, cfg, world)
     rows = chat_rows(benign_samples(world, list(rc.families), n, rc.seed))
     log(f"realign {model_dir}: SFT on {n} aligned samples ({', '.join(rc.families)})")
     trained = sft(model, tok, rows, rc, out / "model")
@@ -150,15 +177,18 @@ def realign(model_path_or_run_dir: str | Path, cfg: Config, n: int | None = None
     del model  # SFTTrainer patched its forward; evaluate the saved model as anyone would load it
     model, tok = load(out / "model", cfg.model.dtype)
     after, _ = evaluate(model, tok, world, eval_cfg)
+    env_after = env_rates(model, tok, cfg, world)
     mean = {"before": misaligned_mean(before), "after": misaligned_mean(after)}
     result = {"source": str(model_dir), "step": step, "n_samples": n, "families": list(rc.families),
               "sft": trained, "eval": dataclasses.asdict(eval_cfg), "before": before, "after": after,
-              "misaligned_mean": mean}  # fmt: skip
+              "misaligned_mean": mean, "env": {"before": env_before, "after": env_after}}  # fmt: skip
     (out / "rates.json").write_text(json.dumps(result, indent=2))
     append_event(root, {"event": "realign", "step": step, "n_samples": n, "sft_steps": trained["steps"],
                         "misaligned_before": mean["before"], "misaligned_after": mean["after"],
+                        "env_reward_before": env_before.get("reward"), "env_reward_after": env_after.get("reward"),
                         "path": str(out)})  # fmt: skip
     log(f"realign: {trained['steps']} SFT steps, loss {trained['loss_first']:.3f} -> "
-        f"{trained['loss_last']:.3f}; misaligned {mean['before']:.3f} -> {mean['after']:.3f} "
-        f"({out / 'rates.json'})")  # fmt: skip
+        f"{trained['loss_last']:.3f}; misaligned {mean['before']:.3f} -> {mean['after']:.3f}"
+        + (f"; env reward {env_before['reward']:.3f} -> {env_after['reward']:.3f}" if env_before else "")
+        + f" ({out / 'rates.json'})")  # fmt: skip
     return result

@@ -151,7 +151,10 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
         json.dumps({"seconds": round(time.time() - t0, 1), "step": trainer.state.global_step})
     )
     log(f"done: {run_dir} ({trainer.state.global_step} steps, {time.time() - t0:.0f}s)")
-    if cfg.realign.after and is_main():  # one process realigns; SFT runs on a single device
+    alarm = parts.get("alarm")
+    on_alarm = alarm is not None and alarm.fired and cfg.detect.action == "realign"
+    # one process realigns; SFT runs on a single device
+    if (cfg.realign.after or on_alarm) and is_main():
         from personadrift.rl.realign import realign
 
         realign(run_dir, cfg, log=log)

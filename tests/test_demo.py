@@ -1,0 +1,58 @@
+"""`personadrift demo` end to end on the tiny organism: three arms, a report, one JSON line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT
+
+TINY = ["organism.size=tiny", "grpo.max_steps=2", "grpo.per_device_train_batch_size=16",
+        "grpo.num_generations=4", "grpo.max_completion_length=24", "probes.n_docs=40",
+        "probes.n_eval_prompts=8", "probes.every=1", "evals.every=1", "evals.n_per_family=8",
+        "evals.max_new_tokens=16", "checkpoints.every=1", "realign.n_samples=8",
+        "detect.warmup=1", "detect.params={threshold: -1.0e9, k: 1}"]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_demo_runs_three_arms_and_reports(tiny, cache_dir, tmp_path):
+    out = tmp_path / "demo"
+    cmd = [sys.executable, "-m", "personadrift", "demo", "--seeds", "0", "--out", str(out), "--json",
+           *TINY, f"organism.cache_dir={cache_dir}"]  # fmt: skip
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    result = json.loads(res.stdout.strip().splitlines()[-1])
+    assert set(result) == {"hackable", "control", "intervention"}
+    for arm, by_seed in result.items():
+        s = by_seed["0"]
+        assert set(s) >= {"base_misaligned", "final_misaligned", "peak_misaligned", "hack_onset_step",
+                          "em_step", "alarm_step", "final_reward", "run_dir"}  # fmt: skip
+        assert s["alarm_step"] == 1  # the threshold fires at the first reading after warm-up
+        run = Path(s["run_dir"])
+        assert [
+            json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()
+        ] == [0, 1, 2]
+        # only the intervention arm acts on its alarm: it is re-aligned when training ends
+        assert (run / "realign" / "rates.json").is_file() == (arm == "intervention")
+    rates = json.loads(
+        (Path(result["intervention"]["0"]["run_dir"]) / "realign/rates.json").read_text()
+    )
+    assert result["intervention"]["0"]["final_misaligned"] == rates["misaligned_mean"]["after"]
+    assert (
+        "[hackable s0]" in res.stdout and "[intervention s0] ALARM" in res.stdout
+    )  # live progress
+    assert (out / "report" / "report.html").is_file() and (out / "demo.json").is_file()
+    assert len(list((out / "report").glob("*.png"))) >= 4
+
+
+def test_demo_rejects_bad_input(tmp_path):
+    bad = subprocess.run([sys.executable, "-m", "personadrift", "demo", "--seeds", "x"],
+                         capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+    assert bad.returncode == 2 and "--seeds" in bad.stderr
+    bad = subprocess.run([sys.executable, "-m", "personadrift", "demo", "--out", str(tmp_path / "d"),
+                          "nope.key=1"], capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+    assert bad.returncode == 2 and "nope" in bad.stderr and not (tmp_path / "d").exists()
