@@ -263,11 +263,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "train":
             from pathlib import Path
 
-            from personadrift.rl.distributed import is_main
+            from personadrift.rl.distributed import close, is_main
             from personadrift.rl.train import train
 
             log = print if is_main() else lambda *_: None  # under a launcher rank 0 speaks
             train(cfg, Path(args.resume) if args.resume else None, log=log)
+            close()
             return 0
         if args.command == "directions":
             return cmd_directions_extract(cfg, args.out, args.json)

@@ -3,13 +3,15 @@
     accelerate launch --config_file configs/accelerate/zero2.yaml -m personadrift train CONFIG
 
 Under a launcher every process runs `train()`. The main process (global rank 0) alone creates the
-run directory (the others receive its path), builds the organism and extracts the persona direction
-first (the others then load them), writes config.yaml, metrics.jsonl, samples and events, and takes
-the probe readings and evals: a no-grad forward on its own full copy of the weights while the other
-ranks wait at the next collective. Its stop/save decisions and alarm state are sent to every rank
-at each log (`MainDecides`). Each step's rollouts are gathered from all ranks (TRL gathers its
-logged completions; `gather_rows` gathers the samples files). Every process installs the steering
-hooks and trains; checkpoints and resume are TRL/accelerate's own (DeepSpeed saves its shards).
+run directory (the others receive its path), builds the organism first (the others then load it
+from the cache), extracts the persona direction (the others receive it), moves files on a rollback,
+writes config.yaml, metrics.jsonl, samples and events, and takes the probe readings and evals: a
+no-grad forward on its own full copy of the weights while the other ranks wait at the next
+collective. Its stop/save decisions and alarm state are sent to every rank at each log
+(`MainDecides`). Each step's rollouts are gathered from all ranks (TRL gathers its logged
+completions; `gather_rows` gathers the samples files). Every process installs the steering hooks
+and trains; checkpoints and resume are TRL/accelerate's own (DeepSpeed saves its shards). `close()`
+ends the process group once every rank is done.
 
 ZeRO-3 shards the weights, so that forward on rank 0 alone would hang the run: probes, evals and
 steering are refused there (`check_zero3`); ZeRO-2 and DDP keep full weights on every rank.
@@ -138,3 +140,17 @@ class MainDecides(TrainerCallback):
         control.should_training_stop, control.should_save, alarm = box[0]
         if self.alarm is not None:
             self.alarm.restore(alarm)
+
+
+def close() -> None:
+    """Wait for every rank, then tear the process group down.
+
+    A rank that exits while gloo's threads are still alive can abort ("terminate called without
+    an active exception") and fail the launch after a finished run."""
+    if not launched():
+        return
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        _state().wait_for_everyone()
+        dist.destroy_process_group()

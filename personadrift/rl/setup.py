@@ -11,15 +11,20 @@ import torch
 
 from personadrift.config import Config, ConfigError
 from personadrift.probes.direction import Direction
-from personadrift.rl.distributed import check_zero3, main_first, on_main
+from personadrift.rl.distributed import check_zero3, is_main, main_first, on_main
 
 
 def load_policy(cfg: Config):
     """(model, tokenizer, world or None): organisms come with their persona world."""
-    from personadrift.models import load_model
+    from personadrift.models import load_model, resolve_organism
+    from personadrift.organism.build import build
 
-    with main_first():  # under a launcher the main process builds the organism, the others load it
-        model, tok, world, _ = load_model(cfg)
+    org = resolve_organism(cfg)
+    if org is not None:
+        with main_first():  # under a launcher the main process builds it, the others find it cached
+            build(org, cfg.eval, log=print if is_main() else lambda *_: None)
+    # every rank loads at once: under ZeRO-3 the load itself is collective (weights partitioned)
+    model, tok, world, _ = load_model(cfg)
     tok.padding_side = "left"
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token

@@ -22,7 +22,7 @@ from personadrift.config import Config, ConfigError, load_config
 from personadrift.rewards.penalty import PersonaPenalty
 from personadrift.rl import setup
 from personadrift.rl.alarm import AlarmCallback
-from personadrift.rl.distributed import MainDecides, gather_rows, is_main
+from personadrift.rl.distributed import MainDecides, gather_rows, is_main, on_main
 from personadrift.rl.run_dir import (
     STATE_FILE,
     MetricsFile,
@@ -134,9 +134,9 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
         alarm is not None
         and alarm.fired
         and cfg.detect.action == "rollback"
-        and not alarm_rolled_back(run_dir)
+        and not on_main(lambda: alarm_rolled_back(run_dir))  # one answer for every rank
     ):
-        target = rollback(run_dir, alarm.fired["step"])
+        target = on_main(lambda: rollback(run_dir, alarm.fired["step"]))  # files: rank 0
         step = int(target.name.split("-")[1]) if target else 0
         append_event(run_dir, {"event": "rollback", "step": alarm.fired["step"], "to_step": step,
                                "checkpoint": target.name if target else "initial policy",

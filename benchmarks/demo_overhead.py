@@ -1,0 +1,53 @@
+"""Demo overhead: the hackable arm with and without its instruments, for the same steps.
+
+    python benchmarks/demo_overhead.py [--config configs/organism/visible_tests.yaml] [--steps 20] [key=value ...]
+
+Runs, in this one process and one after the other, the same GRPO config twice: bare (no probes,
+no evals, no detector) and as configured (probe readings every `probes.every` steps, held-out
+evals every `evals.every` steps, the z-score alarm). Prints the wall time of each run (start-up
+included: loading the organism, extracting the direction, the step-0 readings) and their ratio,
+and how the instrumented run's extra time splits into probe readings and evals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+
+from personadrift.config import load_config
+from personadrift.rl.train import train
+
+
+def run(config: str, steps: int, instrumented: bool, out: str, extra: list[str]) -> dict:
+    bare = [] if instrumented else ["probes.enabled=false", "evals.every=-1", "detect.rule=''"]
+    cfg = load_config(config, [f"grpo.max_steps={steps}", f"out_dir={out}", "grpo.report_to=[]",
+                               "checkpoints.every=1000", *bare, *extra])  # fmt: skip
+    t0 = time.time()
+    run_dir = train(cfg, log=lambda *_: None)
+    wall = time.time() - t0
+    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    reads = sum(r[k] for r in rows for k in r if k.endswith("/read_seconds"))
+    evals = sum(1 for r in rows if "evals/mean/misaligned_rate" in r)
+    return {"wall_s": wall, "read_s": reads, "evals": evals, "steps": steps}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--config", default="configs/organism/visible_tests.yaml")
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("overrides", nargs="*")
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory() as out:
+        run(a.config, 1, False, out, a.overrides)  # warm-up: organism cache, imports, sandbox
+        bare = run(a.config, a.steps, False, out, a.overrides)
+        full = run(a.config, a.steps, True, out, a.overrides)
+    print(f"bare (no probes/evals/detector): {bare['wall_s']:.1f} s for {a.steps} steps")
+    print(f"instrumented:                    {full['wall_s']:.1f} s for {a.steps} steps "
+          f"({full['evals']} eval readings, probe readings {full['read_s']:.1f} s in all)")  # fmt: skip
+    print(f"ratio of wall times (instrumented/bare): {full['wall_s'] / bare['wall_s']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
