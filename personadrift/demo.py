@@ -75,7 +75,7 @@ def run_arms(jobs: list[tuple[str, int, list[str]]], out: Path, log, parallel: i
             arm_out = out / f"seed{seed}"
             arm_out.mkdir(parents=True, exist_ok=True)
             cmd = [sys.executable, "-m", "personadrift", "train", str(repo_file(ARMS[arm])), *args,
-                   f"out_dir={arm_out}", f"name={arm}"]  # fmt: skip
+                   f"out_dir={arm_out}", f"name={arm}-s{seed}"]  # fmt: skip
             sink = open(arm_out / f"{arm}.log", "w")
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                     env=env)  # fmt: skip
@@ -93,7 +93,9 @@ def run_arms(jobs: list[tuple[str, int, list[str]]], out: Path, log, parallel: i
             if proc.returncode != 0:
                 raise RuntimeError(f"demo: arm {arm} seed {seed} failed (exit {proc.returncode}); "
                                    f"see {sink.name}")  # fmt: skip
-            runs = sorted((out / f"seed{seed}").glob(f"{arm}-*"), key=lambda p: p.stat().st_mtime)
+            runs = sorted(
+                (out / f"seed{seed}").glob(f"{arm}-s{seed}-*"), key=lambda p: p.stat().st_mtime
+            )
             done[(arm, seed)] = runs[-1]
             log(f"[{arm} s{seed}] finished in {time.time() - t0:.0f}s: {runs[-1]}")
         time.sleep(0.5)

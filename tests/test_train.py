@@ -168,3 +168,18 @@ def test_rollback_restores_the_checkpoint_before_the_alarm_and_steers_on(tiny, c
     assert sorted((run_dir / "samples" / "rolled_back").iterdir())
     state = json.loads((last_checkpoint(run_dir) / "trainer_state.json").read_text())
     assert state["global_step"] == 6
+
+
+def test_probes_and_evals_do_not_change_what_the_run_samples(tiny, cache_dir, tmp_path):
+    """Readings and evals draw from a forked RNG: the instrumented run trains on the same rollouts."""
+    base = [f"organism.cache_dir={cache_dir}", "grpo.max_steps=3", "grpo.report_to=[]"]
+    bare = train(load_config(ROOT / "configs/tiny.yaml", [*base, f"out_dir={tmp_path / 'a'}",
+                 "probes.enabled=false", "evals.every=-1"]), log=lambda *_: None)  # fmt: skip
+    full = train(load_config(ROOT / "configs/tiny.yaml", [*base, f"out_dir={tmp_path / 'b'}",
+                 "probes.every=1", "evals.every=1"]), log=lambda *_: None)  # fmt: skip
+    for step in (1, 2, 3):
+        a, b = ((d / "samples" / f"step_{step}.jsonl").read_text() for d in (bare, full))
+        assert [json.loads(x)["completion"] for x in a.splitlines()] == [
+            json.loads(x)["completion"] for x in b.splitlines()
+        ]
+    assert any("evals/mean/misaligned_rate" in r for r in rows(full) if r["step"] > 0)

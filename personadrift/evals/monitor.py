@@ -14,6 +14,7 @@ from transformers import TrainerCallback
 
 from personadrift.config import EvalConfig, RunEvalsConfig
 from personadrift.evals.runner import evaluate, misaligned_mean
+from personadrift.rng import rng_untouched
 
 
 def eval_metrics(table: dict) -> dict[str, float]:
@@ -42,9 +43,10 @@ class EvalMonitor(TrainerCallback):
         self.last: dict[str, float] = {}
 
     def run(self, step: int) -> dict[str, float]:
-        table, _ = evaluate(
-            self.trainer.model, self.trainer.processing_class, self.world, self.eval_cfg
-        )
+        with rng_untouched():  # the run samples the same rollouts with or without evals
+            table, _ = evaluate(
+                self.trainer.model, self.trainer.processing_class, self.world, self.eval_cfg
+            )
         self.last = eval_metrics(table)
         rates = "  ".join(
             f"{f} {table[f]['misaligned']:.2f}" for f in table if "misaligned" in table[f]

@@ -23,6 +23,7 @@ from transformers import TrainerCallback
 
 from personadrift.probes.direction import Direction
 from personadrift.probes.reading import read_completions, read_prompts
+from personadrift.rng import rng_untouched
 
 
 class ProbeMonitor(TrainerCallback):
@@ -49,6 +50,10 @@ class ProbeMonitor(TrainerCallback):
         return f"probe/{self.direction.name}/{what}"
 
     def read(self, step: int) -> dict[str, float]:
+        with rng_untouched():
+            return self._read(step)
+
+    def _read(self, step: int) -> dict[str, float]:
         t0 = time.perf_counter()
         model, tok = self.trainer.model, self.trainer.processing_class
         last, answer = read_prompts(
