@@ -163,7 +163,7 @@ def test_rollback_restores_the_checkpoint_before_the_alarm_and_steers_on(tiny, c
     events = [json.loads(x) for x in (run_dir / "events.jsonl").read_text().splitlines()]
     assert [e["event"] for e in events] == ["steer", "alarm", "rollback", "steer"]
     assert events[2]["step"] == 4 and events[2]["to_step"] == 2
-    assert events[2]["checkpoint"] == "checkpoint-2"
+    assert events[2]["checkpoint"] == "checkpoint-2" and events[3]["step"] == 2
     assert all(r.get("detect/alarm", 0) == 0 for r in rows(run_dir))  # fires once per run
     assert sorted((run_dir / "samples" / "rolled_back").iterdir())
     state = json.loads((last_checkpoint(run_dir) / "trainer_state.json").read_text())

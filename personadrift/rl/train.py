@@ -91,7 +91,7 @@ STEER_OPS = {
 }
 
 
-def steering(cfg: Config, model, tok, world, probe, run_dir: Path, log, gate=None):
+def steering(cfg: Config, model, tok, world, probe, run_dir: Path, log, gate=None, step: int = 0):
     """The run's steering hooks (a no-op context when steer.mode is off)."""
     from contextlib import nullcontext
 
@@ -103,7 +103,7 @@ def steering(cfg: Config, model, tok, world, probe, run_dir: Path, log, gate=Non
     layers = list(cfg.steer.layers) or [probe.direction.layer]
     unit = median_norm(model, tok, probe.eval_texts[:64], layers[0])
 
-    append_event(run_dir, {"event": "steer", "step": 0, "mode": cfg.steer.mode, "op": op, "coeff": cfg.steer.coeff,
+    append_event(run_dir, {"event": "steer", "step": step, "mode": cfg.steer.mode, "op": op, "coeff": cfg.steer.coeff,
                            "layers": layers, "norm_unit": unit, "on_at_eval": not only_with_grad,
                            "start": cfg.steer.start})  # fmt: skip
     log(
@@ -259,7 +259,9 @@ def _train_pass(cfg: Config, run_dir: Path, ckpt: Path | None, keep_step: int | 
     trainer.add_callback(MainDecides(alarm))  # last: rank 0's stop/save/alarm reach all ranks
     gate = alarm.mitigating if alarm is not None and cfg.steer.start == "alarm" else None
     try:
-        with steering(cfg, model, tok, world, parts.get("probe"), run_dir, log, gate):
+        with steering(
+            cfg, model, tok, world, parts.get("probe"), run_dir, log, gate, keep_step or 0
+        ):
             trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
     finally:
         metrics.close()
