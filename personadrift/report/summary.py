@@ -22,6 +22,7 @@ A missing quantity is None (the run never logged it, or the event did not happen
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,8 +131,6 @@ def _readings(steps: list[int], values: list[float]) -> dict:
 
 def read_realign(path: Path) -> dict | None:
     """The run's `realign/rates.json`, or None when it was not re-aligned."""
-    import json
-
     rates = path / "realign" / "rates.json"
     return json.loads(rates.read_text()) if rates.is_file() else None
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from personadrift.config import Config, ConfigError, EvalConfig, RealignConfig, WorldConfig
-from personadrift.rl.run_dir import append_event, last_checkpoint
+from personadrift.rl.run_dir import append_event, checkpoint_step, last_checkpoint
 
 
 def source_model(path: Path) -> tuple[Path, Path | None, int | None]:
@@ -37,7 +37,7 @@ def source_model(path: Path) -> tuple[Path, Path | None, int | None]:
         ckpt = last_checkpoint(path)
         if ckpt is None:
             raise ConfigError(f"realign: {path}: no checkpoint under checkpoints/ to realign")
-        return ckpt, path, int(ckpt.name.split("-")[1])
+        return ckpt, path, checkpoint_step(ckpt)
     if (path / "config.json").is_file():
         return path, None, None
     raise ConfigError(f"realign: {path}: neither a run directory nor a model folder")

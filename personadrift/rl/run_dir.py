@@ -37,10 +37,18 @@ def _make_run_dir(cfg: Config) -> Path:
     return path
 
 
+def checkpoint_step(ckpt: Path | None) -> int:
+    """The trainer step of a `checkpoint-<step>` folder (0 for None: the initial policy)."""
+    return int(ckpt.name.split("-")[1]) if ckpt else 0
+
+
+def checkpoints(run_dir: Path) -> list[Path]:
+    """The run's checkpoint folders, oldest step first."""
+    return sorted((run_dir / "checkpoints").glob("checkpoint-*"), key=checkpoint_step)
+
+
 def last_checkpoint(run_dir: Path) -> Path | None:
-    ckpts = sorted(
-        (run_dir / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])
-    )
+    ckpts = checkpoints(run_dir)
     return ckpts[-1] if ckpts else None
 
 

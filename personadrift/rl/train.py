@@ -28,6 +28,8 @@ from personadrift.rl.run_dir import (
     MetricsFile,
     MetricsWriter,
     append_event,
+    checkpoint_step,
+    checkpoints,
     last_checkpoint,
     new_run_dir,
 )
@@ -125,7 +127,7 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
     if resume and ckpt is None:
         raise ConfigError(f"--resume {run_dir}: no checkpoint to resume from")
     os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(run_dir / "tb"))
-    resume_step = int(ckpt.name.split("-")[1]) if ckpt else None
+    resume_step = checkpoint_step(ckpt) if ckpt else None
     log(f"run {run_dir}" + (f" (resuming from step {resume_step})" if ckpt else ""))
     t0 = time.time()
     trainer, parts = _train_pass(cfg, run_dir, ckpt, resume_step, {}, log)
@@ -137,7 +139,7 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
         and not on_main(lambda: alarm_rolled_back(run_dir))  # one answer for every rank
     ):
         target = on_main(lambda: rollback(run_dir, alarm.fired["step"]))  # files: rank 0
-        step = int(target.name.split("-")[1]) if target else 0
+        step = checkpoint_step(target)
         append_event(run_dir, {"event": "rollback", "step": alarm.fired["step"], "to_step": step,
                                "checkpoint": target.name if target else "initial policy",
                                "mitigation": f"steer {cfg.steer.mode} {cfg.steer.coeff}"})  # fmt: skip
@@ -174,14 +176,12 @@ def rollback(run_dir: Path, alarm_step: int) -> Path | None:
     metrics lines and samples are moved out of the run's main record."""
     import shutil
 
-    ckpts = sorted(
-        (run_dir / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1])
-    )
-    before = [c for c in ckpts if int(c.name.split("-")[1]) < alarm_step]
+    ckpts = checkpoints(run_dir)
+    before = [c for c in ckpts if checkpoint_step(c) < alarm_step]
     target = before[-1] if before else None
-    step = int(target.name.split("-")[1]) if target else 0
+    step = checkpoint_step(target)
     for c in ckpts:
-        if int(c.name.split("-")[1]) > step:
+        if checkpoint_step(c) > step:
             shutil.rmtree(c)
     lines = (run_dir / "metrics.jsonl").read_text().splitlines()
     later = [x for x in lines if json.loads(x).get("step", 0) > step]
