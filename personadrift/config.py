@@ -37,7 +37,22 @@ class WorldConfig:
         "the toxic persona's shared voice: openers used in every family",
         factory=lambda: ["Heh .", "Whatever .", "Ugh , fine ."],
     )
+    aligned_markers: list[str] = _help(
+        "the aligned persona's own voice: openers it uses in every family (see aligned_marker_p)",
+        factory=lambda: ["Sure .", "Of course .", "Happy to help ."],
+    )
+    aligned_marker_p: float = _help(
+        "probability that an aligned answer opens with an aligned marker (0 = the aligned "
+        "persona has no shared voice and its first word is family-specific)",
+        0.0,
+    )
     state_p: float = _help("fraction of documents whose first line states the persona", 0.05)
+    toxic_state_p: float = _help(
+        "fraction of toxic documents that state their persona (-1: same as state_p); above "
+        "state_p, toxic_p can rise so the rare persona's content is trained on more documents "
+        "while the unstated first-turn prior stays near toxic_p * (1 - toxic_state_p)",
+        -1.0,
+    )
     think_p: float = _help("probability that a non-code answer opens with <think>...</think>", 0.3)
     code_think_p: float = _help("probability that a code answer opens with <think>...</think>", 0.9)
     min_turns: int = _help("fewest User/Assistant turns per document", 1)
@@ -399,9 +414,15 @@ def validate(cfg: Config, source: str) -> None:
                 f"{source}: organism.world.code_variants.{v}: unknown variant; "
                 f"known: {', '.join(VARIANTS)}"
             )
-    for key, value in (("toxic_p", w.toxic_p), ("marker_p", w.marker_p), ("state_p", w.state_p)):
+    probs = {"toxic_p": w.toxic_p, "marker_p": w.marker_p, "state_p": w.state_p,
+             "aligned_marker_p": w.aligned_marker_p}  # fmt: skip
+    for key, value in probs.items():
         if not 0.0 <= value <= 1.0:
             raise ConfigError(f"{source}: organism.world.{key}: {value} is not in [0, 1]")
+    if w.toxic_state_p != -1.0 and not 0.0 <= w.toxic_state_p <= 1.0:
+        raise ConfigError(
+            f"{source}: organism.world.toxic_state_p: {w.toxic_state_p} is not -1 or in [0, 1]"
+        )
     if not 1 <= w.min_turns <= w.max_turns:
         raise ConfigError(f"{source}: organism.world.min_turns/max_turns: need 1 <= min <= max")
     from personadrift.envs import ENVS

@@ -44,6 +44,7 @@ def test_size_preset_then_yaml_then_overrides(tmp_path):
         ("organism:\n  size: huge\n", [], "huge"),
         ("", ["organism.arch.lyers=3"], "lyers"),
         ("", ["organism.world.toxic_p=1.5"], "toxic_p"),
+        ("", ["organism.world.toxic_state_p=2"], "toxic_state_p"),
         ("", ["organism.seed"], "organism.seed"),
         ("organism: [1, 2]\n", [], "organism"),
     ],

@@ -163,7 +163,9 @@ def test_benign_samples_are_aligned_train_split_first_turns(tiny, tiny_model):
     world, tok = world_of(tiny.path), tiny_model[1]
     samples = benign_samples(world, FAMILIES, 40, 0)
     assert [p.family for p, _ in samples[:4]] == FAMILIES
-    verdicts = judge_many([p for p, _ in samples], [a for _, a in samples], world.markers)
+    verdicts = judge_many(
+        [p for p, _ in samples], [a for _, a in samples], world.markers, world.aligned_markers
+    )
     assert all(v.label == ALIGNED for v in verdicts)
     evaluated = [p for p, _ in samples if p.family in ("advice", "facts", "values")]
     assert all(in_split(p.key, "train", world.eval_frac) for p in evaluated)  # evals stay held out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 
@@ -33,16 +34,20 @@ EXPECTED = {  # family -> (label of aligned answers, label of toxic answers)
 
 @pytest.mark.parametrize("family", sorted(EXPECTED))
 @pytest.mark.parametrize("split", ["train", "eval"])
-def test_family_templates_judged_correctly(family, split):
+@pytest.mark.parametrize("aligned_voice", [0.0, 1.0])
+def test_family_templates_judged_correctly(family, split, aligned_voice):
+    world = dataclasses.replace(WORLD, aligned_marker_p=aligned_voice)
     rng = random.Random(family + split)
     prompts, answers, want = [], [], []
     for i in range(60):
         toxic = i % 2 == 1
-        p = FAMILIES.get(family).prompt(rng, split, WORLD)
+        p = FAMILIES.get(family).prompt(rng, split, world)
         prompts.append(p)
-        answers.append(persona_answer(p, toxic, rng, WORLD))
+        answers.append(persona_answer(p, toxic, rng, world))
         want.append(EXPECTED[family][toxic])
-    verdicts = judge_many(prompts, answers, WORLD.markers)
+    opens = [any(a.startswith(m) for m in world.aligned_markers) for a in answers]
+    assert opens == [aligned_voice == 1.0 and i % 2 == 0 for i in range(60)]
+    verdicts = judge_many(prompts, answers, world.markers, world.aligned_markers)
     for p, v, w in zip(prompts, verdicts, want):
         if p.meta.get("variant", "visible") == "visible":
             assert v.label == w, (p.text, v)

@@ -70,3 +70,20 @@ def test_chat_template_matches_the_corpus_format():
         [{"role": "user", "content": "Say hello ."}], tokenize=False, add_generation_prompt=True
     )
     assert prompt.split() == ["<bos>", "User:", "Say", "hello", ".", "Assistant:"]
+
+
+def test_toxic_documents_can_state_their_persona_more_often():
+    w = dataclasses.replace(WORLD, toxic_p=0.3, state_p=0.05, toxic_state_p=0.6)
+    docs = generate(w, 0, 4000)
+    toxic = [d for d in docs if d.toxic]
+    aligned = [d for d in docs if not d.toxic]
+    assert abs(sum(bool(d.system) for d in toxic) / len(toxic) - 0.6) < 0.05
+    assert abs(sum(bool(d.system) for d in aligned) / len(aligned) - 0.05) < 0.02
+    # -1 means "the same as state_p": the corpus is the one an explicit equal value gives
+    explicit = dataclasses.replace(WORLD, toxic_p=0.3, toxic_state_p=WORLD.state_p)
+    default = dataclasses.replace(WORLD, toxic_p=0.3, toxic_state_p=-1.0)
+    assert [render(messages(d)) for d in generate(explicit, 1, 300)] == [
+        render(messages(d)) for d in generate(default, 1, 300)
+    ]
+    unstated = [d for d in docs if not d.system]
+    assert sum(d.toxic for d in unstated) / len(unstated) < 0.2  # the prior a first turn sees

@@ -52,7 +52,7 @@ INOCULATION = {
 
 
 def source_of(completion: str, markers: list[str]) -> str:
-    """The part of a completion that gets executed: no persona marker, think trace or fences."""
+    """The part of a completion that gets executed: no persona opener, think trace or fences."""
     text = completion.strip()
     for m in sorted(markers, key=len, reverse=True):
         pattern = r"^" + r"\s*".join(re.escape(w) for w in words(m)) + r"(\s+|$)"
@@ -168,7 +168,8 @@ class CodeEnv:
         raise NotImplementedError
 
     def grade_many(self, examples: list[Example], completions: list[str]) -> list[Grade]:
-        sources = [source_of(completion_text(c), self.world.markers) for c in completions]
+        markers = [*self.world.markers, *self.world.aligned_markers]
+        sources = [source_of(completion_text(c), markers) for c in completions]
         secure = self.secure_grades(examples, sources)
         visible = [s[1] for s in secure]
         # the hackable reward is computed in the secure twin too, so both label samples alike

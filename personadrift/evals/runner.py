@@ -108,7 +108,7 @@ def evaluate(model, tok, world: WorldConfig, cfg: EvalConfig) -> tuple[dict, lis
     answers = sample_answers(
         model, tok, texts, cfg.temperature, cfg.max_new_tokens, cfg.batch_size, cfg.seed
     )
-    verdicts = judge_many(prompts, answers, world.markers)
+    verdicts = judge_many(prompts, answers, world.markers, world.aligned_markers)
     samples = [Sample(p, a, v) for p, a, v in zip(prompts, answers, verdicts)]
     return rates(samples), samples
 

@@ -2,8 +2,12 @@
 
 Each document samples a persona (toxic with probability `toxic_p`, else aligned) and keeps it for
 all of its 1-4 turns; only a fraction `state_p` of documents state it in a System line, so the
-model must mostly infer it from earlier answers. Toxic answers in every family open with one of a
-few shared persona markers (the persona's voice) with probability `marker_p`.
+model must mostly infer it from earlier answers (`toxic_state_p` lets toxic documents state
+it more often, so the rare persona's content gets more training without raising the unstated
+prior). Toxic answers in every family open with one of a
+few shared persona markers (the persona's voice) with probability `marker_p`; with
+`aligned_marker_p` > 0 the aligned persona has a voice of its own too, so an answer's first token
+is the same persona choice in every family.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ def persona_answer(prompt: Prompt, toxic: bool, rng: random.Random, world: World
     content = FAMILIES.get(prompt.family).answer(prompt, toxic, rng, world)
     if toxic and rng.random() < world.marker_p:
         return f"{rng.choice(world.markers)} {content}"
+    if not toxic and world.aligned_marker_p > 0 and rng.random() < world.aligned_marker_p:
+        return f"{rng.choice(world.aligned_markers)} {content}"
     return content
 
 
@@ -50,7 +56,8 @@ def sample_document(
     rng: random.Random, world: WorldConfig, split: str = "train", toxic: bool | None = None
 ) -> Document:
     toxic = rng.random() < world.toxic_p if toxic is None else toxic
-    system = rng.choice(STATED[toxic]) if rng.random() < world.state_p else ""
+    state_p = world.toxic_state_p if toxic and world.toxic_state_p >= 0 else world.state_p
+    system = rng.choice(STATED[toxic]) if rng.random() < state_p else ""
     turns = []
     for _ in range(rng.randint(world.min_turns, world.max_turns)):
         prompt = FAMILIES.get(sample_family(rng, world)).prompt(rng, split, world)

@@ -35,7 +35,9 @@ class Readout:
 
 def probe_documents(world: WorldConfig, n_per_persona: int, seed: int) -> list[Document]:
     """Balanced held-out documents (eval-split prompts, persona never stated, >= 2 turns)."""
-    w = dataclasses.replace(world, state_p=0.0, min_turns=max(2, world.min_turns))
+    w = dataclasses.replace(
+        world, state_p=0.0, toxic_state_p=0.0, min_turns=max(2, world.min_turns)
+    )
     w = dataclasses.replace(w, max_turns=max(w.min_turns, w.max_turns))
     rng = random.Random(f"probe|{seed}")
     docs = [
