@@ -142,3 +142,23 @@ def test_cli_report_missing_run_dir(hack_run, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err == f"personadrift: no run directory at {missing}"
     assert not (tmp_path / "rep").exists()  # nothing written when a run is missing
+
+
+def test_overlay_styles_tell_demo_arms_and_seeds_apart():
+    from personadrift.report.plots import overlay_styles
+
+    names = [f"{arm}-s{seed}-20261127-2034{seed}5" for arm in ("control", "hackable",
+             "intervention") for seed in (0, 1)]  # fmt: skip
+    styles = {s.label: s for s in overlay_styles(names)}
+    assert set(styles) == {
+        f"{a}-s{s}" for a in ("control", "hackable", "intervention") for s in (0, 1)
+    }
+    hack, interv = styles["hackable-s0"], styles["intervention-s0"]
+    # identical curves stay visible: the intervention line is narrower and dashed over the hackable
+    assert (hack.color, hack.linestyle) != (interv.color, interv.linestyle)
+    assert interv.linewidth < hack.linewidth
+    assert hack.marker == interv.marker != styles["hackable-s1"].marker
+    # other names keep their full (unique) label and get one colour each
+    plain = overlay_styles(["run-20250101-000000", "run-20250102-000000", "other"])
+    assert [s.label for s in plain] == ["run-20250101-000000", "run-20250102-000000", "other"]
+    assert len({s.color for s in plain}) == 3

@@ -4,8 +4,9 @@ Per run (`run_<name>.png`): reward, env hack/solve rates (with the hack onset), 
 misaligned rate per family with the mean, its EM threshold (2x base) and the EM step, and probe z
 per direction; the alarm step is a red dashed line on every panel. Panels a run never logged are
 left out. Overlays (`overlay_<quantity>.png`, only for two or more runs): one line per run, in the
-same colour across figures, one legend below; alarm steps as dashed lines in the run's colour on
-the misaligned-mean and probe figures. Per-step series (reward, env rates) are one batch of
+same style across figures (demo runs: colour and line style by arm, marker by seed), one legend
+below; alarm steps as dashed lines in the run's colour on the misaligned-mean and probe figures,
+and a star at each re-aligned run's final value. Per-step series (reward, env rates) are one batch of
 rollouts each and noisy, so they are drawn faint with a centred rolling mean on top.
 
 Uses matplotlib's object API (`Figure`, Agg canvas): no pyplot state, no display needed.
@@ -56,16 +57,62 @@ def rolling_mean(values: list[float], window: int = SMOOTH) -> list[float]:
     return out
 
 
-def _noisy(ax: Axes, steps, values, color: str, label: str, suffix: str = "") -> None:
+TIMESTAMP = re.compile(r"-\d{8}-\d{6}$")  # the `-<date>-<time>` tail of a run directory name
+ARM_SEED = re.compile(r"^(?P<arm>.+)-s(?P<seed>\d+)$")  # demo run names: `<arm>-s<seed>`
+# Known demo arms: a wide solid hackable line stays visible under a narrow dashed intervention
+# line when the two coincide (the same rollouts until a re-alignment after training).
+ARM_STYLES = {"hackable": ("tab:red", "-", 2.6), "control": ("tab:blue", ":", 2.0),
+              "intervention": ("tab:green", "--", 1.4)}  # fmt: skip
+LINESTYLES = ["-.", (0, (1, 1)), (0, (5, 1))]
+MARKERS = ["o", "s", "^", "D", "v", "P"]
+
+
+@dataclass(frozen=True)
+class Style:
+    """How one run looks in every overlay figure."""
+
+    label: str
+    color: str
+    linestyle: str | tuple = "-"
+    marker: str = "o"
+    linewidth: float = 1.5
+
+
+def overlay_styles(names: list[str]) -> list[Style]:
+    """One style per run: labels without the timestamp where they stay unique; for demo runs
+    (`<arm>-s<seed>`) colour and line style by arm, marker by seed, so that runs with identical
+    curves (an intervention that only acts after training) still show both lines."""
+    short = [TIMESTAMP.sub("", n) for n in names]
+    labels = short if len(set(short)) == len(short) else names
+    parsed = [ARM_SEED.match(n) for n in short]
+    if all(parsed) and len({m["arm"] for m in parsed}) > 1:
+        arms = list(dict.fromkeys(m["arm"] for m in parsed))
+        seeds = list(dict.fromkeys(m["seed"] for m in parsed))
+        styles = []
+        for label, m in zip(labels, parsed):
+            i = arms.index(m["arm"])
+            other = (f"C{3 + i % 7}", LINESTYLES[i % len(LINESTYLES)], 1.5)
+            color, linestyle, width = ARM_STYLES.get(m["arm"], other)
+            marker = MARKERS[seeds.index(m["seed"]) % len(MARKERS)]
+            styles.append(Style(label, color, linestyle, marker, width))
+        return styles
+    return [Style(label, f"C{i % 10}") for i, label in enumerate(labels)]
+
+
+def _noisy(
+    ax: Axes, steps, values, color: str, label: str, suffix: str = "", width: float = 1.8, **line
+) -> None:
     """A per-step series: faint raw line, rolling mean on top (only the mean is in the legend).
 
     Series of `SMOOTH` points or fewer are drawn raw, and then `suffix` stays off the label.
     """
     if len(values) > SMOOTH:
         ax.plot(steps, values, color=color, alpha=0.25, linewidth=0.8)
-        ax.plot(steps, rolling_mean(values), color=color, linewidth=1.8, label=label + suffix)
+        ax.plot(
+            steps, rolling_mean(values), color=color, linewidth=1.8, label=label + suffix, **line
+        )
     else:
-        ax.plot(steps, values, color=color, linewidth=1.5, marker=".", label=label)
+        ax.plot(steps, values, color=color, linewidth=width, label=label, **{"marker": ".", **line})
 
 
 def _alarm(ax: Axes, step: int | None) -> None:
@@ -184,22 +231,29 @@ class Quantity:
     noisy: bool = False  # per-step series: draw the rolling mean over the faint raw line
     alarms: bool = False  # mark each run's alarm step
     zero: bool = False  # y axis from 0 (rates)
+    realign: bool = False  # a star at a re-aligned run's final (after realign) value
 
 
 def _overlay_panel(ax: Axes, runs: list[Run], summaries: list[dict], fn, q: Quantity) -> int:
     drawn = 0
-    for i, (run, s) in enumerate(zip(runs, summaries)):
+    styles = overlay_styles([run.name for run in runs])  # a run keeps its style across figures
+    for run, s, st in zip(runs, summaries, styles):
         steps, values = fn(run.rows)
         if not values:
             continue
-        color = f"C{i % 10}"  # a run keeps its colour across figures
         if q.noisy:
-            _noisy(ax, steps, values, color, run.name)
+            _noisy(ax, steps, values, st.color, st.label, width=st.linewidth,
+                   linestyle=st.linestyle, marker=st.marker, markevery=5, markersize=4)  # fmt: skip
         else:
-            ax.plot(steps, values, color=color, marker="o", markersize=3, label=run.name)
+            ax.plot(steps, values, color=st.color, linestyle=st.linestyle, marker=st.marker,
+                    markersize=4, linewidth=st.linewidth, label=st.label)  # fmt: skip
+        if q.realign and s.get("realigned"):
+            ax.plot([steps[-1]], [s["final_misaligned"]], marker="*", markersize=13,
+                    color=st.color, markeredgecolor="black", linestyle="none",
+                    label=f"{st.label} after realign ({s['final_misaligned']:.3f})")  # fmt: skip
         if q.alarms and s["alarm_step"] is not None:
-            ax.axvline(s["alarm_step"], color=color, linestyle="--", linewidth=1.2,
-                       label=f"{run.name} alarm (step {s['alarm_step']})")  # fmt: skip
+            ax.axvline(s["alarm_step"], color=st.color, linestyle=(0, (4, 3)), linewidth=1.0,
+                       alpha=0.7, label=f"{st.label} alarm (step {s['alarm_step']})")  # fmt: skip
         drawn += 1
     return drawn
 
@@ -248,7 +302,7 @@ def quantities(runs: list[Run]) -> list[Quantity]:
         Quantity("solve_rate", [("env/solve_rate" + smooth, _key("env/solve_rate"))],
                  "fraction solved (secure grader)", noisy=True, zero=True),
         Quantity("misaligned_mean", [(mean_title, misaligned_mean_series)], "misaligned rate",
-                 alarms=True, zero=True),
+                 alarms=True, zero=True, realign=True),
         Quantity("misaligned_by_family",
                  [(f"held-out misaligned rate: {f}", _key(f"evals/{f}/misaligned_rate"))
                   for f in fams], "misaligned rate", zero=True),
