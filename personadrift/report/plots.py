@@ -108,9 +108,8 @@ def _noisy(
     """
     if len(values) > SMOOTH:
         ax.plot(steps, values, color=color, alpha=0.25, linewidth=0.8)
-        ax.plot(
-            steps, rolling_mean(values), color=color, linewidth=1.8, label=label + suffix, **line
-        )
+        mean = rolling_mean(values)
+        ax.plot(steps, mean, color=color, linewidth=width, label=label + suffix, **line)
     else:
         ax.plot(steps, values, color=color, linewidth=width, label=label, **{"marker": ".", **line})
 
@@ -234,9 +233,10 @@ class Quantity:
     realign: bool = False  # a star at a re-aligned run's final (after realign) value
 
 
-def _overlay_panel(ax: Axes, runs: list[Run], summaries: list[dict], fn, q: Quantity) -> int:
+def _overlay_panel(
+    ax: Axes, runs: list[Run], summaries: list[dict], styles: list[Style], fn, q: Quantity
+) -> int:
     drawn = 0
-    styles = overlay_styles([run.name for run in runs])  # a run keeps its style across figures
     for run, s, st in zip(runs, summaries, styles):
         steps, values = fn(run.rows)
         if not values:
@@ -263,9 +263,10 @@ def plot_overlay(runs: list[Run], summaries: list[dict], q: Quantity, out_dir: P
     n = len(q.panels)
     fig = Figure(figsize=(10, 5.5) if n == 1 else (5.5 * n, 5), layout="constrained")
     axes = fig.subplots(1, n, squeeze=False, sharey=True).ravel()
+    styles = overlay_styles([run.name for run in runs])  # a run keeps its style across figures
     drawn = 0
     for ax, (title, fn) in zip(axes, q.panels):
-        drawn += _overlay_panel(ax, runs, summaries, fn, q)
+        drawn += _overlay_panel(ax, runs, summaries, styles, fn, q)
         _finish(ax, title, q.ylabel, legend=False)
     if not drawn:
         return None
