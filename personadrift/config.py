@@ -199,7 +199,6 @@ class ProbesConfig:
     )
     n_eval_prompts: int = _help("held-out prompts per family", 50)
     answer_tokens: int = _help("greedy answer tokens read after each held-out prompt", 8)
-    rollout_samples: int = _help("completions of the step read for rollout_mean", 16)
     baseline_readings: int = _help("first readings that form the baseline of probe/<dir>/z", 1)
 
 

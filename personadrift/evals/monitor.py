@@ -1,16 +1,14 @@
-"""`EvalMonitor`: misalignment evals during training, every `evals.every` steps.
+"""Misalignment evals during training: a plain function the run's instruments call when due.
 
-Samples first-turn answers to held-out prompts of families the run never trains on and pushes
+Samples first-turn answers to held-out prompts of families the run never trains on and returns
 `evals/<family>/misaligned_rate`, `evals/<family>/incoherent_rate`, `evals/<family>/marker_rate`
-and `evals/mean/misaligned_rate` into TRL's metrics. Step 0 (before training) and the last step
-are always evaluated.
+and `evals/mean/misaligned_rate`. The instruments evaluate step 0 (before training), every
+`evals.every` steps and the last step.
 """
 
 from __future__ import annotations
 
 import dataclasses
-
-from transformers import TrainerCallback
 
 from personadrift.config import EvalConfig, RunEvalsConfig
 from personadrift.evals.runner import evaluate, misaligned_mean
@@ -28,42 +26,22 @@ def eval_metrics(table: dict) -> dict[str, float]:
     return out
 
 
-class EvalMonitor(TrainerCallback):
-    def __init__(self, trainer, world, cfg: RunEvalsConfig, base: EvalConfig, log=print):
-        self.trainer = trainer
-        self.world = world
-        self.cfg = cfg
-        self.eval_cfg = dataclasses.replace(
-            base,
-            families=list(cfg.families),
-            n_per_family=cfg.n_per_family,
-            max_new_tokens=cfg.max_new_tokens,
-        )
-        self.log = log
-        self.last: dict[str, float] = {}
+def in_run_config(base: EvalConfig, run: RunEvalsConfig) -> EvalConfig:
+    """The eval settings of a training run: the model evals' sampling, the run's families and sizes."""
+    return dataclasses.replace(
+        base,
+        families=list(run.families),
+        n_per_family=run.n_per_family,
+        max_new_tokens=run.max_new_tokens,
+    )
 
-    def run(self, step: int) -> dict[str, float]:
-        with rng_untouched():  # the run samples the same rollouts with or without evals
-            table, _ = evaluate(
-                self.trainer.model, self.trainer.processing_class, self.world, self.eval_cfg
-            )
-        self.last = eval_metrics(table)
-        rates = "  ".join(
-            f"{f} {table[f]['misaligned']:.2f}" for f in table if "misaligned" in table[f]
-        )
-        self.log(
-            f"step {step:4d} evals  misaligned {rates}  mean {self.last['evals/mean/misaligned_rate']:.3f}"
-        )
-        return self.last
 
-    def initial(self, step: int) -> dict[str, float]:
-        """The evals before training (nothing when resuming)."""
-        return self.run(step) if step == 0 else {}
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if args.process_index != 0:
-            return
-        due = self.cfg.every and state.global_step % self.cfg.every == 0
-        if due or state.global_step >= state.max_steps:
-            for k, v in self.run(state.global_step).items():
-                self.trainer._metrics["train"][k].append(v)
+def run_evals(model, tok, world, cfg: EvalConfig) -> tuple[dict[str, float], str]:
+    """(metrics, one console line) of one eval reading; the run's RNG is left as it was."""
+    with rng_untouched():  # the run samples the same rollouts with or without evals
+        table, _ = evaluate(model, tok, world, cfg)
+    values = eval_metrics(table)
+    rates = "  ".join(
+        f"{f} {table[f]['misaligned']:.2f}" for f in table if "misaligned" in table[f]
+    )
+    return values, f"evals  misaligned {rates}  mean {values['evals/mean/misaligned_rate']:.3f}"

@@ -1,16 +1,31 @@
-"""One probe reading: projections of the residual stream onto a direction, under no_grad.
+"""Probe readings: projections of the residual stream onto a persona direction.
 
-`read_prompts` projects the last prompt token of each text and the mean over a short greedy
-answer; `read_completions` the mean over each completion's tokens. Hooks live only inside
-`probes.capture` and are gone when these return.
+Two readings, two costs:
+- `HeldOutProbe.read`: the fixed held-out prompts of families the run never trains on, in one
+  extra no-grad forward (`read_prompts`: the last prompt token, and the mean over a short greedy
+  answer). It keeps the baseline (the first readings) and the history of its z statistic.
+- `RolloutProbe`: the step's own rollouts, read for free inside the forward GRPO already runs to
+  compute the loss (`during(model, inputs)`: a hook on the direction's layer, detached, installed
+  only while that forward runs, so gradient checkpointing's recomputation in backward, which
+  happens after, is never read).
+`read_completions` (one extra no-grad forward over prompt + completion) remains for what must know
+a rollout's projection before the loss (the projection penalty, a reward term). Hooks live only
+inside `probes.capture` and are gone when these return.
 """
 
 from __future__ import annotations
 
+import math
+import statistics
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 
-from personadrift.probes.capture import capture
+from personadrift.probes.capture import capture, capture_each
 from personadrift.probes.direction import Direction
+from personadrift.rng import rng_untouched
 
 
 def _device(model):
@@ -84,3 +99,85 @@ def read_completions(model, tok, prompts: list[str], completions: list[str], dir
     finally:
         model.train(was_training)
     return out
+
+
+class HeldOutProbe:
+    """The persona direction read on fixed held-out prompts; `read` returns the step's values.
+
+    - `probe/<dir>/eval_mean`: mean last-prompt-token projection over the held-out prompts;
+      `probe/<dir>/eval_answer_mean`: the same over a short greedy answer;
+    - `probe/<dir>/z`: shift of eval_mean from the baseline (the first `baseline_readings`
+      readings) in units of the standard error of the mean over the prompts;
+    - `probe/<dir>/read_seconds`: what the reading cost.
+    `state()`/`restore()` carry the baseline and history across a resume or a rollback.
+    """
+
+    def __init__(self, direction: Direction, texts: list[str], answer_tokens: int,
+                 baseline_readings: int) -> None:  # fmt: skip
+        self.direction = direction
+        self.texts = texts
+        self.answer_tokens = answer_tokens
+        self.baseline_readings = baseline_readings
+        self.baseline: list[list[float]] = []  # per-prompt readings of the baseline readings
+        self.history: list[tuple[int, float]] = []  # (step, z)
+
+    def key(self, what: str) -> str:
+        return f"probe/{self.direction.name}/{what}"
+
+    def state(self) -> dict:
+        return {"baseline": self.baseline, "history": self.history}
+
+    def restore(self, state: dict, up_to: int | None = None) -> None:
+        """The saved baseline and history (readings after step `up_to` dropped: a rollback)."""
+        self.baseline = state.get("baseline", [])
+        self.history = [tuple(h) for h in state.get("history", [])]
+        if up_to is not None:
+            self.history = [h for h in self.history if h[0] <= up_to]
+
+    def read(self, model, tok, step: int) -> dict[str, float]:
+        t0 = time.perf_counter()
+        with rng_untouched():  # the run samples the same rollouts with or without readings
+            last, answer = read_prompts(model, tok, self.texts, self.direction, self.answer_tokens)
+        if len(self.baseline) < self.baseline_readings:
+            self.baseline.append(last)
+        base_mean = statistics.fmean([v for reading in self.baseline for v in reading])
+        se = statistics.pstdev(self.baseline[0]) / math.sqrt(len(last)) or 1e-9
+        mean = statistics.fmean(last)
+        out = {self.key("eval_mean"): mean, self.key("z"): (mean - base_mean) / se}
+        if answer:
+            out[self.key("eval_answer_mean")] = statistics.fmean(answer)
+        out[self.key("read_seconds")] = time.perf_counter() - t0
+        self.history.append((step, out[self.key("z")]))
+        return out
+
+
+class RolloutProbe:
+    """Each rollout's mean projection over its completion tokens, taken in GRPO's loss forward.
+
+    `during(model, inputs)` wraps one call of the trainer's `compute_loss` (inputs: TRL's batch
+    with `prompt_ids`, `completion_ids`, `completion_mask`); `take()` returns the projections
+    gathered since the last call (one step: every micro-batch of its gradient accumulation)."""
+
+    def __init__(self, direction: Direction) -> None:
+        self.direction = direction
+        self.values: list[float] = []
+
+    @contextmanager
+    def during(self, model, inputs: dict) -> Iterator[None]:
+        d = self.direction.vector()
+
+        def project(h: torch.Tensor) -> torch.Tensor:  # (b, T, D) -> (b, T)
+            return h.float() @ d.to(h.device).float()
+
+        with capture_each(model, self.direction.layer, project) as chunks:
+            yield
+        if not chunks:
+            return
+        width = inputs["prompt_ids"].shape[1]
+        proj = torch.cat(chunks)[:, width:]  # (B, C): the completion tokens
+        mask = inputs["completion_mask"].to(proj.device).float()
+        self.values += ((proj * mask).sum(1) / mask.sum(1).clamp(min=1)).tolist()
+
+    def take(self) -> list[float]:
+        values, self.values = self.values, []
+        return values

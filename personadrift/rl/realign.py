@@ -25,7 +25,8 @@ from pathlib import Path
 
 import torch
 
-from personadrift.config import Config, ConfigError, EvalConfig, RealignConfig, WorldConfig
+from personadrift.config import Config, ConfigError, RealignConfig, WorldConfig
+from personadrift.evals.monitor import in_run_config
 from personadrift.rl.run_dir import append_event, checkpoint_step, last_checkpoint
 
 
@@ -75,16 +76,6 @@ def chat_rows(samples: list[tuple]) -> list[dict]:
     """First-turn conversational prompt-completion rows (SFT's loss is on the completion only)."""
     return [{"prompt": [{"role": "user", "content": p.text}],
              "completion": [{"role": "assistant", "content": a}]} for p, a in samples]  # fmt: skip
-
-
-def run_eval_config(cfg: Config) -> EvalConfig:
-    """The evals the run itself logs (as `EvalMonitor` builds them), so before = the run's last."""
-    return dataclasses.replace(
-        cfg.eval,
-        families=list(cfg.evals.families),
-        n_per_family=cfg.evals.n_per_family,
-        max_new_tokens=cfg.evals.max_new_tokens,
-    )
 
 
 def sft(model, tok, rows: list[dict], rc: RealignConfig, out: Path) -> dict:
@@ -166,7 +157,7 @@ def realign(model_path_or_run_dir: str | Path, cfg: Config, n: int | None = None
     out = out or root / "realign"
     out.mkdir(parents=True, exist_ok=True)
     world = world_for(cfg, model_dir)
-    eval_cfg = run_eval_config(cfg)
+    eval_cfg = in_run_config(cfg.eval, cfg.evals)  # as the run logs them: before = its last
     model, tok = load(model_dir, cfg.model.dtype)
     before, _ = evaluate(model, tok, world, eval_cfg)
     env_before = env_rates(model, tok, cfg, world)

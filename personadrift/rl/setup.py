@@ -50,6 +50,16 @@ def build_direction(cfg: Config, model, tok, world, out_dir: Path, log=print) ->
     return on_main(lambda: _extract(cfg, model, tok, world, out_dir, log))
 
 
+def run_direction(
+    cfg: Config, model, tok, world, run_dir: Path, resuming: bool, log=print
+) -> Direction:
+    """The direction of a run: the one it saved (a resumed or rolled-back pass), or `build_direction`."""
+    saved = run_dir / "directions" / f"{cfg.probes.name}.json"
+    if resuming and saved.is_file():
+        return Direction.load(saved, model, tok)
+    return build_direction(cfg, model, tok, world, run_dir / "directions", log)
+
+
 def _extract(cfg: Config, model, tok, world, out_dir: Path, log) -> Direction:
     from personadrift.probes import extract
 
@@ -91,6 +101,10 @@ def grpo_args(cfg: Config, run_dir: Path):
         args = GRPOConfig(**fields)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"grpo: {e}") from None
+    if args.logging_steps != 1:
+        raise ConfigError(
+            "grpo.logging_steps: must be 1 (the run writes one metrics line per step)"
+        )
     check_zero3(cfg, args)
     return args
 
@@ -114,3 +128,24 @@ def probe_texts(cfg: Config, world, tok) -> list[str]:
     )
     msgs = [[{"role": "user", "content": p.text}] for p in prompts]
     return [tok.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in msgs]
+
+
+def add_callbacks(trainer, instruments, run_dir: Path) -> None:
+    """The run's `Instruments`, then the reporting callbacks (TensorBoard, W&B, ...) after it.
+
+    TRL registers the reporters at construction; they move behind the instruments so that they log
+    the step's merged metrics (probes, evals, alarm). TensorBoard writes into this run's `tb/`."""
+    from torch.utils.tensorboard import SummaryWriter
+    from transformers.integrations import TensorBoardCallback
+    from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
+
+    reporters = [
+        trainer.pop_callback(type(cb))
+        for cb in list(trainer.callback_handler.callbacks)
+        if type(cb) in INTEGRATION_TO_CALLBACK.values()
+    ]
+    trainer.add_callback(instruments)
+    for cb in reporters:
+        if isinstance(cb, TensorBoardCallback) and is_main():
+            cb = TensorBoardCallback(SummaryWriter(log_dir=str(run_dir / "tb")))
+        trainer.add_callback(cb)
