@@ -69,13 +69,13 @@ def check_code(sources: list[str], tests: list[Tests], limits: Limits | None = N
         pairs = t.visible + t.hidden
         outs = r.outputs or [None] * len(pairs)
         ok = [same_value(o, y) for o, (_, y) in zip(outs, pairs)]
-        n_vis = len(t.visible)
-        if r.result.status == "error":
+        void = r.result.status == "error"
+        if void:
             detail = f"sandbox error: {r.result.detail}"
         else:
             detail = f"{sum(ok)}/{len(ok)} tests; run {r.result.status}"
-        void = r.result.status == "error"
-        checks.append(Check(all(ok), detail, void, sum(ok[:n_vis]) / n_vis))
+        n_vis = len(t.visible)
+        checks.append(Check(all(ok), detail, void, visible=sum(ok[:n_vis]) / n_vis))
     return checks
 
 
