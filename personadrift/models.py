@@ -7,12 +7,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import torch
 
-from personadrift.config import Config, ConfigError
+from personadrift.config import Config, organism_of_size
 
 
 def resolve_organism(cfg: Config):
@@ -20,20 +19,8 @@ def resolve_organism(cfg: Config):
     name = cfg.model.name_or_path
     if name == "organism":
         return cfg.organism
-    if name.startswith("organism:"):
-        from omegaconf import OmegaConf
-
-        from personadrift.config import OrganismConfig
-        from personadrift.organism.sizes import SIZES
-
-        size = name.split(":", 1)[1]
-        if size not in SIZES:
-            raise ConfigError(
-                f"model.name_or_path: unknown organism size {size!r}; known: {', '.join(SIZES)}"
-            )
-        merged = OmegaConf.merge(OmegaConf.structured(OrganismConfig), SIZES[size], {"size": size})
-        org = OmegaConf.to_object(merged)
-        return dataclasses.replace(org, cache_dir=cfg.organism.cache_dir)
+    if name.startswith("organism:"):  # the size was checked at load
+        return organism_of_size(name.split(":", 1)[1], cfg.organism.cache_dir)
     return None
 
 
