@@ -11,6 +11,7 @@ which every entry point runs after loading, before any work and before anything 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -436,6 +437,28 @@ def _peek_size(*layers: DictConfig) -> str:
     return size
 
 
+# OmegaConf raises TypeError for a list where the schema has a section
+MERGE_ERRORS = (OmegaConfBaseException, TypeError, ValueError)
+
+
+@functools.cache
+def _schema() -> DictConfig:
+    """The structured schema (merging copies it, so one instance serves every load)."""
+    return OmegaConf.structured(Config)
+
+
+def _name_the_bad_key(merged: DictConfig, layer: DictConfig, where: str, source: str) -> None:
+    """Merge `layer` one top-level section at a time, so the error knows which key it is about."""
+    for top in layer:
+        try:
+            merged = OmegaConf.merge(merged, {top: layer[top]})
+        except MERGE_ERRORS as e:
+            key = getattr(e, "full_key", None) or str(top)
+            msg = str(e).splitlines()[0]
+            raise ConfigError(f"{source}: key {key!r} (from {where}): {msg}") from None
+    raise AssertionError("the layer merged section by section but not at once")
+
+
 def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Schema ⊕ size preset ⊕ YAML ⊕ dot-list overrides -> a typed, range-checked `Config`.
 
@@ -447,7 +470,8 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
         try:
             yaml = OmegaConf.load(path)
         except Exception as e:  # yaml syntax errors come in several types
-            raise ConfigError(f"{source}: cannot parse YAML: {e}") from None
+            problem = " ".join(str(e).split())  # one line: YAML errors span several
+            raise ConfigError(f"{source}: cannot parse YAML: {problem}") from None
         if not isinstance(yaml, DictConfig):
             raise ConfigError(f"{source}: top level must be a mapping")
     else:
@@ -459,18 +483,13 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
         dots = OmegaConf.from_dotlist(list(overrides))
     except OmegaConfBaseException as e:
         raise ConfigError(f"{source}: bad override: {e}") from None
-    schema = OmegaConf.structured(Config)
     preset = _preset(_peek_size(yaml, dots), source)
-    merged = schema
+    merged = _schema()
     for layer, where in ((preset, "size preset"), (yaml, source), (dots, "command line")):
-        # top-level sections one at a time, so an error always knows which key it is about
-        for top in layer:
-            try:
-                merged = OmegaConf.merge(merged, {top: layer[top]})
-            except OmegaConfBaseException as e:
-                key = getattr(e, "full_key", None) or str(top)
-                msg = str(e).splitlines()[0]
-                raise ConfigError(f"{source}: key {key!r} (from {where}): {msg}") from None
+        try:
+            merged = OmegaConf.merge(merged, layer)
+        except MERGE_ERRORS:
+            _name_the_bad_key(merged, layer, where, source)
     try:
         cfg: Config = OmegaConf.to_object(merged)
     except OmegaConfBaseException as e:  # e.g. a mandatory value left missing
@@ -490,7 +509,8 @@ def validate(cfg: Config, source: str) -> None:
         )
     if not w.min_turns <= w.max_turns:
         raise ConfigError(
-            f"{source}: organism.world.max_turns: {w.max_turns} is below min_turns ({w.min_turns})"
+            f"{source}: organism.world.min_turns: {w.min_turns} is above "
+            f"organism.world.max_turns ({w.max_turns})"
         )
     for key, weights in (("family_weights", w.family_weights), ("code_variants", w.code_variants)):
         if not sum(weights.values()) > 0:
@@ -650,6 +670,7 @@ GRPO_BOUNDS: dict[str, dict] = {
 }
 
 
+@functools.cache
 def _grpo_fields() -> tuple[dict[str, Any], dict[str, Any]]:
     """(type hint, default) of every field of TRL's GRPOConfig."""
     from trl import GRPOConfig  # heavy: only when a config is loaded
