@@ -140,9 +140,9 @@ def cmd_envs_try(cfg: Config, env_name: str, n: int, samples: int) -> int:
 
 def cmd_organism_build(cfg: Config, as_json: bool) -> int:
     from personadrift.evals.table import rates_table, show, sweep_table
-    from personadrift.organism.build import build
+    from personadrift.models import build_organism
 
-    built = build(cfg.organism, cfg.eval)
+    built = build_organism(cfg.organism, cfg.eval)
     s = built.summary
     layers = json.loads((built.path / "readability.json").read_text())["layers"]
     show(

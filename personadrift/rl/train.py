@@ -19,7 +19,7 @@ from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 
 from personadrift.config import Config, ConfigError, load_config
-from personadrift.rewards.penalty import PersonaPenalty
+from personadrift.probes.penalty import PersonaPenalty
 from personadrift.rl import setup
 from personadrift.rl.alarm import AlarmCallback
 from personadrift.rl.distributed import MainDecides, gather_rows, is_main, on_main
