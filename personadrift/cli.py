@@ -23,7 +23,8 @@ import sys
 import time
 from pathlib import Path
 
-from personadrift.config import Config, ConfigError, load_config
+from personadrift.checks import check, load_checked
+from personadrift.config import Config, ConfigError
 
 
 def _add_config(p: argparse.ArgumentParser) -> None:
@@ -86,8 +87,6 @@ def parser() -> argparse.ArgumentParser:
 
 
 def cmd_directions_extract(cfg: Config, out: str, as_json: bool) -> int:
-    from pathlib import Path
-
     from personadrift.rl.setup import build_direction, load_policy
 
     model, tok, world = load_policy(cfg)
@@ -141,9 +140,9 @@ def cmd_envs_try(cfg: Config, env_name: str, n: int, samples: int) -> int:
 
 def cmd_organism_build(cfg: Config, as_json: bool) -> int:
     from personadrift.evals.table import rates_table, show, sweep_table
-    from personadrift.organism.build import build
+    from personadrift.models import build_organism
 
-    built = build(cfg.organism, cfg.eval)
+    built = build_organism(cfg.organism, cfg.eval)
     s = built.summary
     layers = json.loads((built.path / "readability.json").read_text())["layers"]
     show(
@@ -190,10 +189,11 @@ def cmd_realign(run_dir: str, overrides: list[str], as_json: bool) -> int:
     try:
         if not path.is_dir():
             raise ConfigError(f"realign: no such run directory: {path}")
+        run_cfg = path / "config.yaml"
+        cfg = load_checked(run_cfg if run_cfg.is_file() else None, overrides)
         from personadrift.rl.realign import realign
 
-        run_cfg = path / "config.yaml"
-        result = realign(path, load_config(run_cfg if run_cfg.is_file() else None, overrides))
+        result = realign(path, cfg)
     except ConfigError as e:
         print(f"personadrift: {e}", file=sys.stderr)
         return 2
@@ -258,11 +258,17 @@ def main(argv: list[str] | None = None) -> int:
             from personadrift.rl.train import resume_config
 
             cfg = resume_config(args.resume, args.overrides)
+            check(cfg, str(Path(args.resume) / "config.yaml"))
         else:
-            cfg = load_config(args.config, args.overrides)
-        if args.command == "train":
-            from pathlib import Path
+            cfg = load_checked(args.config, args.overrides)
+        if args.command == "envs":
+            from personadrift.envs import ENVS
 
+            if args.env not in ENVS:  # before any model is loaded
+                raise ConfigError(
+                    f"envs try: unknown env {args.env!r}; known: {', '.join(ENVS.names())}"
+                )
+        if args.command == "train":
             from personadrift.rl.distributed import close, is_main
             from personadrift.rl.train import train
 
@@ -273,9 +279,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "directions":
             return cmd_directions_extract(cfg, args.out, args.json)
         if args.command == "envs":
-            from personadrift.envs import make
-
-            make(args.env)  # unknown names fail here, before any model is loaded
             return cmd_envs_try(cfg, args.env, args.n, args.samples)
     except ConfigError as e:
         print(f"personadrift: config error: {e}", file=sys.stderr)

@@ -26,9 +26,9 @@ def tiny_cfg(cache_dir):
 @pytest.fixture(scope="session")
 def tiny(tiny_cfg):
     """The built tiny organism (`Built`: path, summary, cached)."""
-    from personadrift.organism.build import build
+    from personadrift.models import build_organism
 
-    return build(tiny_cfg.organism, tiny_cfg.eval)
+    return build_organism(tiny_cfg.organism, tiny_cfg.eval)
 
 
 @pytest.fixture(scope="session")

@@ -16,13 +16,12 @@ from personadrift.rl.distributed import check_zero3, is_main, main_first, on_mai
 
 def load_policy(cfg: Config):
     """(model, tokenizer, world or None): organisms come with their persona world."""
-    from personadrift.models import load_model, resolve_organism
-    from personadrift.organism.build import build
+    from personadrift.models import build_organism, load_model, resolve_organism
 
     org = resolve_organism(cfg)
     if org is not None:
         with main_first():  # under a launcher the main process builds it, the others find it cached
-            build(org, cfg.eval, log=print if is_main() else lambda *_: None)
+            build_organism(org, cfg.eval, log=print if is_main() else lambda *_: None)
     # every rank loads at once: under ZeRO-3 the load itself is collective (weights partitioned)
     model, tok, world, _ = load_model(cfg)
     tok.padding_side = "left"

@@ -26,11 +26,12 @@ from datasets import Dataset
 from transformers.trainer_callback import PrinterCallback
 from trl import GRPOTrainer
 
+from personadrift.checks import check
 from personadrift.config import Config, ConfigError, load_config
 from personadrift.evals.monitor import in_run_config
+from personadrift.probes.penalty import PersonaPenalty
 from personadrift.probes.reading import HeldOutProbe, RolloutProbe
 from personadrift.probes.steer import median_norm, steer
-from personadrift.rewards.penalty import PersonaPenalty
 from personadrift.rl import setup
 from personadrift.rl.distributed import gather_rows, is_main, on_main
 from personadrift.rl.instruments import Instruments, Schedule
@@ -117,6 +118,8 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
     mitigation on. The rolled-back metrics lines move to `metrics.rolled_back.jsonl`, so
     metrics.jsonl stays one line per step; events.jsonl records the alarm and the rollback.
     """
+    check(cfg)  # names nothing resolves, and TRL's own argument checks: before anything is written
+    setup.grpo_args(cfg, Path(cfg.out_dir))
     run_dir = resume or new_run_dir(cfg)
     ckpt = last_checkpoint(run_dir) if resume else None
     if resume and ckpt is None:

@@ -1,0 +1,127 @@
+"""The names a config gives to plug-ins, resolved before any work: `check(cfg, source)`.
+
+`load_config` checks types and ranges; it knows no registry. This pass looks every registry name
+up where it is resolved (families, code variants, envs, detectors and the detector's parameters)
+and every path the run will open (the model folder, a saved direction), so that a bad name fails
+with a `ConfigError` naming the key and the file, before a model is loaded or a run directory is
+written. Every command-line entry point calls `load_checked`; library users call `check` after
+`load_config`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import re
+import typing
+from pathlib import Path
+
+from personadrift.config import Config, ConfigError, conforms, describe, load_config
+from personadrift.envs import ENVS
+from personadrift.organism.families import FAMILIES
+from personadrift.organism.families.code import VARIANTS
+from personadrift.probes.detect import DETECTORS
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")  # `gpt2`, `Qwen/Qwen2.5-0.5B-Instruct`
+
+
+def load_checked(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """`load_config` then `check`: what every entry point runs before any work."""
+    cfg = load_config(path, overrides)
+    check(cfg, str(path) if path is not None else "<defaults>")
+    return cfg
+
+
+def check(cfg: Config, source: str = "<config>") -> None:
+    """Raise `ConfigError` (naming the key and `source`) on the first name nothing resolves."""
+    check_families(cfg, source)
+    if cfg.env.name not in ENVS:
+        raise ConfigError(
+            f"{source}: env.name: unknown env {cfg.env.name!r}; known: {', '.join(ENVS.names())}"
+        )
+    check_detector(cfg, source)
+    check_model(cfg.model.name_or_path, source)
+    if cfg.probes.directions and not Path(cfg.probes.directions).is_file():
+        raise ConfigError(f"{source}: probes.directions: no such file: {cfg.probes.directions}")
+
+
+def check_families(cfg: Config, source: str) -> None:
+    w = cfg.organism.world
+    for key, names in (
+        ("organism.world.family_weights", list(w.family_weights)),
+        ("eval.families", cfg.eval.families),
+        ("probes.eval_families", cfg.probes.eval_families),
+        ("evals.families", cfg.evals.families),
+        ("realign.families", cfg.realign.families),
+    ):
+        for name in names:
+            if name not in FAMILIES:
+                raise ConfigError(
+                    f"{source}: {key}: unknown family {name!r}; known: {', '.join(FAMILIES.names())}"
+                )
+    for name in w.code_variants:
+        if name not in VARIANTS:
+            raise ConfigError(
+                f"{source}: organism.world.code_variants.{name}: unknown variant; "
+                f"known: {', '.join(VARIANTS)}"
+            )
+
+
+def check_detector(cfg: Config, source: str) -> None:
+    """`detect.rule` is a detector and `detect.params` fit its signature (names and types)."""
+    d = cfg.detect
+    if not d.rule:
+        if d.params:
+            raise ConfigError(f"{source}: detect.params: set without a detect.rule")
+        return
+    if d.rule not in DETECTORS:
+        raise ConfigError(
+            f"{source}: detect.rule: unknown detector {d.rule!r}; known: {', '.join(DETECTORS.names())}"
+        )
+    rule = DETECTORS.get(d.rule)
+    params = inspect.signature(rule).parameters
+    try:
+        hints = typing.get_type_hints(rule)
+    except Exception:  # a user's detector with hints that do not resolve: names only
+        hints = {}
+    # `rows` and `metric` come from the run, `warmup` from detect.warmup
+    given_by_run = ("rows", "metric", "warmup")
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    for name, value in d.params.items():
+        key = f"detect.params.{name}"
+        if name in given_by_run:
+            raise ConfigError(f"{source}: {key}: set by the run (use detect.{name} if it is one)")
+        if name not in params and not takes_any:
+            known = [
+                p for p in params if p not in given_by_run and params[p].kind.name != "VAR_KEYWORD"
+            ]
+            raise ConfigError(
+                f"{source}: {key}: not a parameter of detector {d.rule!r}; known: {', '.join(known)}"
+            )
+        if name in hints and not conforms(value, hints[name]):
+            raise ConfigError(f"{source}: {key}: {value!r} is not of type {describe(hints[name])}")
+
+
+def check_model(name: str, source: str) -> None:
+    """`model.name_or_path`: an organism (sizes are checked at load), a model folder, or a hub id
+    (which must be in the local cache when the hub is offline)."""
+    if name == "organism" or name.startswith("organism:"):
+        return
+    key = f"{source}: model.name_or_path"
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ConfigError(f"{key}: {name} is a folder but not a model (no config.json)")
+        return
+    if path.exists():
+        raise ConfigError(f"{key}: {name} is a file, not a model folder")
+    if not HUB_ID.match(name):
+        raise ConfigError(f"{key}: no such model folder: {name}")
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        from huggingface_hub import try_to_load_from_cache
+
+        if not isinstance(try_to_load_from_cache(name, "config.json"), str):
+            raise ConfigError(
+                f"{key}: {name} is neither a model folder nor in the local Hugging Face cache "
+                "(HF_HUB_OFFLINE is set)"
+            )
