@@ -185,8 +185,7 @@ def require_isolation(
             f"sandbox.needs: unknown protection {', '.join(unknown)}; known: "
             + ", ".join(PROTECTIONS)
         )
-    report = isolation_report()
-    missing = [k for k in needs if not report[k]]
+    missing = weak_protections(needs)
     if not missing:
         return []
     line = missing_line(missing, _host())
@@ -194,6 +193,12 @@ def require_isolation(
         raise IsolationError(line)
     warn(f"WARNING: weak sandbox, training anyway (sandbox.allow_weak=true). {line}")
     return missing
+
+
+def weak_protections(needs: Sequence[str] = DEFAULT_NEEDS) -> list[str]:
+    """The needed protections that are missing here, without warning or raising."""
+    report = isolation_report()
+    return [k for k in needs if not report.get(k, False)]
 
 
 def weak_metric_callback():

@@ -20,6 +20,11 @@ from transformers.trainer_callback import PrinterCallback
 
 from personadrift.config import Config, ConfigError, load_config
 from personadrift.rewards.penalty import PersonaPenalty
+from personadrift.rewards.sandbox_report import (
+    require_isolation,
+    weak_metric_callback,
+    weak_protections,
+)
 from personadrift.rl import setup
 from personadrift.rl.alarm import AlarmCallback
 from personadrift.rl.distributed import MainDecides, gather_rows, is_main, on_main
@@ -122,6 +127,8 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
     mitigation on. The rolled-back metrics lines move to `metrics.rolled_back.jsonl`, so
     metrics.jsonl stays one line per step; events.jsonl records the alarm and the rollback.
     """
+    # Before anything is written: a sandbox without the protections the run needs stops it here.
+    require_isolation(cfg.sandbox.needs, cfg.sandbox.allow_weak, log)
     run_dir = resume or new_run_dir(cfg)
     ckpt = last_checkpoint(run_dir) if resume else None
     if resume and ckpt is None:
@@ -246,6 +253,8 @@ def _train_pass(cfg: Config, run_dir: Path, ckpt: Path | None, keep_step: int | 
         alarm.restore(saved.get("alarm", {}))
         parts["alarm"] = alarm
         trainer.add_callback(alarm)  # before the writer: it marks detect/alarm in the step's logs
+    if weak_protections(cfg.sandbox.needs):  # sandbox.allow_weak let it start: sandbox/weak=1
+        trainer.add_callback(weak_metric_callback())
     trainer.add_callback(MetricsWriter(metrics, log))
     if not carried:  # a rollback's step-0 readings are already in metrics.jsonl
         trainer.add_callback(StepZero(monitors, metrics))
