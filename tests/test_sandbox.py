@@ -578,3 +578,23 @@ def test_weak_metric_is_added_to_every_logged_step():
     logs = {"reward": 0.5}
     sandbox_report.weak_metric_callback().on_log(None, None, None, logs=logs)
     assert logs == {"reward": 0.5, "sandbox/weak": 1}
+
+
+@pytest.mark.slow
+def test_allow_weak_trains_with_one_warning_and_marks_the_metrics(weak_host, tmp_path, request):
+    pytest.importorskip("transformers")
+    from personadrift.config import load_config
+    from personadrift.rl.train import train
+
+    cache_dir = request.getfixturevalue("cache_dir")
+    request.getfixturevalue("tiny")  # built once per session
+    overrides = [f"organism.cache_dir={cache_dir}", f"out_dir={tmp_path}", "grpo.max_steps=2"]
+    overrides += ["probes.enabled=false", "evals.every=-1", "sandbox.allow_weak=true"]
+    said = []
+    run_dir = train(load_config("configs/tiny.yaml", overrides), log=said.append)
+    warnings = [line for line in said if "weak sandbox" in line]
+    assert len(warnings) == 1 and "network_namespace" in warnings[0]
+    with open(run_dir / "metrics.jsonl") as f:
+        steps = [__import__("json").loads(line) for line in f]
+    assert [r["step"] for r in steps] == [1, 2]
+    assert all(r["sandbox/weak"] == 1 for r in steps)
