@@ -373,6 +373,32 @@ class RealignConfig:
     seed: int = _help("seed of the sample draw and of SFT", 0, ge=0)
 
 
+@dataclass
+class SandboxConfig:
+    """What the sandbox running model-written code must guarantee before a run may start."""
+
+    allow_weak: bool = _help(
+        "train even when a protection in `needs` is missing here (one loud warning, and "
+        "sandbox/weak=1 on every metrics line); false: the run stops before training, naming it",
+        False,
+    )
+    needs: list[str] = _help(
+        "protections the run needs (rewards/sandbox_report.py PROTECTIONS); the default is "
+        "what the sandbox gives with or without root; add memory_cgroup or own_uid to demand more",
+        factory=lambda: [
+            "network_namespace",
+            "pid_namespace",
+            "private_filesystem",
+            "grader_files_protected",
+            "supervisor_protected",
+            "nproc_limit",
+            "rlimits",
+            "clean_environment",
+            "isolated_python",
+        ],
+    )
+
+
 def default_grpo() -> dict[str, Any]:
     """TRL GRPOConfig fields used unless the config says otherwise (CPU-friendly)."""
     return {
@@ -412,6 +438,7 @@ class Config:
     steer: SteerConfig = field(default_factory=SteerConfig)
     penalty: PenaltyConfig = field(default_factory=PenaltyConfig)
     realign: RealignConfig = field(default_factory=RealignConfig)
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     grpo: dict[str, Any] = _help(
         "TRL GRPOConfig fields, TRL's own names (types and ranges checked at load)",
         factory=default_grpo,

@@ -52,7 +52,7 @@ class Instruments(TrainerCallback):
     def __init__(self, run_dir: Path, metrics: MetricsFile, schedule: Schedule, *,
                  probe: HeldOutProbe | None = None, rollouts: RolloutProbe | None = None,
                  world=None, evals: EvalConfig | None = None, detect: DetectConfig | None = None,
-                 states: dict | None = None, log=print) -> None:  # fmt: skip
+                 states: dict | None = None, constants: dict | None = None, log=print) -> None:  # fmt: skip
         self.run_dir = run_dir
         self.metrics = metrics
         self.schedule = schedule
@@ -62,6 +62,7 @@ class Instruments(TrainerCallback):
         self.evals = evals
         self.detect = detect if detect is not None and detect.rule else None
         self.states = states or {}  # other parts saved with each checkpoint: name -> state()
+        self.constants = constants or {}  # on every line, e.g. sandbox/weak=1
         self.log = log
         self.alarm: Alarm | None = None  # the run's alarm, once it has fired (once per run)
 
@@ -107,7 +108,7 @@ class Instruments(TrainerCallback):
         step = state.global_step
         projections = gather_rows(self.rollouts.take()) if self.rollouts is not None else []
         if is_main():
-            values = {}
+            values = dict(self.constants)
             if self.probe is not None and step % self.schedule.probe_every == 0:
                 values |= self.read_probe(model, processing_class, step)
             if projections:

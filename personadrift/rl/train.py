@@ -32,6 +32,7 @@ from personadrift.evals.monitor import in_run_config
 from personadrift.probes.penalty import PersonaPenalty
 from personadrift.probes.reading import HeldOutProbe, RolloutProbe
 from personadrift.probes.steer import median_norm, steer
+from personadrift.rewards.sandbox_report import require_isolation
 from personadrift.rl import setup
 from personadrift.rl.distributed import gather_rows, is_main, on_main
 from personadrift.rl.instruments import Instruments, Schedule
@@ -120,6 +121,8 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
     """
     check(cfg)  # names nothing resolves, and TRL's own argument checks: before anything is written
     setup.grpo_args(cfg, Path(cfg.out_dir))
+    # a sandbox without the protections the run needs stops it here (ConfigError: exit 2)
+    weak = require_isolation(cfg.sandbox.needs, cfg.sandbox.allow_weak, log)
     run_dir = resume or new_run_dir(cfg)
     ckpt = last_checkpoint(run_dir) if resume else None
     if resume and ckpt is None:
@@ -127,7 +130,7 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
     resume_step = checkpoint_step(ckpt) if ckpt else None
     log(f"run {run_dir}" + (f" (resuming from step {resume_step})" if ckpt else ""))
     t0 = time.time()
-    trainer, instruments = train_pass(cfg, run_dir, ckpt, resume_step, None, log)
+    trainer, instruments = train_pass(cfg, run_dir, ckpt, resume_step, None, weak, log)
     alarm = instruments.alarm
     if (
         alarm is not None
@@ -142,7 +145,7 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
         log(f"ROLLBACK to step {step} ({target.name if target else 'initial policy'}); "
             f"continuing with steer {cfg.steer.mode} {cfg.steer.coeff}")  # fmt: skip
         carried = (instruments.state(), step)
-        trainer, instruments = train_pass(cfg, run_dir, target, step, carried, log)
+        trainer, instruments = train_pass(cfg, run_dir, target, step, carried, weak, log)
     (run_dir / "DONE").write_text(
         json.dumps({"seconds": round(time.time() - t0, 1), "step": trainer.state.global_step})
     )
@@ -157,9 +160,9 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
 
 
 def train_pass(cfg: Config, run_dir: Path, ckpt: Path | None, keep_step: int | None,
-               carried: tuple[dict, int] | None, log) -> tuple[Trainer, Instruments]:  # fmt: skip
+               carried: tuple[dict, int] | None, weak: list[str], log) -> tuple[Trainer, Instruments]:  # fmt: skip
     """One `trainer.train()`: from scratch, from `ckpt`, or (rollback) with the `carried`
-    (state, step) of the pass before."""
+    (state, step) of the pass before. `weak`: sandbox protections missing (allowed by config)."""
     args = setup.grpo_args(cfg, run_dir)
     model, tok, world = setup.load_policy(cfg)
     env = setup.build_env(cfg, world, tok)
@@ -186,7 +189,8 @@ def train_pass(cfg: Config, run_dir: Path, ckpt: Path | None, keep_step: int | N
         run_dir, metrics, Schedule(cfg.probes.every, cfg.evals.every), probe=probe,
         rollouts=trainer.rollout_probe, world=world,
         evals=in_run_config(cfg.eval, cfg.evals) if evals else None, detect=cfg.detect,
-        states={"penalty": penalty} if penalty is not None else {}, log=log,
+        states={"penalty": penalty} if penalty is not None else {},
+        constants={"sandbox/weak": 1} if weak else {}, log=log,
     )  # fmt: skip
     if carried is not None:
         instruments.restore(*carried)
