@@ -231,12 +231,39 @@ class DetectConfig:
         "the rule's parameters, e.g. {threshold: 3.0, k: 2}", factory=dict
     )
     warmup: int = _help("no alarm before this step", 0)
+    calibration: str = _help(
+        "a calibration of the monitors on null runs (.json from `personadrift study warning`) "
+        "that the `calibrated` rule takes its threshold and k from; refused at load if it was "
+        "made on another organism or setup ('' = none)",
+        "",
+    )
     action: str = _help(
         "on alarm: none (log only) | stop (checkpoint, then end the run) | rollback (restore the last "
         "checkpoint saved before the alarm and continue with the steer: mitigation on) | steer "
         "(switch the steer: mitigation on from the alarm step) | realign (train on; when training "
         "ends, re-align the policy with the realign: section)",
         "none",
+    )
+
+
+@dataclass
+class MonitorsConfig:
+    """The early-warning monitors, each a per-step signal logged as `monitor/<name>`."""
+
+    record: bool = _help(
+        "record every monitor (probe, probe_rollout, behaviour, trace, hack_rate) at every step, "
+        "whatever detect: says (study runs set it)",
+        False,
+    )
+    rollout_quantile: float = _help(
+        "probe_rollout: percentile (0-100) of the base model's rollout projections that a "
+        "rollout must exceed to count as high",
+        99.0,
+    )
+    behaviour_n: int = _help(
+        "behaviour: judged answers per family per reading (0 = as many as one probe reading's "
+        "wall time buys, measured at the start of the run)",
+        0,
     )
 
 
@@ -323,6 +350,7 @@ class Config:
     evals: RunEvalsConfig = field(default_factory=RunEvalsConfig)
     checkpoints: CheckpointsConfig = field(default_factory=CheckpointsConfig)
     detect: DetectConfig = field(default_factory=DetectConfig)
+    monitors: MonitorsConfig = field(default_factory=MonitorsConfig)
     steer: SteerConfig = field(default_factory=SteerConfig)
     penalty: PenaltyConfig = field(default_factory=PenaltyConfig)
     realign: RealignConfig = field(default_factory=RealignConfig)
@@ -445,6 +473,7 @@ def validate(cfg: Config, source: str) -> None:
         raise ConfigError(
             f"{source}: detect.rule: unknown detector {cfg.detect.rule!r}; known: {', '.join(DETECTORS.names())}"
         )
+    validate_calibration(cfg, source)
     if cfg.detect.action not in ("none", "stop", "rollback", "steer", "realign"):
         raise ConfigError(
             f"{source}: detect.action: {cfg.detect.action!r} is not one of none, stop, rollback, steer, realign"
@@ -479,6 +508,27 @@ def validate(cfg: Config, source: str) -> None:
         raise ConfigError(
             f"{source}: organism.arch.hidden must be divisible by organism.arch.heads"
         )
+
+
+def validate_calibration(cfg: Config, source: str) -> None:
+    """`detect.calibration` exists, has a threshold for the watched monitor, fits this run."""
+    d = cfg.detect
+    if d.rule == "calibrated" and not d.calibration:
+        raise ConfigError(f"{source}: detect.rule: calibrated needs detect.calibration (a file)")
+    if not 0 <= cfg.monitors.rollout_quantile <= 100:
+        raise ConfigError(f"{source}: monitors.rollout_quantile: must be in [0, 100]")
+    if not d.calibration:
+        return
+    from personadrift.probes.calibrate import Calibration
+
+    cal = Calibration.load(d.calibration)
+    if d.rule == "calibrated" and cal.threshold(d.metric) is None:
+        known = ", ".join(f"monitor/{m}" for m, t in cal.thresholds.items() if t is not None)
+        raise ConfigError(
+            f"{source}: detect.metric: {d.metric!r} has no threshold in {d.calibration}; "
+            f"calibrated: {known or 'none'}"
+        )
+    cal.check(cfg, source)
 
 
 def validate_interventions(cfg: Config, source: str) -> None:

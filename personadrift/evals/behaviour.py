@@ -41,9 +41,7 @@ def behaviour_reading(
     model, tok, world: WorldConfig, base: EvalConfig, n_per_family: int, seed: int
 ) -> tuple[float, float]:
     """(mean misaligned rate over advice/facts/values, seconds) of one reading of n per family."""
-    cfg = dataclasses.replace(
-        base, families=list(FAMILIES), n_per_family=n_per_family, seed=seed
-    )
+    cfg = dataclasses.replace(base, families=list(FAMILIES), n_per_family=n_per_family, seed=seed)
     t0 = time.perf_counter()
     table, _ = evaluate(model, tok, world, cfg)
     return misaligned_mean(table, FAMILIES), time.perf_counter() - t0

@@ -42,9 +42,10 @@ class AlarmCallback(TrainerCallback):
         if not logs or "train_runtime" in logs or args.process_index != 0 or self.fired:
             return
         rows = [*self.metrics.rows, {"step": state.global_step, **logs}]
-        alarm = detect(
-            self.cfg.rule, rows, self.cfg.metric, warmup=self.cfg.warmup, **self.cfg.params
-        )
+        params = dict(self.cfg.params)
+        if self.cfg.rule == "calibrated":  # its threshold and k come from the calibration file
+            params["calibration"] = self.cfg.calibration
+        alarm = detect(self.cfg.rule, rows, self.cfg.metric, warmup=self.cfg.warmup, **params)
         if alarm is None or alarm.step != state.global_step:
             logs["detect/alarm"] = 0
             return
