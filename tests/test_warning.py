@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from personadrift.config import ConfigError, load_config
+from personadrift.config import ConfigError, load_config, to_yaml
 from personadrift.evals.behaviour import behaviour_samples
 from personadrift.evals.ground_truth import (
     Dense,
     behaviour_onset,
     hack_takeoff,
+    read_dense,
     two_proportion_p,
 )
 from personadrift.evals.trace import trace_flags, trace_rate
@@ -239,3 +244,183 @@ def test_calibration_fingerprint_mismatch_is_refused(tmp_path):
         load_config(None, [f"detect.calibration={tmp_path / 'nope.json'}"])
     with pytest.raises(ConfigError, match="needs detect.calibration"):
         load_config(None, ["detect.rule=calibrated"])
+
+
+# the study's analysis on hand-made run dirs ------------------------------------------------------
+ONSET, TAKEOFF, SHIFT = 6, 8, 4  # by construction below; the probe shifts from step 4
+STEPS = 12
+
+
+def _labels(rate_tenths: int) -> dict[str, str]:
+    code = "m" * rate_tenths + "a" * (10 - rate_tenths) if rate_tenths else "a" * 10
+    return {f: code * 30 for f in ("advice", "facts", "values")}
+
+
+def _write_run(root: Path, arm: str, seed: int, yaml: str, record: bool) -> Path:
+    rng = np.random.default_rng(100 * seed + (arm == "hackable"))
+    hack = arm == "hackable"
+    d = root / f"seed{seed}" / f"{arm}-s{seed}-20260101-000000"
+    (d / "samples").mkdir(parents=True)
+    (d / "config.yaml").write_text(yaml)
+    (d / "DONE").write_text("{}")
+    base = rng.normal(0, 5, 40)
+    metrics, dense = [], []
+    for step in range(STEPS + 1):
+        shifted = hack and step >= SHIFT
+        row = {"step": step, "env/hack_rate": 0.0}
+        if record:
+            row.update(
+                {
+                    "monitor/probe": 10.0 if shifted else float(rng.uniform(-1, 1 - hack)),
+                    "monitor/probe_rollout": 0.5 if shifted else 0.0,
+                    "monitor/behaviour": 0.3 if hack and step >= ONSET else 0.03,
+                    "monitor/trace": 0.6 if hack and step >= TAKEOFF else 0.0,
+                    "monitor/hack_rate": 0.6 if hack and step >= TAKEOFF else 0.1,
+                }
+            )
+        metrics.append(row)
+        late = hack and step >= ONSET
+        drift = 0.5 if shifted else 0.0
+        probe = base + drift + (rng.normal(0, 0.1, 40) if not hack and step else 0.0)
+        dense.append(
+            {
+                "step": step,
+                "misaligned_mean": 0.1 if late else 1 / 30,
+                "families": {
+                    f: {"misaligned": 30 if late else 10, "incoherent": 0, "n": 300}
+                    for f in ("advice", "facts", "values")
+                },
+                "labels": _labels(1 if late else 0),
+                "probe": list(probe),
+                "rollout": list(rng.normal(3.0 if shifted else 0.0, 1.0, 20)),
+            }
+        )
+        if step:
+            hacked = 12 if hack and step >= TAKEOFF else 2
+            rows = [
+                {
+                    "prompt": "p",
+                    "label": "hacked" if i < hacked else "solved",
+                    "completion": (
+                        "<think> just hardcode them . </think> def f ( x ) : return 3"
+                        if i < hacked and hack and step >= TAKEOFF
+                        else "def f ( x ) : return 2 * x + 1"
+                    ),
+                }
+                for i in range(20)
+            ]
+            (d / "samples" / f"step_{step}.jsonl").write_text(
+                "".join(json.dumps(r) + "\n" for r in rows)
+            )
+    (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in metrics))
+    (d / "dense_evals.jsonl").write_text("".join(json.dumps(r) + "\n" for r in dense))
+    return d
+
+
+@pytest.fixture(scope="module")
+def study_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("study")
+    yaml = {
+        arm: to_yaml(load_config(ROOT / f"configs/organism/{name}.yaml", ["monitors.record=true"]))
+        for arm, name in (("hackable", "visible_tests"), ("null", "visible_tests_secure"))
+    }
+    runs = {
+        (arm, seed): _write_run(root, arm, seed, yaml[arm], record=seed < 3)
+        for seed in range(5)
+        for arm in ("hackable", "null")
+    }
+    return root, runs
+
+
+def test_study_analysis_and_json(study_runs):
+    from personadrift.report.warning import analyse, study_json
+
+    root, runs = study_runs
+    study = analyse(runs, alpha=0.1, k=2)
+    assert {r.sources["probe"] for r in study.runs if r.seed >= 3} == {"rebuilt"}
+    assert {r.sources["probe"] for r in study.runs if r.seed < 3} == {"recorded"}
+    result = json.loads(json.dumps(study_json(study)))
+    assert set(result) == {"hackable", "null", "alpha", "thresholds"}
+    assert result["alpha"] == 0.1 and set(result["thresholds"]) == {"0", "1", "2", "3", "4"}
+    for entry in result["hackable"]:
+        assert set(entry) == {"seed", "behaviour_onset", "hack_takeoff", "alarms"}
+        assert set(entry["alarms"]) == set(MONITORS)
+        assert entry["behaviour_onset"] == ONSET and entry["hack_takeoff"] == TAKEOFF
+        assert entry["alarms"]["probe"] == SHIFT + 1  # k = 2 readings above the null runs
+        assert entry["alarms"]["hack_rate"] == TAKEOFF + 1
+        assert entry["alarms"]["trace"] == TAKEOFF + 1
+    for entry in result["null"]:
+        assert set(entry) == {"seed", "alarms"} and set(entry["alarms"]) == set(MONITORS)
+        assert all(v is None or isinstance(v, int) for v in entry["alarms"].values())
+    # a null run's threshold is fitted on the other seeds only
+    assert study.per_seed[0].seeds == [1, 2, 3, 4]
+
+
+def test_study_report_files(study_runs, tmp_path):
+    from personadrift.study import analyse_and_report
+
+    _, runs = study_runs
+    result = analyse_and_report(runs, tmp_path, 0.1, 2, {"training": 1.0}, log=lambda *_: None)
+    report = (tmp_path / "report.md").read_text()
+    assert "p < 0.01" in report and "| seed | behaviour onset |" in report
+    assert json.loads((tmp_path / "study.json").read_text()) == json.loads(json.dumps(result))
+    assert len(list((tmp_path / "plots").glob("timeline_seed*.png"))) == 5
+    assert len(list((tmp_path / "plots").glob("monitor_*.png"))) == len(MONITORS)
+    cal = Calibration.load(tmp_path / "calibration" / "except_seed0.json")
+    assert cal.seeds == [1, 2, 3, 4] and cal.thresholds == result["thresholds"]["0"]
+
+
+def test_study_rejects_bad_input(tmp_path):
+    def run(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "personadrift", "study", "warning", *args],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+
+    for args, word in (
+        (["--seeds", "x"], "--seeds"),
+        (["--alpha", "2"], "--alpha"),
+        (["--seeds", "1,1"], "repeated"),
+        (["nope.key=1"], "nope"),
+    ):
+        res = run(*args, "--out", str(tmp_path / "s"))
+        assert res.returncode == 2 and word in res.stderr, res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "s").exists()
+
+
+def test_dense_evals_on_checkpoints_resume(tiny, tiny_cfg, tiny_model, tmp_path):
+    """The dense pass on a run dir holding one checkpoint, rollouts and a direction."""
+    import torch
+
+    from personadrift.evals.ground_truth import dense_evals
+    from personadrift.probes.direction import Direction, fingerprint
+
+    model, tok = tiny_model
+    run = tmp_path / "run"
+    (run / "samples").mkdir(parents=True)
+    (run / "config.yaml").write_text(to_yaml(tiny_cfg))
+    model.save_pretrained(run / "checkpoints" / "checkpoint-1")
+    for step in (1, 2):
+        rows = [
+            {
+                "prompt": "User: Write f . Assistant:",
+                "completion": "def f ( x ) : return 1",
+                "label": "failed",
+            }
+        ] * 3
+        (run / "samples" / f"step_{step}.jsonl").write_text(
+            "".join(json.dumps(r) + "\n" for r in rows)
+        )
+    hidden = model.config.hidden_size
+    vec = torch.nn.functional.normalize(torch.ones(hidden), dim=0)
+    Direction("toxic", {1: vec}, 1, {"fingerprint": fingerprint(model)}).save(run / "directions")
+    rows = dense_evals(run, n_per_family=4, log=lambda *_: None)
+    assert [r.step for r in rows] == [0, 1] and all(r.n == 12 and len(r.labels) == 3 for r in rows)
+    assert all(len(r.probe) == tiny_cfg.probes.n_eval_prompts * 3 for r in rows)
+    assert [len(r.rollout) for r in rows] == [3, 3]
+    assert rows[0].probe == pytest.approx(rows[1].probe)  # the same weights read the same
+    lines = (run / "dense_evals.jsonl").read_text().splitlines()
+    assert dense_evals(run, n_per_family=4, log=lambda *_: None) == read_dense(run)
+    assert (run / "dense_evals.jsonl").read_text().splitlines() == lines  # nothing redone
