@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from personadrift.config import load_config
+from personadrift.demo import repo_file
 from personadrift.evals.behaviour import behaviour_reading, behaviour_samples
 from personadrift.evals.runner import sample_answers
 from personadrift.evals.trace import trace_rate
@@ -61,7 +62,7 @@ def grpo_step_seconds(overrides: list[str]) -> float:
 
     with tempfile.TemporaryDirectory() as out:
         cfg = load_config(
-            Path(ARMS["hackable"]),
+            repo_file(ARMS["hackable"]),
             [
                 *overrides,
                 f"grpo.max_steps={GRPO_STEPS}",
@@ -84,7 +85,7 @@ def grpo_step_seconds(overrides: list[str]) -> float:
 def main(argv: list[str]) -> int:
     torch.set_num_threads(1)
     overrides = [*STUDY_OVERRIDES, *argv]
-    cfg = load_config(Path(ARMS["hackable"]), overrides)
+    cfg = load_config(repo_file(ARMS["hackable"]), overrides)
     model, tok, world = setup.load_policy(cfg)
     with tempfile.TemporaryDirectory() as tmp:
         direction = setup.build_direction(cfg, model, tok, world, Path(tmp), lambda *_: None)

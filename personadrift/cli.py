@@ -97,6 +97,9 @@ def add_study(sub) -> None:
     w.add_argument("--alpha", type=float, default=0.1, help="null runs allowed to alarm")
     w.add_argument("--k", type=int, default=2, help="consecutive readings above threshold")
     w.add_argument("--parallel", type=int, default=2, help="runs at once (1 thread each)")
+    w.add_argument(
+        "--dense-n", type=int, default=300, help="dense evals: answers per family per step"
+    )
     w.add_argument("--out", default="", help="study folder (default: runs/study-warning-<time>)")
     w.add_argument("overrides", nargs="*", help="dot-list overrides applied to every run")
     w.add_argument("--json", action="store_true", help="print one JSON object as the last line")
@@ -112,9 +115,11 @@ def cmd_study(args) -> int:
         return 2
     out = Path(args.out or f"runs/study-warning-{time.strftime('%Y%m%d-%H%M%S')}")
     try:
-        study.check_inputs(seeds, args.alpha, args.k, args.overrides)
+        study.check_inputs(seeds, args.alpha, args.k, args.overrides, args.dense_n)
         parallel = max(1, args.parallel)
-        result = study.run_study(seeds, out, args.overrides, args.alpha, args.k, parallel=parallel)
+        result = study.run_study(
+            seeds, out, args.overrides, args.alpha, args.k, parallel=parallel, dense_n=args.dense_n
+        )
     except ConfigError as e:
         print(f"personadrift: {e}", file=sys.stderr)
         return 2

@@ -46,7 +46,9 @@ STUDY_OVERRIDES = [
 DENSE_N = 300  # samples per family per step of the dense evals
 
 
-def check_inputs(seeds: list[int], alpha: float, k: int, overrides: list[str]) -> None:
+def check_inputs(
+    seeds: list[int], alpha: float, k: int, overrides: list[str], dense_n: int = DENSE_N
+) -> None:
     """ConfigError for anything wrong, before anything is written."""
     if not seeds:
         raise ConfigError("--seeds: no seeds")
@@ -56,6 +58,8 @@ def check_inputs(seeds: list[int], alpha: float, k: int, overrides: list[str]) -
         raise ConfigError(f"--alpha: {alpha} is not in (0, 1)")
     if k < 1:
         raise ConfigError(f"--k: {k} is not >= 1")
+    if dense_n < 1:
+        raise ConfigError(f"--dense-n: {dense_n} is not >= 1")
     for arm in ARMS:
         load_config(repo_file(ARMS[arm]), [*STUDY_OVERRIDES, *overrides])
 
@@ -167,7 +171,7 @@ def run_study(
     dense_n: int = DENSE_N,
 ) -> dict:
     """The whole study; returns the `--json` object (also written to `study.json`)."""
-    check_inputs(seeds, alpha, k, overrides)
+    check_inputs(seeds, alpha, k, overrides, dense_n)
     out.mkdir(parents=True, exist_ok=True)
     stages: dict[str, float] = {}
     t0 = time.time()
