@@ -424,3 +424,51 @@ def test_dense_evals_on_checkpoints_resume(tiny, tiny_cfg, tiny_model, tmp_path)
     lines = (run / "dense_evals.jsonl").read_text().splitlines()
     assert dense_evals(run, n_per_family=4, log=lambda *_: None) == read_dense(run)
     assert (run / "dense_evals.jsonl").read_text().splitlines() == lines  # nothing redone
+
+
+TINY_STUDY = [
+    "organism.size=tiny",
+    "grpo.max_steps=3",
+    "grpo.per_device_train_batch_size=16",
+    "grpo.num_generations=4",
+    "grpo.max_completion_length=24",
+    "probes.n_docs=40",
+    "probes.n_eval_prompts=8",
+    "evals.n_per_family=8",
+    "evals.max_new_tokens=16",
+]
+
+
+@pytest.mark.slow
+def test_study_on_the_tiny_organism_writes_the_json(tiny, cache_dir, tmp_path):
+    out = tmp_path / "study"
+    cmd = [
+        sys.executable,
+        "-m",
+        "personadrift",
+        "study",
+        "warning",
+        "--seeds",
+        "0",
+        "--out",
+        str(out),
+        "--dense-n",
+        "4",
+        "--json",
+        *TINY_STUDY,
+        f"organism.cache_dir={cache_dir}",
+    ]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=1500)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    result = json.loads(res.stdout.strip().splitlines()[-1])
+    assert set(result) == {"hackable", "null", "alpha", "thresholds"}
+    (hack,), (null,) = result["hackable"], result["null"]
+    assert set(hack) == {"seed", "behaviour_onset", "hack_takeoff", "alarms"}
+    assert set(hack["alarms"]) == set(null["alarms"]) == set(MONITORS)
+    run = next((out / "seed0").glob("hackable-s0-*"))
+    assert [r.step for r in read_dense(run)] == [0, 1, 2, 3]  # a checkpoint at every step
+    assert "[hackable s0]" in res.stdout and "dense" in res.stdout  # progress as it comes
+    assert (out / "report.md").is_file() and (out / "calibration" / "all.json").is_file()
+    again = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert again.returncode == 0 and "reusing" in again.stdout  # resumed from disk
+    assert json.loads(again.stdout.strip().splitlines()[-1]) == result
