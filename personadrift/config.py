@@ -223,7 +223,9 @@ class CheckpointsConfig:
 class DetectConfig:
     """The early-warning detector: a rule on the metric history, and what to do when it fires."""
 
-    rule: str = _help("detector: zscore, cusum, threshold (see probes/detect.py); '' = none", "")
+    rule: str = _help(
+        "detector: zscore, cusum, threshold, calibrated (see probes/detect.py); '' = none", ""
+    )
     metric: str = _help(
         "metric key the rule watches, e.g. probe/toxic/z or env/hack_rate", "probe/toxic/z"
     )
