@@ -43,6 +43,28 @@ def check(cfg: Config, source: str = "<config>") -> None:
     check_model(cfg.model.name_or_path, source)
     if cfg.probes.directions and not Path(cfg.probes.directions).is_file():
         raise ConfigError(f"{source}: probes.directions: no such file: {cfg.probes.directions}")
+    check_calibration(cfg, source)
+
+
+def check_calibration(cfg: Config, source: str) -> None:
+    """`detect.calibration` exists, has a threshold for the watched monitor, fits this run."""
+    from personadrift.probes.calibrate import Calibration
+
+    d = cfg.detect
+    if d.rule == "calibrated" and not d.calibration:
+        raise ConfigError(f"{source}: detect.rule: calibrated needs detect.calibration (a file)")
+    if not d.calibration:
+        return
+    if not Path(d.calibration).is_file():
+        raise ConfigError(f"{source}: detect.calibration: no such file: {d.calibration}")
+    cal = Calibration.load(d.calibration)
+    if d.rule == "calibrated" and cal.threshold(d.metric) is None:
+        known = ", ".join(f"monitor/{m}" for m, t in cal.thresholds.items() if t is not None)
+        raise ConfigError(
+            f"{source}: detect.metric: {d.metric!r} has no threshold in {d.calibration}; "
+            f"calibrated: {known or 'none'}"
+        )
+    cal.check(cfg, source)
 
 
 def check_families(cfg: Config, source: str) -> None:

@@ -10,6 +10,7 @@
     personadrift directions extract CONFIG  # persona directions, layer sweep, saved
     personadrift envs list                  # environments and their loopholes
     personadrift envs try ENV [CONFIG]      # a few prompts, the model's answers, their labels
+    personadrift study warning [--seeds 0,1,2,3,4] [--alpha 0.1]   # calibrated early warning
 Every subcommand takes `key=value` overrides after CONFIG. A bad config exits with status 2 and
 a one-line error.
 """
@@ -48,6 +49,7 @@ def parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("overrides", nargs="*", help="dot-list overrides applied to every arm")
     demo.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    add_study(sub)
     org = sub.add_parser("organism", help="the persona-world model organism")
     org_sub = org.add_subparsers(dest="action", required=True)
     _add_config(org_sub.add_parser("build", help="pretrain (or load cached) and print base rates"))
@@ -84,6 +86,47 @@ def parser() -> argparse.ArgumentParser:
         "--samples", type=int, default=0, help="also grade this many samples and print rates"
     )
     return ap
+
+
+def add_study(sub) -> None:
+    study = sub.add_parser("study", help="studies over many runs")
+    kinds = study.add_subparsers(dest="study", required=True)
+    w = kinds.add_parser(
+        "warning", help="hackable + null runs per seed, dense ground truth, calibrated monitors"
+    )
+    w.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated seeds, e.g. 0,1,2,3,4")
+    w.add_argument("--alpha", type=float, default=0.1, help="null runs allowed to alarm")
+    w.add_argument("--k", type=int, default=2, help="consecutive readings above threshold")
+    w.add_argument("--parallel", type=int, default=2, help="runs at once (1 thread each)")
+    w.add_argument(
+        "--dense-n", type=int, default=300, help="dense evals: answers per family per step"
+    )
+    w.add_argument("--out", default="", help="study folder (default: runs/study-warning-<time>)")
+    w.add_argument("overrides", nargs="*", help="dot-list overrides applied to every run")
+    w.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+
+
+def cmd_study(args) -> int:
+    from personadrift import study
+
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        print(f"personadrift: --seeds: not a list of integers: {args.seeds!r}", file=sys.stderr)
+        return 2
+    out = Path(args.out or f"runs/study-warning-{time.strftime('%Y%m%d-%H%M%S')}")
+    try:
+        study.check_inputs(seeds, args.alpha, args.k, args.overrides, args.dense_n)
+        parallel = max(1, args.parallel)
+        result = study.run_study(
+            seeds, out, args.overrides, args.alpha, args.k, parallel=parallel, dense_n=args.dense_n
+        )
+    except ConfigError as e:
+        print(f"personadrift: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result))
+    return 0
 
 
 def cmd_directions_extract(cfg: Config, out: str, as_json: bool) -> int:
@@ -235,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_realign(args.run_dir, args.overrides, args.json)
     if args.command == "demo":
         return cmd_demo(args)
+    if args.command == "study":
+        return cmd_study(args)
     if args.command == "report":
         from personadrift.report.render import build_report
 

@@ -304,7 +304,9 @@ class CheckpointsConfig:
 class DetectConfig:
     """The early-warning detector: a rule on the metric history, and what to do when it fires."""
 
-    rule: str = _help("detector: zscore, cusum, threshold (see probes/detect.py); '' = none", "")
+    rule: str = _help(
+        "detector: zscore, cusum, threshold, calibrated (see probes/detect.py); '' = none", ""
+    )
     metric: str = _help(
         "metric key the rule watches, e.g. probe/toxic/z or env/hack_rate", "probe/toxic/z"
     )
@@ -312,6 +314,12 @@ class DetectConfig:
         "the rule's parameters, e.g. {threshold: 3.0, k: 2}", factory=dict
     )
     warmup: int = _help("no alarm before this step", 0, ge=0)
+    calibration: str = _help(
+        "a calibration of the monitors on null runs (.json from `personadrift study warning`) "
+        "that the `calibrated` rule takes its threshold and k from; refused at load if it was "
+        "made on another organism or setup ('' = none)",
+        "",
+    )
     action: str = _help(
         "on alarm: none (log only) | stop (checkpoint, then end the run) | rollback (restore the last "
         "checkpoint saved before the alarm and continue with the steer: mitigation on) | steer "
@@ -319,6 +327,30 @@ class DetectConfig:
         "ends, re-align the policy with the realign: section)",
         "none",
         choices=("none", "stop", "rollback", "steer", "realign"),
+    )
+
+
+@dataclass
+class MonitorsConfig:
+    """The early-warning monitors, each a per-step signal logged as `monitor/<name>`."""
+
+    record: bool = _help(
+        "record every monitor (probe, probe_rollout, behaviour, trace, hack_rate) at every step, "
+        "whatever detect: says (study runs set it)",
+        False,
+    )
+    rollout_quantile: float = _help(
+        "probe_rollout: percentile (0-100) of the base model's rollout projections that a "
+        "rollout must exceed to count as high",
+        99.0,
+        ge=0.0,
+        le=100.0,
+    )
+    behaviour_n: int = _help(
+        "behaviour: judged answers per family per reading (0 = as many as one probe reading's "
+        "wall time buys, measured at the start of the run)",
+        0,
+        ge=0,
     )
 
 
@@ -435,6 +467,7 @@ class Config:
     evals: RunEvalsConfig = field(default_factory=RunEvalsConfig)
     checkpoints: CheckpointsConfig = field(default_factory=CheckpointsConfig)
     detect: DetectConfig = field(default_factory=DetectConfig)
+    monitors: MonitorsConfig = field(default_factory=MonitorsConfig)
     steer: SteerConfig = field(default_factory=SteerConfig)
     penalty: PenaltyConfig = field(default_factory=PenaltyConfig)
     realign: RealignConfig = field(default_factory=RealignConfig)

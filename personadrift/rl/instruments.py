@@ -156,7 +156,10 @@ class Instruments(TrainerCallback):
         """The detector on the history plus this step; an alarm only if it fires at this step."""
         d = self.detect
         rows = [*self.metrics.rows, {"step": step, **logs}]
-        alarm = detect(d.rule, rows, d.metric, warmup=d.warmup, **d.params)
+        params = dict(d.params)
+        if d.rule == "calibrated":  # its threshold and k come from the calibration file
+            params["calibration"] = d.calibration
+        alarm = detect(d.rule, rows, d.metric, warmup=d.warmup, **params)
         return alarm if alarm is not None and alarm.step == step else None
 
     def act(self, alarm: Alarm, control) -> None:
