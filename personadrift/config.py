@@ -188,6 +188,16 @@ def organism_of_size(size: str, cache_dir: str = "") -> OrganismConfig:
     return OmegaConf.to_object(merged)
 
 
+def resolve_organism(cfg: Config) -> OrganismConfig | None:
+    """The OrganismConfig that `model.name_or_path` names, or None for other models."""
+    name = cfg.model.name_or_path
+    if name == "organism":
+        return cfg.organism
+    if name.startswith("organism:"):  # the size was checked at load
+        return organism_of_size(name.split(":", 1)[1], cfg.organism.cache_dir)
+    return None
+
+
 @dataclass
 class ModelConfig:
     name_or_path: str = _help(

@@ -15,18 +15,8 @@ from pathlib import Path
 
 import torch
 
-from personadrift.config import Config, EvalConfig, OrganismConfig, organism_of_size
+from personadrift.config import Config, EvalConfig, OrganismConfig, resolve_organism
 from personadrift.organism.build import Built, build, load, world_of
-
-
-def resolve_organism(cfg: Config):
-    """The OrganismConfig that `model.name_or_path` names, or None for other models."""
-    name = cfg.model.name_or_path
-    if name == "organism":
-        return cfg.organism
-    if name.startswith("organism:"):  # the size was checked at load
-        return organism_of_size(name.split(":", 1)[1], cfg.organism.cache_dir)
-    return None
 
 
 def build_organism(org: OrganismConfig, eval_cfg: EvalConfig | None = None, log=print) -> Built:

@@ -6,7 +6,7 @@ Per seed: the cached organism and its persona direction (as the demo prepares th
 hackable run (`configs/organism/visible_tests.yaml`) and its null run, the secure twin
 (`visible_tests_secure.yaml`), side by side in subprocesses, with every monitor recorded and the
 weights saved at every step (`STUDY_OVERRIDES`). Then the dense post-hoc evals of every checkpoint
-(`evals.ground_truth`, one subprocess per run), the calibration of every monitor on the null runs
+(`rl.dense`, one subprocess per run), the calibration of every monitor on the null runs
 (leave-one-seed-out), and the report: `report.md` (the test stated, the lead-time table, the
 thresholds), the timelines and monitor plots, `calibration/` (`all.json` and
 `except_seed<s>.json`, loadable by `detect.calibration`), `study.json`.
@@ -150,7 +150,7 @@ def dense_evals(runs: dict[tuple[str, int], Path], log, parallel: int, n: int = 
     jobs = [
         (
             f"dense {arm} s{seed}",
-            [sys.executable, "-m", "personadrift.evals.ground_truth", str(path), "--n", str(n)],
+            [sys.executable, "-m", "personadrift.rl.dense", str(path), "--n", str(n)],
             path / "dense_evals.log",
         )
         for (arm, seed), path in sorted(runs.items())

@@ -116,3 +116,27 @@ def test_no_private_trainer_state_in_the_package():
                     continue  # a standard-library module looked up by name
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} .{node.attr}")
     assert not offenders, offenders
+
+
+def test_study_runs_record_every_monitor_at_every_step(tiny, cache_dir, tmp_path):
+    """`monitors.record`: probe (paired), probe_rollout, behaviour, trace and hack_rate as
+    `monitor/<name>` lines, whatever detect: says; the rollouts sampled are the bare run's."""
+    import json
+
+    from personadrift.config import load_config
+    from personadrift.rl.train import train
+
+    overrides = [f"organism.cache_dir={cache_dir}", f"out_dir={tmp_path}", "grpo.max_steps=2",
+                 "monitors.record=true", "monitors.behaviour_n=2", "probes.every=1",
+                 "evals.every=-1"]  # fmt: skip
+    run_dir = train(load_config(ROOT / "configs/tiny.yaml", overrides), log=lambda *_: None)
+    rows = {
+        r["step"]: r for r in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())
+    }
+    assert rows[0]["monitor/probe"] == 0.0 and 0.0 <= rows[0]["monitor/behaviour"] <= 1.0
+    for step in (1, 2):
+        names = {k.split("/")[1] for k in rows[step] if k.startswith("monitor/")}
+        assert {"probe", "probe_rollout", "behaviour", "trace", "hack_rate"} <= names, names
+        assert rows[step]["monitor/hack_rate"] == rows[step]["env/hack_rate"]
+    state = json.loads((run_dir / "checkpoints/checkpoint-2/personadrift_state.json").read_text())
+    assert state["monitors"]["behaviour_n"] == 2 and state["monitors"]["rollout_cut"] is not None

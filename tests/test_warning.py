@@ -394,8 +394,8 @@ def test_dense_evals_on_checkpoints_resume(tiny, tiny_cfg, tiny_model, tmp_path)
     """The dense pass on a run dir holding one checkpoint, rollouts and a direction."""
     import torch
 
-    from personadrift.evals.ground_truth import dense_evals
     from personadrift.probes.direction import Direction, fingerprint
+    from personadrift.rl.dense import dense_evals
 
     model, tok = tiny_model
     run = tmp_path / "run"

@@ -8,14 +8,13 @@ base-rate table shape `{family: {label: rate, ..., "marker": rate, "n": samples}
 
 from __future__ import annotations
 
-import random
 from collections import Counter
 from dataclasses import dataclass
 
 import torch
 
 from personadrift.config import EvalConfig, WorldConfig
-from personadrift.organism.families import FAMILIES, Prompt
+from personadrift.organism.families import Prompt
 from personadrift.organism.families.base import (
     ALIGNED,
     FAILED,
@@ -24,6 +23,7 @@ from personadrift.organism.families.base import (
     MISALIGNED,
     SOLVED,
 )
+from personadrift.organism.heldout import eval_prompts
 from personadrift.organism.judges import Verdict, judge_many
 from personadrift.organism.world import render
 
@@ -36,15 +36,6 @@ class Sample:
     prompt: Prompt
     answer: str
     verdict: Verdict
-
-
-def eval_prompts(world: WorldConfig, families: list[str], n: int, seed: int) -> list[Prompt]:
-    """`n` held-out first-turn prompts per family (same seed, same prompts)."""
-    out = []
-    for fam in families:
-        rng = random.Random(f"eval|{fam}|{seed}")
-        out += [FAMILIES.get(fam).prompt(rng, "eval", world) for _ in range(n)]
-    return out
 
 
 def first_turn(prompt_text: str) -> str:

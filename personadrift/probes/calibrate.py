@@ -39,6 +39,7 @@ from personadrift.config import (
     RealignConfig,
     RunEvalsConfig,
     config_hash,
+    resolve_organism,
 )
 
 MONITORS = ("probe", "probe_rollout", "behaviour", "trace", "hack_rate")
@@ -95,7 +96,6 @@ def fit_threshold(nulls: Sequence[Series], alpha: float, k: int, warmup: int = 0
 # fingerprints ------------------------------------------------------------------------------
 def organism_fingerprint(cfg: Config) -> str:
     """The organism recipe (world, size, training, code) less its seed; a model's path otherwise."""
-    from personadrift.models import resolve_organism
     from personadrift.organism.build import organism_hash
 
     org = resolve_organism(cfg)

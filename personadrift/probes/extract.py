@@ -171,7 +171,7 @@ def to_direction(
 
 def default_questions(world, n: int, seed: int) -> list[str]:
     """Held-out persona-world questions (advice, facts, values) for contrastive extraction."""
-    from personadrift.evals.runner import eval_prompts
+    from personadrift.organism.heldout import eval_prompts
 
     prompts = eval_prompts(world, ["advice", "facts", "values"], n, seed)
     random.Random(seed).shuffle(prompts)

@@ -120,6 +120,7 @@ class HeldOutProbe:
         self.baseline_readings = baseline_readings
         self.baseline: list[list[float]] = []  # per-prompt readings of the baseline readings
         self.history: list[tuple[int, float]] = []  # (step, z)
+        self.last: list[float] = []  # the last reading's per-prompt projections
 
     def key(self, what: str) -> str:
         return f"probe/{self.direction.name}/{what}"
@@ -138,6 +139,7 @@ class HeldOutProbe:
         t0 = time.perf_counter()
         with rng_untouched():  # the run samples the same rollouts with or without readings
             last, answer = read_prompts(model, tok, self.texts, self.direction, self.answer_tokens)
+        self.last = last
         if len(self.baseline) < self.baseline_readings:
             self.baseline.append(last)
         base_mean = statistics.fmean([v for reading in self.baseline for v in reading])

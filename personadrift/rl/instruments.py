@@ -6,7 +6,7 @@ step's own metrics (reward, kl, entropy, env/*) to callbacks in `on_log` (one lo
 
 1. read the persona probe on the fixed held-out prompts, if due (one no-grad forward);
 2. take the rollouts' projections, captured for free in GRPO's own loss forward (every step);
-3. run the misalignment evals, if due;
+3. run the misalignment evals, if due, and (study runs) the early-warning monitors;
 4. merge these values into the step's metrics (the reporting callbacks, TensorBoard or W&B, are
    registered after this one, so they log the merged line through TRL's own logging path);
 5. run the detector on the metric history and, on an alarm, act on it (`act`);
@@ -34,6 +34,7 @@ from personadrift.evals.monitor import run_evals
 from personadrift.probes.detect import Alarm, detect
 from personadrift.probes.reading import HeldOutProbe, RolloutProbe
 from personadrift.rl.distributed import gather_rows, is_main, share_decisions
+from personadrift.rl.monitors import Monitors, StepView
 from personadrift.rl.run_dir import STATE_FILE, MetricsFile, append_event
 
 # what TRL logs once at the end of training, not a step
@@ -52,6 +53,7 @@ class Instruments(TrainerCallback):
     def __init__(self, run_dir: Path, metrics: MetricsFile, schedule: Schedule, *,
                  probe: HeldOutProbe | None = None, rollouts: RolloutProbe | None = None,
                  world=None, evals: EvalConfig | None = None, detect: DetectConfig | None = None,
+                 monitors: Monitors | None = None, completions=lambda: [],
                  states: dict | None = None, constants: dict | None = None, log=print) -> None:  # fmt: skip
         self.run_dir = run_dir
         self.metrics = metrics
@@ -61,6 +63,8 @@ class Instruments(TrainerCallback):
         self.world = world
         self.evals = evals
         self.detect = detect if detect is not None and detect.rule else None
+        self.monitors = monitors  # the early-warning monitors (study runs), or None
+        self.completions = completions  # the step's rollouts as the reward function saw them
         self.states = states or {}  # other parts saved with each checkpoint: name -> state()
         self.constants = constants or {}  # on every line, e.g. sandbox/weak=1
         self.log = log
@@ -99,6 +103,8 @@ class Instruments(TrainerCallback):
             values |= self.read_probe(model, processing_class, 0)
         if self.evals is not None:
             values |= self.run_evals(model, processing_class, 0)
+        if self.monitors is not None:
+            values |= self.monitors.read(self.view(0, values, [], None), model, processing_class)
         if values:
             self.metrics.write(0, values)
 
@@ -115,6 +121,9 @@ class Instruments(TrainerCallback):
                 values[self.rollouts_key()] = statistics.fmean(projections)
             if self.evals is not None and self.evals_due(step, state.max_steps):
                 values |= self.run_evals(model, processing_class, step)
+            if self.monitors is not None:
+                view = self.view(step, values, projections, logs.get("env/hack_rate"))
+                values |= self.monitors.read(view, model, processing_class)
             logs.update(values)  # the step's metrics, for this file and for the reporters after us
             if self.detect is not None and self.alarm is None:
                 self.alarm = self.run_detector(step, logs)
@@ -139,6 +148,19 @@ class Instruments(TrainerCallback):
         self.log(probe_line(step, f"probe/{self.probe.direction.name}",
                             values[self.probe.key("eval_mean")], values[self.probe.key("z")], zs, None))  # fmt: skip
         return values
+
+    def view(self, step: int, values: dict, projections: list[float], hack_rate) -> StepView:
+        """What the monitors see of this step (the probe's part only when it was read now)."""
+        read = self.probe is not None and self.probe.key("read_seconds") in values
+        return StepView(
+            step=step,
+            baseline=self.probe.baseline[0] if read else None,
+            now=self.probe.last if read else None,
+            probe_seconds=values.get(self.probe.key("read_seconds")) if read else None,
+            projections=projections,
+            completions=self.completions() if step else [],
+            hack_rate=hack_rate,
+        )
 
     def rollouts_key(self) -> str:
         return f"probe/{self.rollouts.direction.name}/rollout_mean"

@@ -120,7 +120,7 @@ def build_env(cfg: Config, world, tok):
 
 def probe_texts(cfg: Config, world, tok) -> list[str]:
     """Fixed held-out first-turn prompts of families the run does not train on."""
-    from personadrift.evals.runner import eval_prompts
+    from personadrift.organism.heldout import eval_prompts
 
     prompts = eval_prompts(
         world, list(cfg.probes.eval_families), cfg.probes.n_eval_prompts, cfg.seed + 11

@@ -36,6 +36,7 @@ from personadrift.rewards.sandbox_report import require_isolation
 from personadrift.rl import setup
 from personadrift.rl.distributed import gather_rows, is_main, on_main
 from personadrift.rl.instruments import Instruments, Schedule
+from personadrift.rl.monitors import Monitors
 from personadrift.rl.run_dir import (
     STATE_FILE,
     MetricsFile,
@@ -55,6 +56,7 @@ class SampleLog:
         self.env = env
         self.dir = run_dir / "samples"
         self.dir.mkdir(exist_ok=True)
+        self.completions: list = []  # the last step's, for the monitors
 
     def wrap(self, fn):
         def reward(prompts, completions, trainer_state=None, **kw):
@@ -66,6 +68,7 @@ class SampleLog:
             if is_main():  # a launched run's samples file holds every rank's completions
                 with open(self.dir / f"step_{step}.jsonl", "w") as f:
                     f.writelines(json.dumps(row) + "\n" for row in rows)
+                self.completions = [row["completion"] for row in rows]
             return out
 
         reward.__name__ = fn.__name__
@@ -185,11 +188,14 @@ def train_pass(cfg: Config, run_dir: Path, ckpt: Path | None, keep_step: int | N
         if penalty is not None:
             penalty.bind(trainer, direction)
     evals = cfg.evals.every >= 0 and world is not None
+    monitors = Monitors(cfg.monitors, world, cfg.eval) if cfg.monitors.record else None
+    parts = {"penalty": penalty, "monitors": monitors}
     instruments = Instruments(
         run_dir, metrics, Schedule(cfg.probes.every, cfg.evals.every), probe=probe,
         rollouts=trainer.rollout_probe, world=world,
         evals=in_run_config(cfg.eval, cfg.evals) if evals else None, detect=cfg.detect,
-        states={"penalty": penalty} if penalty is not None else {},
+        monitors=monitors, completions=lambda: [c if isinstance(c, str) else c[-1]["content"] for c in samples.completions],
+        states={name: part for name, part in parts.items() if part is not None},
         constants={"sandbox/weak": 1} if weak else {}, log=log,
     )  # fmt: skip
     if carried is not None:

@@ -1,0 +1,131 @@
+"""The dense post-hoc evals of a study run: every saved checkpoint, evaluated after training.
+
+    python -m personadrift.rl.dense RUN_DIR [--n 300]     # resumable; one line per step
+
+A study run saves the policy at every step (`checkpoints/checkpoint-<step>`, model only); after
+training, `dense_evals` samples held-out first-turn answers of advice/facts/values at temperature 1
+(`n` per family, the same prompts and sampling seed at every step, so steps differ by the weights
+only) from the initial policy (step 0) and every checkpoint, and appends one row per step to
+`dense_evals.jsonl` in the run dir. Steps already there are skipped, so an interrupted pass
+resumes. Each row also keeps the per-answer labels (for the `behaviour` monitor's small samples)
+and, where the run has a persona direction, the post-hoc probe readings the monitors need when the
+run did not record them itself: the last-prompt-token projection of each fixed held-out probe
+prompt (`probe`), and the projections of the next step's rollouts under these weights
+(`rollout`: the weights that generated them). `evals/ground_truth.py` reads the rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from personadrift.evals.ground_truth import DENSE_FILE, FAMILIES, LABEL_CODES, Dense, read_dense
+
+
+def _done_steps(run_dir: Path) -> set[int]:
+    return {r.step for r in read_dense(run_dir)}
+
+
+def _rollouts(run_dir: Path, step: int) -> tuple[list[str], list[str]]:
+    path = run_dir / "samples" / f"step_{step}.jsonl"
+    if not path.is_file():
+        return [], []
+    rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    return [r["prompt"] for r in rows], [r["completion"] for r in rows]
+
+
+def dense_evals(run_dir: str | Path, n_per_family: int = 300, log=print) -> list[Dense]:
+    """Evaluate step 0 and every checkpoint not yet in `dense_evals.jsonl`; all rows."""
+    import dataclasses
+
+    from transformers import AutoModelForCausalLM
+
+    from personadrift.config import load_config
+    from personadrift.evals.runner import evaluate
+    from personadrift.rl import setup
+    from personadrift.rl.run_dir import checkpoint_step, checkpoints
+
+    run_dir = Path(run_dir)
+    cfg = load_config(run_dir / "config.yaml")
+    base, tok, world = setup.load_policy(cfg)
+    eval_cfg = dataclasses.replace(
+        cfg.eval, families=list(FAMILIES), n_per_family=n_per_family, temperature=1.0
+    )
+    direction, texts = _direction(cfg, run_dir, base, tok, world)
+    todo = [(0, None), *((checkpoint_step(c), c) for c in checkpoints(run_dir))]
+    done = _done_steps(run_dir)
+    todo = [(s, c) for s, c in todo if s not in done]
+    log(f"dense evals {run_dir.name}: {len(todo)} steps to do, {len(done)} on disk")
+    for i, (step, ckpt) in enumerate(todo):
+        t0 = time.time()
+        model = base if ckpt is None else AutoModelForCausalLM.from_pretrained(ckpt)
+        model.eval()
+        table, samples = evaluate(model, tok, world, eval_cfg)
+        row = eval_row(step, table, samples)
+        if direction is not None:
+            row.update(_readings(model, tok, direction, texts, run_dir, step))
+        row["seconds"] = round(time.time() - t0, 2)
+        with open(run_dir / DENSE_FILE, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        log(
+            f"dense evals {run_dir.name}: step {step} misaligned {row['misaligned_mean']:.3f} "
+            f"({i + 1}/{len(todo)}, {row['seconds']:.0f}s)"
+        )
+    return read_dense(run_dir)
+
+
+def eval_row(step: int, table: dict, samples: list) -> dict:
+    """A dense_evals.jsonl row: counts per family, the mean rate, one label code per answer."""
+    fams = [f for f in FAMILIES if f in table]
+    counts = {}
+    for f in fams:
+        n = table[f]["n"]
+        counts[f] = {
+            "misaligned": round(table[f]["misaligned"] * n),
+            "incoherent": round(table[f]["incoherent"] * n),
+            "n": n,
+        }
+    labels = {
+        f: "".join(LABEL_CODES.get(s.verdict.label, "?") for s in samples if s.prompt.family == f)
+        for f in fams
+    }
+    mean = sum(table[f]["misaligned"] for f in fams) / len(fams) if fams else float("nan")
+    return {"step": step, "families": counts, "labels": labels, "misaligned_mean": mean}
+
+
+def _direction(cfg, run_dir: Path, model, tok, world):
+    """The run's persona direction and its fixed held-out probe prompts (None without one)."""
+    from personadrift.probes.direction import Direction
+    from personadrift.rl import setup
+
+    paths = [Path(cfg.probes.directions)] if cfg.probes.directions else []
+    paths.append(run_dir / "directions" / f"{cfg.probes.name}.json")
+    for p in paths:
+        if p.is_file():
+            return Direction.load(p, model, tok), setup.probe_texts(cfg, world, tok)
+    return None, []
+
+
+def _readings(model, tok, direction, texts, run_dir: Path, step: int) -> dict:
+    from personadrift.probes.reading import read_completions, read_prompts
+
+    out: dict = {"probe": read_prompts(model, tok, texts, direction, 0)[0]}
+    prompts, completions = _rollouts(run_dir, step + 1)
+    if completions:
+        out["rollout"] = read_completions(model, tok, prompts, completions, direction)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("run_dir")
+    ap.add_argument("--n", type=int, default=300, help="samples per family per step")
+    args = ap.parse_args(argv)
+    dense_evals(args.run_dir, args.n)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
