@@ -51,3 +51,10 @@ def load_model(cfg: Config):
     model, tok = load(path, dtype)
     world = world_of(path) if (Path(path) / "world.json").is_file() else cfg.organism.world
     return model, tok, world, path
+
+
+def chat_prompt(tok, messages: list[dict], enable_thinking: bool | None = None) -> str:
+    """A generation prompt through the tokenizer's chat template; `enable_thinking` is passed
+    when set (templates without the switch ignore it)."""
+    extra = {} if enable_thinking is None else {"enable_thinking": enable_thinking}
+    return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **extra)

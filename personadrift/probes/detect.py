@@ -91,4 +91,4 @@ def cusum(rows: list[dict], metric: str, threshold: float = 5.0, drift: float = 
 
 
 def detect(rule: str, rows: list[dict], metric: str, **params) -> Alarm | None:
-    return DETECTORS.get(rule)(rows, metric, **params)
+    return DETECTORS.resolve(rule)(rows, metric, **params)

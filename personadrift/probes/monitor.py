@@ -5,6 +5,8 @@ At each reading (in `on_step_end`, after the optimizer step, never inside the tr
   families the run never trains on; `probe/<dir>/eval_answer_mean`: the same over a short greedy
   answer;
 - `probe/<dir>/rollout_mean`: mean projection over a subsample of the step's completions;
+  `rollout_think_mean` / `rollout_answer_mean`: the same over their reasoning (`<think>…</think>`)
+  and answer spans (`probes.spans`; a span no completion has is not logged);
 - `probe/<dir>/z`: shift of eval_mean from the baseline (the first `baseline_readings` readings)
   in units of the standard error of the mean over the eval prompts;
 - `probe/<dir>/read_seconds`: what the reading cost (its overhead on the run).
@@ -22,7 +24,7 @@ import time
 from transformers import TrainerCallback
 
 from personadrift.probes.direction import Direction
-from personadrift.probes.reading import read_completions, read_prompts
+from personadrift.probes.reading import read_completion_spans, read_prompts
 from personadrift.rng import rng_untouched
 
 
@@ -71,9 +73,12 @@ class ProbeMonitor(TrainerCallback):
         rollouts = self.rollouts()
         if rollouts:
             prompts, completions = rollouts
-            out[self.key("rollout_mean")] = statistics.fmean(
-                read_completions(model, tok, prompts, completions, self.direction)
-            )
+            spans = read_completion_spans(model, tok, prompts, completions, self.direction)
+            out[self.key("rollout_mean")] = statistics.fmean(spans.all)
+            for what, values in (("think", spans.think), ("answer", spans.answer)):
+                present = [v for v in values if not math.isnan(v)]
+                if present:  # a span no completion has is left out, not logged as 0
+                    out[self.key(f"rollout_{what}_mean")] = statistics.fmean(present)
         out[self.key("read_seconds")] = time.perf_counter() - t0
         self.history.append((step, out[self.key("z")]))
         self.last = out

@@ -1,16 +1,21 @@
 """One probe reading: projections of the residual stream onto a direction, under no_grad.
 
 `read_prompts` projects the last prompt token of each text and the mean over a short greedy
-answer; `read_completions` the mean over each completion's tokens. Hooks live only inside
+answer; `read_completions` the mean over each completion's tokens, `read_completion_spans` also
+over its reasoning span and its answer span (`probes.spans`). Hooks live only inside
 `probes.capture` and are gone when these return.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
+from personadrift.envs.reasoning import opens_think
 from personadrift.probes.capture import capture
 from personadrift.probes.direction import Direction
+from personadrift.probes.spans import reasoning_masks, span_means
 
 
 def _device(model):
@@ -51,20 +56,36 @@ def read_prompts(model, tok, texts: list[str], direction: Direction, answer_toke
     return last, answer
 
 
+@dataclass
+class SpanReading:
+    """Per completion: mean projection over all its tokens, its reasoning span and its answer span
+    (NaN where a span is empty)."""
+
+    all: list[float]
+    think: list[float]
+    answer: list[float]
+
+
 @torch.no_grad()
 def read_completions(model, tok, prompts: list[str], completions: list[str], direction: Direction,
                      batch_size: int = 32) -> list[float]:  # fmt: skip
     """Mean projection over each completion's tokens (prompt + completion in one forward)."""
+    return read_completion_spans(model, tok, prompts, completions, direction, batch_size).all
+
+
+@torch.no_grad()
+def read_completion_spans(
+    model, tok, prompts: list[str], completions: list[str], direction: Direction, batch_size: int = 32
+) -> SpanReading:
+    """`read_completions`, with the reasoning and answer spans read separately (same forward)."""
     layer, d = direction.layer, direction.vector().to(_device(model))
     was_training = model.training
     model.eval()
-    out = []
+    out = SpanReading([], [], [])
     try:
         for start in range(0, len(prompts), batch_size):
-            p_ids = [
-                tok(p, add_special_tokens=False)["input_ids"]
-                for p in prompts[start : start + batch_size]
-            ]
+            chunk = prompts[start : start + batch_size]
+            p_ids = [tok(p, add_special_tokens=False)["input_ids"] for p in chunk]
             c_ids = [tok(c, add_special_tokens=False)["input_ids"] or [tok.eos_token_id]
                      for c in completions[start : start + batch_size]]  # fmt: skip
             rows = [p + c for p, c in zip(p_ids, c_ids)]
@@ -80,7 +101,12 @@ def read_completions(model, tok, prompts: list[str], completions: list[str], dir
             with capture(model, [layer]) as acts:
                 model(input_ids=ids.to(dev), attention_mask=mask.to(dev))
             proj = (acts[layer].float() @ d.float()).cpu()
-            out += ((proj * comp).sum(1) / comp.sum(1)).tolist()
+            out.all += ((proj * comp).sum(1) / comp.sum(1)).tolist()
+            tail = max(map(len, c_ids))  # the completion columns: (B, tail), right-aligned
+            opened = [opens_think(p) for p in chunk]
+            think, answer = reasoning_masks(tok, ids[:, -tail:], comp[:, -tail:], opened)
+            out.think += span_means(proj[:, -tail:], think).tolist()
+            out.answer += span_means(proj[:, -tail:], answer).tolist()
     finally:
         model.train(was_training)
     return out

@@ -101,16 +101,19 @@ def build_env(cfg: Config, world, tok):
 
     e = cfg.env
     problems = {"coef_max": e.coef_max, "intercept_max": e.intercept_max, "x_max": e.x_max}
+    thinking = cfg.model.enable_thinking
     return make(e.name, world=world or WorldConfig(), tokenizer=tok, style=e.style,
-                problems={k: v for k, v in problems.items() if v}, inoculate=e.inoculate)  # fmt: skip
+                problems={k: v for k, v in problems.items() if v}, inoculate=e.inoculate,
+                think=e.think, **({} if thinking is None else {"enable_thinking": thinking}))  # fmt: skip
 
 
 def probe_texts(cfg: Config, world, tok) -> list[str]:
     """Fixed held-out first-turn prompts of families the run does not train on."""
     from personadrift.evals.runner import eval_prompts
+    from personadrift.models import chat_prompt
 
     prompts = eval_prompts(
         world, list(cfg.probes.eval_families), cfg.probes.n_eval_prompts, cfg.seed + 11
     )
     msgs = [[{"role": "user", "content": p.text}] for p in prompts]
-    return [tok.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in msgs]
+    return [chat_prompt(tok, m, cfg.model.enable_thinking) for m in msgs]
