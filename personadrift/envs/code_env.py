@@ -106,7 +106,9 @@ class CodeEnv:
         # the problem draw may use wider ranges than the world (harder than the organism can derive)
         self.problems = dataclasses.replace(self.world, **(problems or {}))
         self.inoculate = inoculate
-        self.think = think if think != "auto" else ("strip_closed" if style == "organism" else "final")
+        self.think = (
+            think if think != "auto" else ("strip_closed" if style == "organism" else "final")
+        )
         self.chat_kwargs = {} if enable_thinking is None else {"enable_thinking": enable_thinking}
         self.last_grades: list[Grade] = []
 

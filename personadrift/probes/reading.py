@@ -75,7 +75,12 @@ def read_completions(model, tok, prompts: list[str], completions: list[str], dir
 
 @torch.no_grad()
 def read_completion_spans(
-    model, tok, prompts: list[str], completions: list[str], direction: Direction, batch_size: int = 32
+    model,
+    tok,
+    prompts: list[str],
+    completions: list[str],
+    direction: Direction,
+    batch_size: int = 32,
 ) -> SpanReading:
     """`read_completions`, with the reasoning and answer spans read separately (same forward)."""
     layer, d = direction.layer, direction.vector().to(_device(model))
