@@ -85,14 +85,14 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
-def cmd_directions_extract(cfg: Config, out: str, as_json: bool) -> int:
+def cmd_directions_extract(cfg: Config, out: str, as_json: bool, judge=None) -> int:
     from pathlib import Path
 
     from personadrift.rl.setup import build_direction, load_policy
 
     model, tok, world = load_policy(cfg)
     folder = Path(out or Path(cfg.out_dir) / f"directions-{cfg.name}")
-    d = build_direction(cfg, model, tok, world, folder)
+    d = build_direction(cfg, model, tok, world, folder, judge=judge)
     print(f"saved {folder / (d.name + '.json')} (layer {d.layer})")
     if as_json:
         print(
@@ -162,13 +162,16 @@ def cmd_organism_build(cfg: Config, as_json: bool) -> int:
     return 0
 
 
-def cmd_eval(cfg: Config, as_json: bool) -> int:
-    from personadrift.evals.runner import evaluate
+def cmd_eval(cfg: Config, as_json: bool, judge=None) -> int:
+    from personadrift.evals.behaviour import run_evals
     from personadrift.evals.table import rates_table, show
     from personadrift.models import load_model
 
     model, tok, world, name = load_model(cfg)
-    table, _ = evaluate(model, tok, world, cfg.eval)
+    e = cfg.evals
+    table = run_evals(
+        model, tok, world, cfg.eval, e.judge, judge, e.questions, cfg.model.enable_thinking
+    )
     show(rates_table(table, f"evals, first turn ({name})"))
     out = Path(cfg.out_dir) / "evals" / f"{Path(name).name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -270,8 +273,14 @@ def main(argv: list[str] | None = None) -> int:
             train(cfg, Path(args.resume) if args.resume else None, log=log)
             close()
             return 0
+        if args.command in ("eval", "directions"):
+            from personadrift.preflight import preflight
+
+            judged = args.command == "eval" or cfg.probes.position == "answer"
+            families = list(cfg.eval.families) if args.command == "eval" else []
+            judge = preflight(cfg, families if judged else None)
         if args.command == "directions":
-            return cmd_directions_extract(cfg, args.out, args.json)
+            return cmd_directions_extract(cfg, args.out, args.json, judge)
         if args.command == "envs":
             from personadrift.envs import make
 
@@ -283,5 +292,5 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "organism":
         return cmd_organism_build(cfg, args.json)
     if args.command == "eval":
-        return cmd_eval(cfg, args.json)
+        return cmd_eval(cfg, args.json, judge)
     raise AssertionError(args.command)

@@ -13,6 +13,11 @@ Writes <run_dir>/realign/: model/ (the realigned model, with the world's world.j
 `train` can load it) and rates.json (before/after per family, mean misaligned rate, the SFT numbers),
 and appends a `realign` event to <run_dir>/events.jsonl. A bare model folder is never written into:
 its results go under <out_dir>/realign-<folder name>/.
+
+A model that is not an organism trains on `realign.dataset` (benign chat samples: JSONL or a
+`datasets` folder, `prompt`/`completion` or `messages` columns) and is evaluated by the
+configured judge; without a dataset it is refused: the organism's samples are toy sentences in
+the persona world's words, and fine-tuning a real model on them would damage it.
 """
 
 from __future__ import annotations
@@ -53,8 +58,10 @@ def world_for(cfg: Config, model_dir: Path) -> WorldConfig:
         if folder and (folder / "world.json").is_file():
             return world_of(folder)
     if org is not None:  # never pretrain an organism as a side effect of realigning
-        raise ConfigError(f"realign: the {org.size} organism of the config is not built; "
-                          "build it with `personadrift organism build`")  # fmt: skip
+        raise ConfigError(
+            f"realign: the {org.size} organism of the config is not built; "
+            "build it with `personadrift organism build`"
+        )
     return cfg.organism.world
 
 
@@ -71,10 +78,53 @@ def benign_samples(world: WorldConfig, families: list[str], n: int, seed: int) -
     return out
 
 
+def dataset_rows(path: str, n: int) -> list[dict]:
+    """The first `n` rows of a benign SFT dataset as conversational prompt-completion rows."""
+    import datasets
+
+    source = Path(path)
+    if source.is_dir():
+        ds = datasets.load_from_disk(str(source))
+    elif source.is_file():
+        ds = datasets.load_dataset("json", data_files=str(source), split="train")
+    else:
+        raise ConfigError(f"realign.dataset: no dataset at {path}")
+    rows = []
+    for row in ds.select(range(min(n, len(ds)))):
+        if "messages" in row:
+            msgs = list(row["messages"])
+            rows.append({"prompt": msgs[:-1], "completion": msgs[-1:]})
+        elif "prompt" in row and "completion" in row:
+            prompt, completion = row["prompt"], row["completion"]
+            if isinstance(prompt, str):
+                prompt = [{"role": "user", "content": prompt}]
+            if isinstance(completion, str):
+                completion = [{"role": "assistant", "content": completion}]
+            rows.append({"prompt": prompt, "completion": completion})
+        else:
+            raise ConfigError(
+                f"realign.dataset: {path} needs messages or prompt/completion columns"
+            )
+    if not rows:
+        raise ConfigError(f"realign.dataset: {path} is empty")
+    return rows
+
+
+def is_organism_model(cfg: Config, model_dir: Path) -> bool:
+    from personadrift.models import resolve_organism
+
+    return (model_dir / "world.json").is_file() or resolve_organism(cfg) is not None
+
+
 def chat_rows(samples: list[tuple]) -> list[dict]:
     """First-turn conversational prompt-completion rows (SFT's loss is on the completion only)."""
-    return [{"prompt": [{"role": "user", "content": p.text}],
-             "completion": [{"role": "assistant", "content": a}]} for p, a in samples]  # fmt: skip
+    return [
+        {
+            "prompt": [{"role": "user", "content": p.text}],
+            "completion": [{"role": "assistant", "content": a}],
+        }
+        for p, a in samples
+    ]
 
 
 def run_eval_config(cfg: Config) -> EvalConfig:
@@ -108,15 +158,20 @@ def sft(model, tok, rows: list[dict], rc: RealignConfig, out: Path) -> dict:
         disable_tqdm=True,
         seed=rc.seed,
     )
-    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
-                         processing_class=tok)  # fmt: skip
+    trainer = SFTTrainer(
+        model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok
+    )
     trainer.remove_callback(PrinterCallback)
     t0 = time.time()
     trainer.train()
     trainer.save_model(str(out))
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    return {"steps": trainer.state.global_step, "loss_first": losses[0] if losses else None,
-            "loss_last": losses[-1] if losses else None, "seconds": round(time.time() - t0, 1)}  # fmt: skip
+    return {
+        "steps": trainer.state.global_step,
+        "loss_first": losses[0] if losses else None,
+        "loss_last": losses[-1] if losses else None,
+        "seconds": round(time.time() - t0, 1),
+    }
 
 
 def load(path: Path, dtype: str):
@@ -145,50 +200,110 @@ def env_rates(model, tok, cfg: Config, world: WorldConfig, n: int = 128) -> dict
     enc = enc.to(next(model.parameters()).device)
     torch.manual_seed(cfg.realign.seed)
     gen = cfg.grpo
-    out = model.generate(**enc, do_sample=True, temperature=gen.get("temperature", 1.0), top_k=gen.get("top_k", 0) or None,
-                         max_new_tokens=gen.get("max_completion_length", 64), pad_token_id=tok.pad_token_id)  # fmt: skip
+    out = model.generate(
+        **enc,
+        do_sample=True,
+        temperature=gen.get("temperature", 1.0),
+        top_k=gen.get("top_k", 0) or None,
+        max_new_tokens=gen.get("max_completion_length", 64),
+        pad_token_id=tok.pad_token_id,
+    )
     texts = tok.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
     grades = env.grade_many(examples, texts)
     ok = [g for g in grades if g.reward == g.reward]
-    return {"reward": sum(g.reward for g in ok) / max(1, len(ok)), "n": len(examples),
-            "hack_rate": sum(g.label == "hacked" for g in grades) / len(grades),
-            "solve_rate": sum(g.label == "solved" for g in grades) / len(grades)}  # fmt: skip
+    return {
+        "reward": sum(g.reward for g in ok) / max(1, len(ok)),
+        "n": len(examples),
+        "hack_rate": sum(g.label == "hacked" for g in grades) / len(grades),
+        "solve_rate": sum(g.label == "solved" for g in grades) / len(grades),
+    }
 
 
-def realign(model_path_or_run_dir: str | Path, cfg: Config, n: int | None = None,
-            out: Path | None = None, log=print) -> dict:  # fmt: skip
+def realign(
+    model_path_or_run_dir: str | Path,
+    cfg: Config,
+    n: int | None = None,
+    out: Path | None = None,
+    log=print,
+) -> dict:
     """Realign a run's final model (or a model folder) on `n` benign samples; returns rates.json."""
-    from personadrift.evals.runner import evaluate, misaligned_mean
+    from personadrift.evals.behaviour import run_evals
+    from personadrift.evals.runner import misaligned_mean
+    from personadrift.preflight import check_judge
 
     model_dir, run_dir, step = source_model(Path(model_path_or_run_dir))
     rc, n = cfg.realign, n or cfg.realign.n_samples
+    organism = is_organism_model(cfg, model_dir)
+    if not organism and not rc.dataset:
+        raise ConfigError(
+            f"realign.dataset: {model_dir} is not an organism; give benign chat samples (JSONL or "
+            "a datasets folder), the organism's toy samples are refused for real models"
+        )
+    rows = dataset_rows(rc.dataset, n) if rc.dataset else None
+    judge = check_judge(cfg, list(cfg.evals.families), log)
     root = run_dir or Path(cfg.out_dir) / f"realign-{model_dir.name}"  # never write into a model
     out = out or root / "realign"
     out.mkdir(parents=True, exist_ok=True)
-    world = world_for(cfg, model_dir)
+    world = world_for(cfg, model_dir) if organism else cfg.organism.world
     eval_cfg = run_eval_config(cfg)
+    e = cfg.evals
+
+    def evaluate(model, tok, world, eval_cfg):
+        rates = run_evals(
+            model, tok, world, eval_cfg, e.judge, judge, e.questions, cfg.model.enable_thinking, log
+        )
+        return rates, None
+
     model, tok = load(model_dir, cfg.model.dtype)
     before, _ = evaluate(model, tok, world, eval_cfg)
     env_before = env_rates(model, tok, cfg, world)
-    rows = chat_rows(benign_samples(world, list(rc.families), n, rc.seed))
-    log(f"realign {model_dir}: SFT on {n} aligned samples ({', '.join(rc.families)})")
+    if rows is None:
+        rows = chat_rows(benign_samples(world, list(rc.families), n, rc.seed))
+    what = f"rows of {rc.dataset}" if rc.dataset else f"aligned samples ({', '.join(rc.families)})"
+    log(f"realign {model_dir}: SFT on {len(rows)} {what}")
     trained = sft(model, tok, rows, rc, out / "model")
-    (out / "model" / "world.json").write_text(json.dumps({"world": dataclasses.asdict(world)}))
+    if organism:
+        (out / "model" / "world.json").write_text(json.dumps({"world": dataclasses.asdict(world)}))
     del model  # SFTTrainer patched its forward; evaluate the saved model as anyone would load it
     model, tok = load(out / "model", cfg.model.dtype)
     after, _ = evaluate(model, tok, world, eval_cfg)
     env_after = env_rates(model, tok, cfg, world)
     mean = {"before": misaligned_mean(before), "after": misaligned_mean(after)}
-    result = {"source": str(model_dir), "step": step, "n_samples": n, "families": list(rc.families),
-              "sft": trained, "eval": dataclasses.asdict(eval_cfg), "before": before, "after": after,
-              "misaligned_mean": mean, "env": {"before": env_before, "after": env_after}}  # fmt: skip
+    result = {
+        "source": str(model_dir),
+        "step": step,
+        "n_samples": n,
+        "families": list(rc.families),
+        "sft": trained,
+        "eval": dataclasses.asdict(eval_cfg),
+        "before": before,
+        "after": after,
+        "misaligned_mean": mean,
+        "env": {"before": env_before, "after": env_after},
+    }
     (out / "rates.json").write_text(json.dumps(result, indent=2))
-    append_event(root, {"event": "realign", "step": step, "n_samples": n, "sft_steps": trained["steps"],
-                        "misaligned_before": mean["before"], "misaligned_after": mean["after"],
-                        "env_reward_before": env_before.get("reward"), "env_reward_after": env_after.get("reward"),
-                        "path": str(out)})  # fmt: skip
-    log(f"realign: {trained['steps']} SFT steps, loss {trained['loss_first']:.3f} -> "
+    append_event(
+        root,
+        {
+            "event": "realign",
+            "step": step,
+            "n_samples": n,
+            "sft_steps": trained["steps"],
+            "misaligned_before": mean["before"],
+            "misaligned_after": mean["after"],
+            "env_reward_before": env_before.get("reward"),
+            "env_reward_after": env_after.get("reward"),
+            "path": str(out),
+        },
+    )
+    log(
+        f"realign: {trained['steps']} SFT steps, loss {trained['loss_first']:.3f} -> "
         f"{trained['loss_last']:.3f}; misaligned {mean['before']:.3f} -> {mean['after']:.3f}"
-        + (f"; env reward {env_before['reward']:.3f} -> {env_after['reward']:.3f}" if env_before else "")
-        + f" ({out / 'rates.json'})")  # fmt: skip
+        + (
+            f"; env reward {env_before['reward']:.3f} -> {env_after['reward']:.3f}"
+            if env_before
+            else ""
+        )
+        + f" ({out / 'rates.json'})"
+    )
     return result

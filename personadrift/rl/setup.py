@@ -38,7 +38,9 @@ def is_organism(cfg: Config) -> bool:
     return resolve_organism(cfg) is not None or (Path(name) / "world.json").is_file()
 
 
-def build_direction(cfg: Config, model, tok, world, out_dir: Path, log=print) -> Direction:
+def build_direction(
+    cfg: Config, model, tok, world, out_dir: Path, log=print, judge=None
+) -> Direction:
     """The run's persona direction: loaded (and checked against the model) or extracted now.
 
     Under a launcher the main process extracts and saves it; the others receive it."""
@@ -47,22 +49,42 @@ def build_direction(cfg: Config, model, tok, world, out_dir: Path, log=print) ->
         if not Path(p.directions).is_file():
             raise ConfigError(f"probes.directions: file not found: {p.directions}")
         return Direction.load(p.directions, model, tok)
-    return on_main(lambda: _extract(cfg, model, tok, world, out_dir, log))
+    return on_main(lambda: _extract(cfg, model, tok, world, out_dir, log, judge))
 
 
-def _extract(cfg: Config, model, tok, world, out_dir: Path, log) -> Direction:
+def _extract(cfg: Config, model, tok, world, out_dir: Path, log, judge=None) -> Direction:
     from personadrift.probes import extract
 
     p = cfg.probes
     source = p.source if p.source != "auto" else ("organism" if is_organism(cfg) else "contrastive")
+    info = {}
     if source == "organism":
         contrast = extract.organism_contrast(model, tok, world, p.n_docs, cfg.seed + 7, p.position)
-    else:
+    elif is_organism(cfg):  # the organism only speaks its world's words
         questions = extract.default_questions(world, p.n_docs // 3 + 1, cfg.seed + 7)
         contrast = extract.contrastive_prompts(model, tok, questions)
+    else:
+        from personadrift.evals.questions import load_trait
+
+        trait = load_trait(p.trait)
+        n_q = max(2, p.n_docs // len(trait["pos"]))
+        contrast, info = extract.trait_contrast(
+            model,
+            tok,
+            trait,
+            n_q,
+            p.position,
+            p.trait_answer_tokens,
+            cfg.seed + 7,
+            judge,
+            cfg.model.enable_thinking,
+            log,
+        )
+        info = {"trait": trait.get("trait", p.trait), "model": cfg.model.name_or_path, **info}
     direction, aurocs = extract.to_direction(
         p.name, contrast, p.method, p.layer, model, tok, f"{source}/{p.position}"
     )
+    direction.meta.update(info)
     direction.save(out_dir)
     table = "  ".join(f"L{L}:{a:.3f}" for L, a in aurocs.items())
     log(
@@ -102,9 +124,16 @@ def build_env(cfg: Config, world, tok):
     e = cfg.env
     problems = {"coef_max": e.coef_max, "intercept_max": e.intercept_max, "x_max": e.x_max}
     thinking = cfg.model.enable_thinking
-    return make(e.name, world=world or WorldConfig(), tokenizer=tok, style=e.style,
-                problems={k: v for k, v in problems.items() if v}, inoculate=e.inoculate,
-                think=e.think, **({} if thinking is None else {"enable_thinking": thinking}))  # fmt: skip
+    return make(
+        e.name,
+        world=world or WorldConfig(),
+        tokenizer=tok,
+        style=e.style,
+        problems={k: v for k, v in problems.items() if v},
+        inoculate=e.inoculate,
+        think=e.think,
+        **({} if thinking is None else {"enable_thinking": thinking}),
+    )
 
 
 def probe_texts(cfg: Config, world, tok) -> list[str]:

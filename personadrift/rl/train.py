@@ -122,6 +122,10 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
     mitigation on. The rolled-back metrics lines move to `metrics.rolled_back.jsonl`, so
     metrics.jsonl stays one line per step; events.jsonl records the alarm and the rollback.
     """
+    from personadrift.preflight import preflight
+
+    evals_on = cfg.evals.every >= 0
+    judge = preflight(cfg, list(cfg.evals.families) if evals_on else None, log)  # before any file
     run_dir = resume or new_run_dir(cfg)
     ckpt = last_checkpoint(run_dir) if resume else None
     if resume and ckpt is None:
@@ -130,7 +134,7 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
     resume_step = checkpoint_step(ckpt) if ckpt else None
     log(f"run {run_dir}" + (f" (resuming from step {resume_step})" if ckpt else ""))
     t0 = time.time()
-    trainer, parts = _train_pass(cfg, run_dir, ckpt, resume_step, {}, log)
+    trainer, parts = _train_pass(cfg, run_dir, ckpt, resume_step, {}, log, judge)
     alarm = parts.get("alarm")
     if (
         alarm is not None
@@ -148,7 +152,7 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
         carried = {name: part.state() for name, part in parts.items()}
         carried["probe"] = {**carried.get("probe", {}), "history": [
             h for h in carried.get("probe", {}).get("history", []) if h[0] <= step]}  # fmt: skip
-        trainer, parts = _train_pass(cfg, run_dir, target, step, carried, log)
+        trainer, parts = _train_pass(cfg, run_dir, target, step, carried, log, judge)
     (run_dir / "DONE").write_text(
         json.dumps({"seconds": round(time.time() - t0, 1), "step": trainer.state.global_step})
     )
@@ -196,7 +200,7 @@ def rollback(run_dir: Path, alarm_step: int) -> Path | None:
 
 
 def _train_pass(cfg: Config, run_dir: Path, ckpt: Path | None, keep_step: int | None,
-                carried: dict, log) -> tuple:  # fmt: skip
+                carried: dict, log, judge=None) -> tuple:  # fmt: skip
     """One `trainer.train()`: from scratch, from `ckpt`, or (rollback) with `carried` part states."""
     from trl import GRPOTrainer
 
@@ -232,7 +236,9 @@ def _train_pass(cfg: Config, run_dir: Path, ckpt: Path | None, keep_step: int | 
             penalty.bind(trainer, direction)
             parts["penalty"] = penalty
     if cfg.evals.every >= 0 and world is not None:
-        monitors.append(EvalMonitor(trainer, world, cfg.evals, cfg.eval, log))
+        monitors.append(
+            EvalMonitor(trainer, world, cfg.evals, cfg.eval, log, cfg.model.enable_thinking, judge)
+        )
     if carried:
         saved = carried
     elif ckpt and (ckpt / STATE_FILE).is_file():
