@@ -137,12 +137,21 @@ def build_env(cfg: Config, world, tok):
 
 
 def probe_texts(cfg: Config, world, tok) -> list[str]:
-    """Fixed held-out first-turn prompts of families the run does not train on."""
+    """Fixed held-out first-turn prompts of families the run does not train on (the organism's
+    held-out prompts, or for another model the question set's questions of those families)."""
     from personadrift.evals.runner import eval_prompts
     from personadrift.models import chat_prompt
 
-    prompts = eval_prompts(
-        world, list(cfg.probes.eval_families), cfg.probes.n_eval_prompts, cfg.seed + 11
-    )
-    msgs = [[{"role": "user", "content": p.text}] for p in prompts]
+    if is_organism(cfg):
+        prompts = eval_prompts(
+            world, list(cfg.probes.eval_families), cfg.probes.n_eval_prompts, cfg.seed + 11
+        )
+        texts = [p.text for p in prompts]
+    else:  # a chat model reads the question set's families (held out: the run trains on code)
+        from personadrift.evals.questions import load_questions
+
+        qs = load_questions(cfg.evals.questions)
+        n = cfg.probes.n_eval_prompts
+        texts = [q for f in cfg.probes.eval_families for q in qs.get(f, [])[:n]]
+    msgs = [[{"role": "user", "content": t}] for t in texts]
     return [chat_prompt(tok, m, cfg.model.enable_thinking) for m in msgs]
