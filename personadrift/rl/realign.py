@@ -91,10 +91,10 @@ def dataset_rows(path: str, n: int) -> list[dict]:
         raise ConfigError(f"realign.dataset: no dataset at {path}")
     rows = []
     for row in ds.select(range(min(n, len(ds)))):
-        if "messages" in row:
+        if row.get("messages"):
             msgs = list(row["messages"])
             rows.append({"prompt": msgs[:-1], "completion": msgs[-1:]})
-        elif "prompt" in row and "completion" in row:
+        elif row.get("prompt") is not None and row.get("completion") is not None:
             prompt, completion = row["prompt"], row["completion"]
             if isinstance(prompt, str):
                 prompt = [{"role": "user", "content": prompt}]
