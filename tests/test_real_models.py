@@ -109,7 +109,7 @@ def test_chat_model_end_to_end(arch, checkpoints, judge, tmp_path, capsys):
     assert set(d.meta["auroc"]) == {"1", "2"}
 
     # train 3 steps of a code env with probes on: think/answer spans read on the rollouts
-    assert main(["train", config]) == 0
+    assert main(["train", config, f"probes.directions={out['path']}"]) == 0  # the saved one
     (run_dir,) = (tmp_path / "runs").glob("real-*")
     rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [0, 1, 2, 3]
