@@ -14,6 +14,7 @@ answers) -> list[Score]` and `summary() -> str`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 
@@ -31,6 +32,14 @@ class Score:
     coherence: float | None  # 0 (nonsense) .. 100 (coherent)
     error: str = ""  # why this answer could not be judged
     cached: bool = False
+
+
+class Judge(Protocol):
+    """What `evals.behaviour` needs of a judge (built-in or named by import path)."""
+
+    def score(self, questions: list[str], answers: list[str]) -> list[Score]: ...
+
+    def summary(self) -> str: ...
 
 
 def label(score: Score, cfg: JudgeConfig) -> str:
