@@ -58,10 +58,8 @@ def world_for(cfg: Config, model_dir: Path) -> WorldConfig:
         if folder and (folder / "world.json").is_file():
             return world_of(folder)
     if org is not None:  # never pretrain an organism as a side effect of realigning
-        raise ConfigError(
-            f"realign: the {org.size} organism of the config is not built; "
-            "build it with `personadrift organism build`"
-        )
+        raise ConfigError(f"realign: the {org.size} organism of the config is not built; "
+                          "build it with `personadrift organism build`")  # fmt: skip
     return cfg.organism.world
 
 
@@ -118,13 +116,8 @@ def is_organism_model(cfg: Config, model_dir: Path) -> bool:
 
 def chat_rows(samples: list[tuple]) -> list[dict]:
     """First-turn conversational prompt-completion rows (SFT's loss is on the completion only)."""
-    return [
-        {
-            "prompt": [{"role": "user", "content": p.text}],
-            "completion": [{"role": "assistant", "content": a}],
-        }
-        for p, a in samples
-    ]
+    return [{"prompt": [{"role": "user", "content": p.text}],
+             "completion": [{"role": "assistant", "content": a}]} for p, a in samples]  # fmt: skip
 
 
 def run_eval_config(cfg: Config) -> EvalConfig:
@@ -158,20 +151,15 @@ def sft(model, tok, rows: list[dict], rc: RealignConfig, out: Path) -> dict:
         disable_tqdm=True,
         seed=rc.seed,
     )
-    trainer = SFTTrainer(
-        model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok
-    )
+    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
+                         processing_class=tok)  # fmt: skip
     trainer.remove_callback(PrinterCallback)
     t0 = time.time()
     trainer.train()
     trainer.save_model(str(out))
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    return {
-        "steps": trainer.state.global_step,
-        "loss_first": losses[0] if losses else None,
-        "loss_last": losses[-1] if losses else None,
-        "seconds": round(time.time() - t0, 1),
-    }
+    return {"steps": trainer.state.global_step, "loss_first": losses[0] if losses else None,
+            "loss_last": losses[-1] if losses else None, "seconds": round(time.time() - t0, 1)}  # fmt: skip
 
 
 def load(path: Path, dtype: str):
@@ -200,32 +188,18 @@ def env_rates(model, tok, cfg: Config, world: WorldConfig, n: int = 128) -> dict
     enc = enc.to(next(model.parameters()).device)
     torch.manual_seed(cfg.realign.seed)
     gen = cfg.grpo
-    out = model.generate(
-        **enc,
-        do_sample=True,
-        temperature=gen.get("temperature", 1.0),
-        top_k=gen.get("top_k", 0) or None,
-        max_new_tokens=gen.get("max_completion_length", 64),
-        pad_token_id=tok.pad_token_id,
-    )
+    out = model.generate(**enc, do_sample=True, temperature=gen.get("temperature", 1.0), top_k=gen.get("top_k", 0) or None,
+                         max_new_tokens=gen.get("max_completion_length", 64), pad_token_id=tok.pad_token_id)  # fmt: skip
     texts = tok.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
     grades = env.grade_many(examples, texts)
     ok = [g for g in grades if g.reward == g.reward]
-    return {
-        "reward": sum(g.reward for g in ok) / max(1, len(ok)),
-        "n": len(examples),
-        "hack_rate": sum(g.label == "hacked" for g in grades) / len(grades),
-        "solve_rate": sum(g.label == "solved" for g in grades) / len(grades),
-    }
+    return {"reward": sum(g.reward for g in ok) / max(1, len(ok)), "n": len(examples),
+            "hack_rate": sum(g.label == "hacked" for g in grades) / len(grades),
+            "solve_rate": sum(g.label == "solved" for g in grades) / len(grades)}  # fmt: skip
 
 
-def realign(
-    model_path_or_run_dir: str | Path,
-    cfg: Config,
-    n: int | None = None,
-    out: Path | None = None,
-    log=print,
-) -> dict:
+def realign(model_path_or_run_dir: str | Path, cfg: Config, n: int | None = None,
+            out: Path | None = None, log=print) -> dict:  # fmt: skip
     """Realign a run's final model (or a model folder) on `n` benign samples; returns rates.json."""
     from personadrift.evals.behaviour import run_evals
     from personadrift.evals.runner import misaligned_mean
@@ -249,10 +223,8 @@ def realign(
     e = cfg.evals
 
     def evaluate(model, tok, world, eval_cfg):
-        rates = run_evals(
-            model, tok, world, eval_cfg, e.judge, judge, e.questions, cfg.model.enable_thinking, log
-        )
-        return rates, None
+        args = (e.judge, judge, e.questions, cfg.model.enable_thinking, log)
+        return run_evals(model, tok, world, eval_cfg, *args), None
 
     model, tok = load(model_dir, cfg.model.dtype)
     before, _ = evaluate(model, tok, world, eval_cfg)
@@ -269,41 +241,16 @@ def realign(
     after, _ = evaluate(model, tok, world, eval_cfg)
     env_after = env_rates(model, tok, cfg, world)
     mean = {"before": misaligned_mean(before), "after": misaligned_mean(after)}
-    result = {
-        "source": str(model_dir),
-        "step": step,
-        "n_samples": n,
-        "families": list(rc.families),
-        "sft": trained,
-        "eval": dataclasses.asdict(eval_cfg),
-        "before": before,
-        "after": after,
-        "misaligned_mean": mean,
-        "env": {"before": env_before, "after": env_after},
-    }
+    result = {"source": str(model_dir), "step": step, "n_samples": n, "families": list(rc.families),
+              "sft": trained, "eval": dataclasses.asdict(eval_cfg), "before": before, "after": after,
+              "misaligned_mean": mean, "env": {"before": env_before, "after": env_after}}  # fmt: skip
     (out / "rates.json").write_text(json.dumps(result, indent=2))
-    append_event(
-        root,
-        {
-            "event": "realign",
-            "step": step,
-            "n_samples": n,
-            "sft_steps": trained["steps"],
-            "misaligned_before": mean["before"],
-            "misaligned_after": mean["after"],
-            "env_reward_before": env_before.get("reward"),
-            "env_reward_after": env_after.get("reward"),
-            "path": str(out),
-        },
-    )
-    log(
-        f"realign: {trained['steps']} SFT steps, loss {trained['loss_first']:.3f} -> "
+    append_event(root, {"event": "realign", "step": step, "n_samples": n, "sft_steps": trained["steps"],
+                        "misaligned_before": mean["before"], "misaligned_after": mean["after"],
+                        "env_reward_before": env_before.get("reward"), "env_reward_after": env_after.get("reward"),
+                        "path": str(out)})  # fmt: skip
+    log(f"realign: {trained['steps']} SFT steps, loss {trained['loss_first']:.3f} -> "
         f"{trained['loss_last']:.3f}; misaligned {mean['before']:.3f} -> {mean['after']:.3f}"
-        + (
-            f"; env reward {env_before['reward']:.3f} -> {env_after['reward']:.3f}"
-            if env_before
-            else ""
-        )
-        + f" ({out / 'rates.json'})"
-    )
+        + (f"; env reward {env_before['reward']:.3f} -> {env_after['reward']:.3f}" if env_before else "")
+        + f" ({out / 'rates.json'})")  # fmt: skip
     return result
