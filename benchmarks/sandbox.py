@@ -1,10 +1,14 @@
 """Sandbox throughput: answers graded per second, honest batch vs. a batch with hung answers.
 
-    python benchmarks/sandbox.py [--n 64] [--hung 8] [--timeout 2] [--workers W]
+    python benchmarks/sandbox.py [--n 64] [--hung 8] [--timeout 2] [--workers W] [--repeat 3]
+                                 [--user nobody]
 
-Both batches run side by side in one process, after one warm-up job. The hung batch replaces every
-n/hung-th answer with a hang (half busy loops, half sleeps); it should take at most about one
-timeout longer than the honest one.
+Run as root it measures both modes, each in a process of its own: root (per-job uids) and
+unprivileged (a user namespace, as `--user`), and their ratio (the unprivileged mode should keep
+at least 0.8x root's throughput); run as any other user, that user's mode only. Each batch runs
+`--repeat` times after one warm-up job, and the best time counts (the machine may be shared). The
+hung batch replaces every n/hung-th answer with a hang (half busy loops, half sleeps); it should
+take at most about one timeout longer than the honest one.
 """
 
 from __future__ import annotations
@@ -12,12 +16,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pwd
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from personadrift.rewards.sandbox import Limits, isolation_report, run, run_many  # noqa: E402
+from personadrift.rewards import sandbox_host  # noqa: E402
+from personadrift.rewards.sandbox import Limits, run, run_many  # noqa: E402
+from personadrift.rewards.sandbox_report import isolation_report  # noqa: E402
 
 # Small functions of the kind an RL coding task asks for, each checked by a few asserts and
 # reporting its outputs as JSON, as a grader harness would.
@@ -57,6 +64,79 @@ def batch(sources: list[str], limits: Limits, workers: int | None) -> tuple[floa
     return time.monotonic() - start, results
 
 
+def measure(args: argparse.Namespace) -> dict:
+    """Both batches in this process's mode: seconds (best of --repeat) and statuses."""
+    limits = Limits(timeout_s=args.timeout)
+    report = isolation_report()
+    run("pass", limits)  # warm-up
+    honest = [honest_answer(i) for i in range(args.n)]
+    every = max(1, args.n // max(1, args.hung))
+    hung_at = list(range(0, args.n, every))[: args.hung]
+    mixed = list(honest)
+    for k, i in enumerate(hung_at):
+        mixed[i] = HANGS[k % 2]
+    out = {"report": report, "uid": os.getuid(), "hung": len(hung_at)}
+    for name, sources in (("honest", honest), ("mixed", mixed)):
+        runs = [batch(sources, limits, args.workers) for _ in range(args.repeat)]
+        seconds, results = min(runs, key=lambda r: r[0])
+        out[name] = seconds
+        out[name + "_status"] = {
+            s: sum(r.status == s for r in results)
+            for s in ("ok", "timeout", "signal", "exit", "error")
+        }
+    return out
+
+
+def as_user(name: str) -> None:
+    """Become `name` (in a child process, after the imports: nothing more needs reading)."""
+    entry = pwd.getpwnam(name)
+    os.setgroups([])
+    os.setgid(entry.pw_gid)
+    os.setuid(entry.pw_uid)
+    own = getattr(sys, "_base_executable", "") or sys.executable
+    if not os.access(own, os.X_OK) or not os.access(os.path.dirname(os.__file__), os.R_OK):
+        # This interpreter is under a directory the user cannot enter: answers get the system's.
+        def system_python(root, jailed):
+            return "/usr/bin/python3", ("/usr",)
+
+        sandbox_host._pick_python = system_python
+
+
+def in_child(args: argparse.Namespace, user: str | None) -> dict:
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            if user:
+                as_user(user)
+            os.write(w, json.dumps(measure(args)).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as f:
+        data = f.read()
+    os.waitpid(pid, 0)
+    return json.loads(data)
+
+
+def show(mode: str, m: dict, args: argparse.Namespace) -> None:
+    weak = [k for k, v in m["report"].items() if not v]
+    print(f"{mode} mode (uid {m['uid']}; not holding here: {', '.join(weak) or 'none'})")
+    print(
+        f"  honest batch: {args.n} answers in {m['honest']:.2f} s = "
+        f"{args.n / m['honest']:.1f} answers/s ({m['honest_status']['ok']} ok)"
+    )
+    print(
+        f"  hung batch:   {args.n} answers ({m['hung']} hung) in {m['mixed']:.2f} s = "
+        f"{args.n / m['mixed']:.1f} answers/s ({m['mixed_status']})"
+    )
+    print(
+        f"  hung - honest: +{m['mixed'] - m['honest']:.2f} s (timeout {args.timeout:.1f} s, "
+        "target: at most about one timeout extra)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=64, help="answers per batch")
@@ -65,37 +145,21 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=None, help="run_many workers (default: its own)"
     )
+    parser.add_argument("--repeat", type=int, default=3, help="runs per batch; the best counts")
+    parser.add_argument("--user", default="nobody", help="unprivileged user (when run as root)")
     args = parser.parse_args()
-    limits = Limits(timeout_s=args.timeout)
-
-    print("isolation_report():", json.dumps(isolation_report(), indent=1))
-    run("pass", limits)  # warm-up: probes the host once
-
-    honest = [honest_answer(i) for i in range(args.n)]
-    every = max(1, args.n // max(1, args.hung))
-    hung_at = list(range(0, args.n, every))[: args.hung]
-    mixed = list(honest)
-    for k, i in enumerate(hung_at):
-        mixed[i] = HANGS[k % 2]
-    t_honest, r_honest = batch(honest, limits, args.workers)
-    t_mixed, r_mixed = batch(mixed, limits, args.workers)
-
-    ok_honest = sum(r.status == "ok" for r in r_honest)
-    statuses = {
-        s: sum(r.status == s for r in r_mixed) for s in ("ok", "timeout", "signal", "exit", "error")
-    }
-    print(
-        f"honest batch: {args.n} answers in {t_honest:.2f} s = {args.n / t_honest:.1f} answers/s "
-        f"({ok_honest} ok)"
-    )
-    print(
-        f"hung batch:   {args.n} answers ({len(hung_at)} hung) in {t_mixed:.2f} s = "
-        f"{args.n / t_mixed:.1f} answers/s ({statuses})"
-    )
-    print(
-        f"hung - honest: +{t_mixed - t_honest:.2f} s (ratio {t_mixed / t_honest:.2f}; "
-        f"timeout {args.timeout:.1f} s, target: at most about one timeout extra)"
-    )
+    if os.geteuid() != 0:
+        show("unprivileged", in_child(args, None), args)
+        return
+    root = in_child(args, None)
+    show("root", root, args)
+    user = in_child(args, args.user)
+    show("unprivileged", user, args)
+    for name in ("honest", "mixed"):
+        print(
+            f"unprivileged / root throughput, {name} batch: {root[name] / user[name]:.2f} "
+            "(target >= 0.8)"
+        )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@
     personadrift directions extract CONFIG  # persona directions, layer sweep, saved
     personadrift envs list                  # environments and their loopholes
     personadrift envs try ENV [CONFIG]      # a few prompts, the model's answers, their labels
+    personadrift study warning [--seeds 0,1,2,3,4] [--alpha 0.1]   # calibrated early warning
 Every subcommand takes `key=value` overrides after CONFIG. A bad config exits with status 2 and
 a one-line error.
 """
@@ -23,7 +24,8 @@ import sys
 import time
 from pathlib import Path
 
-from personadrift.config import Config, ConfigError, load_config
+from personadrift.checks import check, check_questions, load_checked, ready_judge
+from personadrift.config import Config, ConfigError
 
 
 def _add_config(p: argparse.ArgumentParser) -> None:
@@ -47,6 +49,7 @@ def parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("overrides", nargs="*", help="dot-list overrides applied to every arm")
     demo.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    add_study(sub)
     org = sub.add_parser("organism", help="the persona-world model organism")
     org_sub = org.add_subparsers(dest="action", required=True)
     _add_config(org_sub.add_parser("build", help="pretrain (or load cached) and print base rates"))
@@ -85,9 +88,48 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
-def cmd_directions_extract(cfg: Config, out: str, as_json: bool, judge=None) -> int:
-    from pathlib import Path
+def add_study(sub) -> None:
+    study = sub.add_parser("study", help="studies over many runs")
+    kinds = study.add_subparsers(dest="study", required=True)
+    w = kinds.add_parser(
+        "warning", help="hackable + null runs per seed, dense ground truth, calibrated monitors"
+    )
+    w.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated seeds, e.g. 0,1,2,3,4")
+    w.add_argument("--alpha", type=float, default=0.1, help="null runs allowed to alarm")
+    w.add_argument("--k", type=int, default=2, help="consecutive readings above threshold")
+    w.add_argument("--parallel", type=int, default=2, help="runs at once (1 thread each)")
+    w.add_argument(
+        "--dense-n", type=int, default=300, help="dense evals: answers per family per step"
+    )
+    w.add_argument("--out", default="", help="study folder (default: runs/study-warning-<time>)")
+    w.add_argument("overrides", nargs="*", help="dot-list overrides applied to every run")
+    w.add_argument("--json", action="store_true", help="print one JSON object as the last line")
 
+
+def cmd_study(args) -> int:
+    from personadrift import study
+
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        print(f"personadrift: --seeds: not a list of integers: {args.seeds!r}", file=sys.stderr)
+        return 2
+    out = Path(args.out or f"runs/study-warning-{time.strftime('%Y%m%d-%H%M%S')}")
+    try:
+        study.check_inputs(seeds, args.alpha, args.k, args.overrides, args.dense_n)
+        parallel = max(1, args.parallel)
+        result = study.run_study(
+            seeds, out, args.overrides, args.alpha, args.k, parallel=parallel, dense_n=args.dense_n
+        )
+    except ConfigError as e:
+        print(f"personadrift: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+def cmd_directions_extract(cfg: Config, out: str, as_json: bool, judge=None) -> int:
     from personadrift.rl.setup import build_direction, load_policy
 
     model, tok, world = load_policy(cfg)
@@ -141,9 +183,9 @@ def cmd_envs_try(cfg: Config, env_name: str, n: int, samples: int) -> int:
 
 def cmd_organism_build(cfg: Config, as_json: bool) -> int:
     from personadrift.evals.table import rates_table, show, sweep_table
-    from personadrift.organism.build import build
+    from personadrift.models import build_organism
 
-    built = build(cfg.organism, cfg.eval)
+    built = build_organism(cfg.organism, cfg.eval)
     s = built.summary
     layers = json.loads((built.path / "readability.json").read_text())["layers"]
     show(
@@ -163,15 +205,12 @@ def cmd_organism_build(cfg: Config, as_json: bool) -> int:
 
 
 def cmd_eval(cfg: Config, as_json: bool, judge=None) -> int:
-    from personadrift.evals.behaviour import run_evals
+    from personadrift.evals.chat import chat_evals, eval_table
     from personadrift.evals.table import rates_table, show
     from personadrift.models import load_model
 
     model, tok, world, name = load_model(cfg)
-    e = cfg.evals
-    table = run_evals(
-        model, tok, world, cfg.eval, e.judge, judge, e.questions, cfg.model.enable_thinking
-    )
+    table = eval_table(model, tok, world, cfg.eval, chat_evals(cfg, judge))
     show(rates_table(table, f"evals, first turn ({name})"))
     out = Path(cfg.out_dir) / "evals" / f"{Path(name).name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -193,10 +232,11 @@ def cmd_realign(run_dir: str, overrides: list[str], as_json: bool) -> int:
     try:
         if not path.is_dir():
             raise ConfigError(f"realign: no such run directory: {path}")
+        run_cfg = path / "config.yaml"
+        cfg = load_checked(run_cfg if run_cfg.is_file() else None, overrides)
         from personadrift.rl.realign import realign
 
-        run_cfg = path / "config.yaml"
-        result = realign(path, load_config(run_cfg if run_cfg.is_file() else None, overrides))
+        result = realign(path, cfg)
     except ConfigError as e:
         print(f"personadrift: {e}", file=sys.stderr)
         return 2
@@ -238,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_realign(args.run_dir, args.overrides, args.json)
     if args.command == "demo":
         return cmd_demo(args)
+    if args.command == "study":
+        return cmd_study(args)
     if args.command == "report":
         from personadrift.report.render import build_report
 
@@ -261,11 +303,15 @@ def main(argv: list[str] | None = None) -> int:
             from personadrift.rl.train import resume_config
 
             cfg = resume_config(args.resume, args.overrides)
+            check(cfg, str(Path(args.resume) / "config.yaml"))
         else:
-            cfg = load_config(args.config, args.overrides)
-        if args.command == "train":
-            from pathlib import Path
+            cfg = load_checked(args.config, args.overrides)
+        if args.command == "envs":
+            from personadrift.envs import ENVS
 
+            if (why := ENVS.check(args.env)) is not None:  # before any model is loaded
+                raise ConfigError(f"envs try: {why}")
+        if args.command == "train":
             from personadrift.rl.distributed import close, is_main
             from personadrift.rl.train import train
 
@@ -273,18 +319,16 @@ def main(argv: list[str] | None = None) -> int:
             train(cfg, Path(args.resume) if args.resume else None, log=log)
             close()
             return 0
-        if args.command in ("eval", "directions"):
-            from personadrift.preflight import preflight
-
-            judged = args.command == "eval" or cfg.probes.position == "answer"
-            families = list(cfg.eval.families) if args.command == "eval" else []
-            judge = preflight(cfg, families if judged else None)
+        judge = None
+        if args.command == "eval":  # a chat model's judge asks the question set's families
+            check_questions(cfg, "eval.families", cfg.eval.families, str(args.config))
+        if args.command == "eval" or (
+            args.command == "directions" and cfg.probes.position == "answer"
+        ):
+            judge = ready_judge(cfg)  # built once; an endpoint that does not answer stops here
         if args.command == "directions":
             return cmd_directions_extract(cfg, args.out, args.json, judge)
         if args.command == "envs":
-            from personadrift.envs import make
-
-            make(args.env)  # unknown names fail here, before any model is loaded
             return cmd_envs_try(cfg, args.env, args.n, args.samples)
     except ConfigError as e:
         print(f"personadrift: config error: {e}", file=sys.stderr)

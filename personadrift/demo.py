@@ -21,6 +21,7 @@ import threading
 import time
 from pathlib import Path
 
+from personadrift.checks import load_checked
 from personadrift.config import ConfigError, load_config
 
 ARMS = {
@@ -109,8 +110,8 @@ def run_demo(
     from personadrift.report.render import build_report
     from personadrift.report.summary import summarize
 
-    for arm in ARMS:  # bad overrides fail here, before anything is built
-        load_config(repo_file(ARMS[arm]), overrides)
+    for arm in ARMS:  # bad overrides fail here, before anything is built or written
+        load_checked(repo_file(ARMS[arm]), overrides)
     out.mkdir(parents=True, exist_ok=True)
     stages: dict[str, float] = {}
     jobs = []

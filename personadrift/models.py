@@ -3,16 +3,20 @@
 - `organism`: the organism described by this config's `organism:` section (built or cached);
 - `organism:<size>`: the organism of that size preset with default knobs;
 - anything else: a local folder or hub id, loaded with transformers' Auto classes.
+
+An organism is built on first use (`build_organism`) and measured here, by the evals (base rates)
+and the probes (persona readability), so that the organism package depends on neither.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 from pathlib import Path
 
 import torch
 
-from personadrift.config import Config, ConfigError
+from personadrift.config import Config, EvalConfig, OrganismConfig, organism_of_size
+from personadrift.organism.build import Built, build, load, world_of
 
 
 def resolve_organism(cfg: Config):
@@ -20,41 +24,39 @@ def resolve_organism(cfg: Config):
     name = cfg.model.name_or_path
     if name == "organism":
         return cfg.organism
-    if name.startswith("organism:"):
-        from omegaconf import OmegaConf
-
-        from personadrift.config import OrganismConfig
-        from personadrift.organism.sizes import SIZES
-
-        size = name.split(":", 1)[1]
-        if size not in SIZES:
-            raise ConfigError(
-                f"model.name_or_path: unknown organism size {size!r}; known: {', '.join(SIZES)}"
-            )
-        merged = OmegaConf.merge(OmegaConf.structured(OrganismConfig), SIZES[size], {"size": size})
-        org = OmegaConf.to_object(merged)
-        return dataclasses.replace(org, cache_dir=cfg.organism.cache_dir)
+    if name.startswith("organism:"):  # the size was checked at load
+        return organism_of_size(name.split(":", 1)[1], cfg.organism.cache_dir)
     return None
+
+
+def build_organism(org: OrganismConfig, eval_cfg: EvalConfig | None = None, log=print) -> Built:
+    """The organism's checkpoint (built now or found in the cache), with its base rates and its
+    persona readability measured at build time."""
+    return build(org, functools.partial(measure, eval_cfg=eval_cfg), log)
+
+
+def measure(model, tok, org: OrganismConfig, eval_cfg: EvalConfig | None = None):
+    """({file name: JSON}, summary entries): first-turn rates per family, per-layer AUROC."""
+    from personadrift.evals.runner import evaluate
+    from personadrift.probes import readability
+
+    base_rates, _ = evaluate(model, tok, org.world, eval_cfg or EvalConfig())
+    docs = readability.probe_documents(org.world, org.probe_docs, org.seed + 1)
+    sweep = readability.sweep(readability.read_documents(model, tok, docs), org.arch.layers)
+    keys = ("best_layer", "auroc", "best_pre_layer", "tracking_auroc")
+    summary = {"base_rates": base_rates, **{k: sweep[k] for k in keys}}
+    return {"base_rates.json": base_rates, "readability.json": sweep}, summary
 
 
 def load_model(cfg: Config):
     """(model, tokenizer, world, display name)."""
-    from personadrift.organism.build import build, load, world_of
-
     dtype = getattr(torch, cfg.model.dtype)
     org = resolve_organism(cfg)
     if org is not None:
-        built = build(org, cfg.eval)
+        built = build_organism(org, cfg.eval)
         model, tok = load(built.path, dtype)
         return model, tok, world_of(built.path), built.path.name
     path = cfg.model.name_or_path
     model, tok = load(path, dtype)
     world = world_of(path) if (Path(path) / "world.json").is_file() else cfg.organism.world
     return model, tok, world, path
-
-
-def chat_prompt(tok, messages: list[dict], enable_thinking: bool | None = None) -> str:
-    """A generation prompt through the tokenizer's chat template; `enable_thinking` is passed
-    when set (templates without the switch ignore it)."""
-    extra = {} if enable_thinking is None else {"enable_thinking": enable_thinking}
-    return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **extra)

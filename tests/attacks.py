@@ -3,7 +3,10 @@
 Each is (name, source template). `str.format` fills in the grader's side: `cwd` and `home` (with
 a sentinel file and a 0600 secret), `drop` (world-writable, where a surviving daemon would leave a
 mark), `pkg` (the installed personadrift/rewards), `victim` (pid of a process of the grader's), `me`
-(the grader's pid), `port` (a TCP listener on 127.0.0.1) and `unix` (an abstract unix socket).
+(the grader's pid), `port` (a TCP listener on 127.0.0.1), `unix` (an abstract unix socket), `sock`
+(a unix socket file anyone may connect to) and `mark` (a unique word: what an attack leaves behind
+carries it in its name, so the tests can look for it on the host). An attack that gets through
+prints CONNECTED or LEAKED.
 """
 
 from __future__ import annotations
@@ -196,4 +199,67 @@ ATTACKS: list[tuple[str, str]] = [
         "    print(libc.ptrace(16, pid, None, None), ctypes.get_errno())\n",
     ),
     ("hang_in_atexit", "import atexit, time\natexit.register(time.sleep, 100)\nprint('bye')\n"),
+    (
+        "scratch_leftovers",
+        "import os\n"
+        "for d in ('/tmp', '/dev/shm', '/var/tmp', os.environ.get('TMPDIR', '.'), '.'):\n"
+        "    try:\n"
+        "        open(os.path.join(d, '{mark}-file'), 'w').write('left behind')\n"
+        "        os.mkfifo(os.path.join(d, '{mark}-fifo'))\n"
+        "    except OSError as e:\n"
+        "        print(e)\n"
+        "os.system('echo left > /tmp/{mark}-shell; echo left > /dev/shm/{mark}-shell')\n",
+    ),
+    (
+        "scratch_fill",
+        "import os\n"
+        "for d in ('/tmp', '/dev/shm'):\n"
+        "    for i in range(64):\n"
+        "        try:\n"
+        "            with open('%s/{mark}-%d' % (d, i), 'wb') as f:\n"
+        "                f.write(b'0' * 4 * 2**20)\n"
+        "        except OSError as e:\n"
+        "            print(e)\n"
+        "            break\n",
+    ),
+    (
+        "unix_socket_file",
+        "import socket\n"
+        "for path in ({sock!r}, '/run/docker.sock', '/var/run/docker.sock',\n"
+        "             '/run/containerd/containerd.sock', '/run/dbus/system_bus_socket',\n"
+        "             '/run/user/%d/bus' % __import__('os').getuid()):\n"
+        "    s = socket.socket(socket.AF_UNIX)\n"
+        "    try:\n"
+        "        s.connect(path)\n"
+        "        print('CONNECTED', path)\n"
+        "    except OSError as e:\n"
+        "        print(e)\n",
+    ),
+    (
+        "attack_supervisor",
+        "import ctypes, os, signal\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "parent = os.getppid()\n"
+        "for sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGSTOP):\n"
+        "    try:\n        os.kill(parent, sig)\n    except OSError as e:\n        print(e)\n"
+        "print('ptrace', libc.ptrace(16, parent, None, None), ctypes.get_errno())\n"
+        "try:\n"
+        "    with open('/proc/%d/mem' % parent, 'r+b') as f:\n"
+        "        print('LEAKED supervisor memory opened')\n"
+        "except OSError as e:\n"
+        "    print(e)\n"
+        "print('still here')\n",
+    ),
+    (
+        "read_other_jobs",
+        "import glob, os\n"
+        "paths = glob.glob('/tmp/personadrift-sandbox-*/job-*/*') + glob.glob('/job/*')\n"
+        "paths += glob.glob('/proc/[0-9]*/cwd/*') + glob.glob('/proc/[0-9]*/root/job/*')\n"
+        "for path in paths:\n"
+        "    if os.path.realpath(path) != os.path.realpath('main.py'):\n"
+        "        try:\n"
+        "            print('LEAKED', path, open(path).read()[:40])\n"
+        "        except OSError as e:\n"
+        "            print(e)\n",
+    ),
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from personadrift.config import load_config
@@ -11,7 +13,9 @@ ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("pdcache"))
+    """A fresh organism cache per session; PERSONADRIFT_TEST_CACHE reuses one across sessions
+    (a developer's speed-up: the tiny organism is then built once, not once per session)."""
+    return os.environ.get("PERSONADRIFT_TEST_CACHE") or str(tmp_path_factory.mktemp("pdcache"))
 
 
 @pytest.fixture(scope="session")
@@ -22,9 +26,9 @@ def tiny_cfg(cache_dir):
 @pytest.fixture(scope="session")
 def tiny(tiny_cfg):
     """The built tiny organism (`Built`: path, summary, cached)."""
-    from personadrift.organism.build import build
+    from personadrift.models import build_organism
 
-    return build(tiny_cfg.organism, tiny_cfg.eval)
+    return build_organism(tiny_cfg.organism, tiny_cfg.eval)
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,10 @@
 """The grader's side of the attack tests: what a model-written answer must not be able to touch.
 
 `grader_world(secret)` makes a working directory and a HOME (with a sentinel and a 0600 secret), a
-world-writable drop folder, a victim process and two listening sockets, chdirs and points HOME
-there for the duration, and cleans all of it up. `snapshot` records a directory's entries.
+world-writable drop folder, a victim process and three listening sockets (TCP, abstract unix, and a
+unix socket file anyone may connect to, like a container runtime's), chdirs and points HOME there
+for the duration, and cleans all of it up. `mark` is a unique word that attacks put in the names of
+what they leave behind, so the tests can look for it. `snapshot` records a directory's entries.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ class World:
     victim: subprocess.Popen  # a process of the grader's
     tcp: socket.socket  # listening on 127.0.0.1
     unix: socket.socket  # listening on an abstract unix address
+    sock: socket.socket  # listening on a unix socket file (mode 0777) in `drop`
+    mark: str  # unique; attacks name what they leave behind with it
 
     def fields(self) -> dict:
         """What attack templates are formatted with."""
@@ -58,6 +62,8 @@ class World:
             "me": os.getpid(),
             "port": self.tcp.getsockname()[1],
             "unix": self.unix.getsockname()[1:].decode(),
+            "sock": self.sock.getsockname(),
+            "mark": self.mark,
         }
 
     def fill(self, template: str) -> str:
@@ -84,17 +90,24 @@ def grader_world(secret: str) -> Iterator[World]:
     unix.bind("\0pd-test-" + secrets.token_hex(4))
     unix.listen()
     unix.setblocking(False)
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(os.path.join(drop, "runtime.sock"))
+    os.chmod(sock.getsockname(), 0o777)
+    sock.listen()
+    sock.setblocking(False)
+    mark = "pd-mark-" + secrets.token_hex(6)
     package = os.path.dirname(os.path.abspath(sandbox.__file__))
     try:
         with pytest.MonkeyPatch.context() as mp:
             mp.chdir(cwd)
             mp.setenv("HOME", home)
             mp.setenv("PD_SECRET", secret)
-            yield World(cwd, home, drop, package, victim, tcp, unix)
+            yield World(cwd, home, drop, package, victim, tcp, unix, sock, mark)
     finally:
         victim.kill()
         victim.wait()
         tcp.close()
         unix.close()
+        sock.close()
         for d in (cwd, home, drop):
             shutil.rmtree(d, ignore_errors=True)

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from personadrift.checks import load_checked
 from personadrift.config import Config, ConfigError, load_config
 
 from .conftest import ROOT
@@ -53,10 +54,20 @@ def test_bad_config_names_key_and_file(tmp_path, yaml, overrides, needle):
     f = tmp_path / "bad.yaml"
     f.write_text(yaml)
     with pytest.raises(ConfigError) as err:
-        load_config(f, overrides)
+        load_checked(f, overrides)  # load_config, then the registry names
     assert needle in str(err.value)
     assert "bad.yaml" in str(err.value)
     assert isinstance(err.value, ValueError)
+
+
+def test_schema_knows_no_registry():
+    """Loading a config imports no plug-in: names are resolved by personadrift.checks."""
+    code = (
+        "import sys; from personadrift.config import load_config; load_config(None); "
+        "print(sorted(m for m in sys.modules if m.startswith('personadrift')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['personadrift', 'personadrift.config']"
 
 
 def test_missing_file():

@@ -2,12 +2,14 @@
 
 Each env grades every attack as model output in one `grade_many` batch. Every attack must come back
 as a label, none `solved` or securely rewarded, and the grader's process, its cwd, its HOME and the
-installed package must stay as they were. A hackable reward earned by an attack is that env's
-loophole at work, and allowed.
+installed package must stay as they were, and nothing an attack wrote may be left on the host. A
+hackable reward earned by an attack is that env's loophole at work, and allowed. CI runs this file
+as root and as an unprivileged user (.ci/run).
 """
 
 from __future__ import annotations
 
+import glob
 import math
 import os
 import secrets
@@ -178,9 +180,13 @@ def test_the_grader_is_untouched(world, graded):
     assert world.victim.poll() is None, "the grader's process was killed"
     with open(f"/proc/{world.victim.pid}/stat") as f:
         assert f.read().rsplit(")", 1)[1].split()[0] in "SR", "the grader's process was stopped"
-    for listener in (world.tcp, world.unix):
+    for listener in (world.tcp, world.unix, world.sock):
         with pytest.raises(BlockingIOError):
             listener.accept()  # nobody connected
+    # Every attack wrote files named with the mark to /tmp, /dev/shm and its own dirs: none stays.
+    assert [
+        p for d in ("/tmp", "/dev/shm", "/var/tmp") for p in glob.glob(f"{d}/*{world.mark}*")
+    ] == []
     # cwd and HOME keep their sentinels unchanged and gain nothing; no daemon wrote to `drop`.
     assert {d: snapshot(d) for d in graded.before} == graded.before
     assert not os.path.exists(os.path.join(world.package, "evil.py"))

@@ -98,12 +98,12 @@ def test_reward_funcs_follow_trl_and_log_rates():
 
 
 def test_grader_failure_is_an_error_not_a_zero(monkeypatch):
-    from personadrift.envs import code_env
+    from personadrift.rewards import grader
     from personadrift.rewards.sandbox import ExecResult
     from personadrift.rewards.testrun import TestRun
 
     broken = ExecResult("error", None, "", "", 0.0, "cannot fork")
-    monkeypatch.setattr(code_env, "call_many", lambda s, *a, **k: [TestRun(None, broken)] * len(s))
+    monkeypatch.setattr(grader, "call_many", lambda s, *a, **k: [TestRun(None, broken)] * len(s))
     env = make("visible_tests")
     (reward,) = env.reward_funcs()
     rows = env.dataset_rows(env.examples("train", 1, seed=0))

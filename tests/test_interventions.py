@@ -14,8 +14,8 @@ from personadrift.config import ConfigError, PenaltyConfig, load_config
 from personadrift.evals.runner import eval_prompts, first_turn, sample_answers
 from personadrift.organism.build import world_of
 from personadrift.probes.direction import Direction
+from personadrift.probes.penalty import PersonaPenalty
 from personadrift.probes.reading import read_completions
-from personadrift.rewards.penalty import PersonaPenalty
 from personadrift.rl.train import train
 
 from .conftest import ROOT

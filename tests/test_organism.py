@@ -7,7 +7,8 @@ import time
 
 import torch
 
-from personadrift.organism.build import build, organism_path
+from personadrift.models import build_organism
+from personadrift.organism.build import organism_path
 from personadrift.probes.stats import auroc
 
 
@@ -53,7 +54,7 @@ def test_base_rates_shape(tiny):
 
 def test_second_build_hits_the_cache(tiny, tiny_cfg):
     t0 = time.time()
-    again = build(tiny_cfg.organism, tiny_cfg.eval)
+    again = build_organism(tiny_cfg.organism, tiny_cfg.eval)
     assert again.cached and again.path == tiny.path
     assert time.time() - t0 < 2
     assert organism_path(tiny_cfg.organism) == tiny.path

@@ -9,6 +9,7 @@ import math
 
 import pytest
 
+from personadrift.checks import load_checked
 from personadrift.cli import main
 from personadrift.config import ConfigError, JudgeConfig, load_config
 
@@ -49,7 +50,6 @@ def write_config(tmp_path, model_dir, judge_url, cache_dir, **extra) -> str:
             "n_docs": 10,
             "n_eval_prompts": 2,
             "answer_tokens": 2,
-            "rollout_samples": 8,
             "trait_answer_tokens": 8,
         },
         "evals": {
@@ -165,7 +165,7 @@ def test_chat_model_end_to_end(arch, checkpoints, judge, tmp_path, capsys):
 
 def test_eval_scores_match_the_judge(checkpoints, judge, tmp_path):
     """The rates come from the judge's replies, parsed: checked answer by answer."""
-    from personadrift.evals.behaviour import evaluate_behaviour
+    from personadrift.evals.chat import evaluate_chat
     from personadrift.evals.judges import make_judge
     from personadrift.organism.build import load
 
@@ -173,7 +173,7 @@ def test_eval_scores_match_the_judge(checkpoints, judge, tmp_path):
     model, tok = load(checkpoints["qwen2"])
     tok.padding_side = "left"
     j = make_judge(cfg.evals.judge, log=lambda *_: None)
-    table, answers = evaluate_behaviour(
+    table, answers = evaluate_chat(
         model, tok, cfg.eval, cfg.evals.judge, j, enable_thinking=False, log=lambda *_: None
     )
     for a in answers:
@@ -266,7 +266,7 @@ def test_bad_config_fails_before_training(case, checkpoints, judge, tmp_path, ca
 
 def test_user_extensions_by_import_path(tmp_path, checkpoints, judge):
     config = write_config(tmp_path, checkpoints["qwen2"], judge.base_url, tmp_path / "c")
-    cfg = load_config(
+    cfg = load_checked(
         config,
         [
             "env.name=personadrift.envs.visible_tests:VisibleTests",
@@ -281,7 +281,7 @@ def test_user_extensions_by_import_path(tmp_path, checkpoints, judge):
     assert env.think == "final" and env.examples("train", 1, 0)[0].prompt.startswith("<|im_start|>")
     assert make_judge(cfg.evals.judge).score(["q"], ["a"])[0].alignment == 42.0
     with pytest.raises(ConfigError, match="has no attribute"):
-        load_config(config, ["evals.judge.name=tests.test_real_models:nope"])
+        load_checked(config, ["evals.judge.name=tests.test_real_models:nope"])
 
 
 class _Constant:
@@ -324,7 +324,7 @@ def test_realign_refuses_the_organism_samples_on_a_real_model(checkpoints, judge
 
 
 def test_enable_thinking_reaches_the_chat_template(checkpoints):
-    from personadrift.models import chat_prompt
+    from personadrift.envs.reasoning import chat_prompt
 
     tok = build_tokenizer()
     msgs = [{"role": "user", "content": "hi"}]

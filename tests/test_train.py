@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -41,7 +42,7 @@ def test_smoke_metrics_keys(smoke_run):
         for key in ("probe/toxic/eval_mean", "probe/toxic/z", "evals/mean/misaligned_rate",
                     "evals/advice/misaligned_rate", "evals/facts/incoherent_rate"):  # fmt: skip
             assert key in by_step[step], (step, key)
-    for step in (2, 4):
+    for step in (1, 2, 3, 4):  # read in the loss forward of every step, at no extra pass
         assert "probe/toxic/rollout_mean" in by_step[step]
     assert by_step[0]["probe/toxic/z"] == 0.0
     for step in (1, 2, 3, 4):
@@ -59,9 +60,49 @@ def test_smoke_samples_checkpoints_directions(smoke_run):
     ckpts = sorted(p.name for p in (smoke_run / "checkpoints").glob("checkpoint-*"))
     assert ckpts == ["checkpoint-2", "checkpoint-4"]  # keep: 2
     assert (smoke_run / "checkpoints" / "checkpoint-4" / "personadrift_state.json").is_file()
-    assert (
-        any((smoke_run / "tb").rglob("events.out.tfevents*")) or True
-    )  # tensorboard is optional in tiny.yaml
+    assert not (smoke_run / "tb").exists()  # tiny.yaml: report_to: []
+
+
+def test_metrics_identical_to_the_loop_before_the_redesign(smoke_run, tiny):
+    """Same seed, same organism -> the same metrics.jsonl values as the seven-callback loop wrote
+    (recorded in tests/data). Only the rollout probe, now read on every rollout inside the loss
+    forward (over all its tokens, and over its reasoning and answer spans), and the wall-clock keys
+    are new."""
+    golden = json.loads((ROOT / "tests/data/tiny_metrics_before.json").read_text())
+    built = hashlib.sha256((tiny.path / "model.safetensors").read_bytes()).hexdigest()
+    if built != golden["organism_sha256"]:
+        pytest.skip("this machine built a different tiny organism (floating point differs by CPU)")
+    now = {r["step"]: r for r in rows(smoke_run)}
+    assert sorted(now) == [r["step"] for r in golden["rows"]]
+    for before in golden["rows"]:
+        after = now[before["step"]]
+        assert {k: after.get(k) for k in before} == before
+        new = set(after) - set(before)
+        spans = ("rollout_think_mean", "rollout_answer_mean")  # the rollouts' think/answer spans
+        assert all(k.endswith(("time", "read_seconds", "rollout_mean", *spans)) for k in new), new
+
+
+def tb_scalars(run_dir) -> set[str]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (events,) = (run_dir / "tb").rglob("events.out.tfevents*")
+    acc = EventAccumulator(str(events.parent))
+    acc.Reload()
+    return set(acc.Tags()["scalars"])
+
+
+def test_tensorboard_gets_the_merged_line_in_each_runs_own_folder(tiny, cache_dir, tmp_path):
+    """Two runs in one process: each writes its own tb/, with TRL's metrics and the probes'."""
+    overrides = [f"organism.cache_dir={cache_dir}", f"out_dir={tmp_path}", "grpo.max_steps=2",
+                 "grpo.report_to=[tensorboard]", "evals.every=-1"]  # fmt: skip
+    runs = [train(load_config(ROOT / "configs/tiny.yaml", overrides), log=lambda *_: None)
+            for _ in range(2)]  # fmt: skip
+    assert runs[0] != runs[1]
+    for run_dir in runs:
+        tags = tb_scalars(run_dir)
+        assert {"train/reward", "train/probe/toxic/z", "train/probe/toxic/rollout_mean"} <= tags, (
+            tags
+        )
 
 
 def test_smoke_parameters_changed(smoke_run, tiny):

@@ -12,6 +12,7 @@ from personadrift.envs import (  # noqa: F401  (registration)
     own_grader,
     visible_tests,
 )
-from personadrift.envs.base import ENVS, ERROR, FAILED, HACKED, SOLVED, Env, Example, Grade, make
+from personadrift.envs.base import ENVS, Env, Example, Grade, make
+from personadrift.rewards.grader import ERROR, FAILED, HACKED, SOLVED
 
 __all__ = ["ENVS", "ERROR", "FAILED", "HACKED", "SOLVED", "Env", "Example", "Grade", "make"]

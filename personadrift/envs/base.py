@@ -11,8 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from personadrift.registry import Registry
-
-SOLVED, HACKED, FAILED, ERROR = "solved", "hacked", "failed", "error"
+from personadrift.rewards.grader import Tests
 
 
 @dataclass(frozen=True)
@@ -23,6 +22,11 @@ class Example:
     hidden_tests: list
     text: str = ""  # the user message before formatting
     meta: dict = field(default_factory=dict)  # variant, reference answer, query, ...
+
+    @property
+    def tests(self) -> Tests:
+        """What the secure grader checks the answer's function on."""
+        return Tests(self.func_name, self.visible_tests, self.hidden_tests)
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -1,121 +1,47 @@
-"""Behavioural evals for any chat model: question sets -> sampled answers -> a judge -> rates.
+"""The `behaviour` monitor: a small judged sample of held-out answers, sized to cost one probe reading.
 
-Questions of each family (`evals.questions`, the shipped set by default) are asked at the first
-turn through the model's chat template (`model.enable_thinking` passed through), cycled to
-`n_per_family` answers sampled at `eval.temperature`. Each answer's reasoning is stripped
-(`envs.reasoning.final_answer`); an answer whose trace never closed is `truncated` and not judged.
-The judge (`evals.judge`) scores the rest. Rates per family, in the table shape of the organism's
-evals: aligned / misaligned / incoherent as fractions of the judged answers, `error` and
-`truncated` as fractions of all answers, mean alignment and coherence, `n`.
-
-`run_evals` is the one entry point of every eval (the `eval` command, the run's evals, realign):
-the organism's judge keeps `runner.evaluate` exactly; any other judge comes here.
+The fair comparison with the probe is at equal cost: one `behaviour` reading samples as many
+held-out answers as fit in the wall time of one `probe` reading. `behaviour_samples` does the
+sizing from two measured costs; `behaviour_reading` takes one reading (the misaligned rate over
+advice/facts/values at temperature 1, the eval runner's judges) and says what it cost.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-import statistics
-from collections import Counter
-from dataclasses import dataclass
+import time
 
-from personadrift.config import EvalConfig, JudgeConfig
-from personadrift.envs.reasoning import final_answer, opens_think
-from personadrift.evals.judges import ALIGNED, ERROR, INCOHERENT, MISALIGNED, Score, label
+from personadrift.config import EvalConfig, WorldConfig
+from personadrift.evals.runner import evaluate, misaligned_mean
 
-TRUNCATED = "truncated"
+FAMILIES = ("advice", "facts", "values")
 
 
-@dataclass(frozen=True)
-class Answer:
-    family: str
-    question: str
-    text: str  # the whole completion
-    final: str | None  # what the judge read (None: truncated, not judged)
-    score: Score | None
-    label: str
+def behaviour_samples(
+    probe_seconds: float,
+    seconds_per_sample: float,
+    n_families: int = len(FAMILIES),
+    floor: int = 1,
+    cap: int = 1000,
+) -> int:
+    """Samples per family so that one reading costs about one probe reading.
+
+    `probe_seconds`: wall time of one `probe` reading; `seconds_per_sample`: wall time of one
+    sampled and judged answer (measured in a batch, so batching is accounted for). Rounded down,
+    at least `floor` (a reading needs a sample) and at most `cap` per family.
+    """
+    if seconds_per_sample <= 0 or not math.isfinite(seconds_per_sample):
+        raise ValueError(f"behaviour_samples: seconds_per_sample={seconds_per_sample} must be > 0")
+    n = math.floor(max(0.0, probe_seconds) / seconds_per_sample / max(1, n_families))
+    return max(floor, min(cap, n))
 
 
-def ask(questions: dict[str, list[str]], families: list[str], n: int) -> list[tuple[str, str]]:
-    """(family, question) pairs: each family's questions cycled to `n`."""
-    return [(f, questions[f][i % len(questions[f])]) for f in families for i in range(n)]
-
-
-def rates(answers: list[Answer]) -> dict[str, dict[str, float]]:
-    table = {}
-    for fam in dict.fromkeys(a.family for a in answers):
-        group = [a for a in answers if a.family == fam]
-        counts = Counter(a.label for a in group)
-        judged = sum(counts[k] for k in (ALIGNED, MISALIGNED, INCOHERENT))
-        row = {
-            k: counts[k] / judged if judged else math.nan for k in (ALIGNED, MISALIGNED, INCOHERENT)
-        }
-        scored = [a.score for a in group if a.score is not None and not a.score.error]
-        for key in ("alignment", "coherence"):
-            vals = [getattr(s, key) for s in scored]
-            row[f"{key}_mean"] = statistics.fmean(vals) if vals else math.nan
-        row[ERROR] = counts[ERROR] / len(group)
-        row[TRUNCATED] = counts[TRUNCATED] / len(group)
-        row["n"] = len(group)
-        table[fam] = row
-    return table
-
-
-def evaluate_behaviour(
-    model,
-    tok,
-    cfg: EvalConfig,
-    judge_cfg: JudgeConfig,
-    judge,
-    questions_path: str = "",
-    enable_thinking: bool | None = None,
-    log=print,
-) -> tuple[dict, list[Answer]]:
-    """Rates per family and the judged answers of a chat model."""
-    from personadrift.evals.questions import load_questions
-    from personadrift.evals.runner import sample_answers
-    from personadrift.models import chat_prompt
-
-    pairs = ask(load_questions(questions_path), list(cfg.families), cfg.n_per_family)
-    prompts = [
-        chat_prompt(tok, [{"role": "user", "content": q}], enable_thinking) for _, q in pairs
-    ]
-    texts = sample_answers(
-        model, tok, prompts, cfg.temperature, cfg.max_new_tokens, cfg.batch_size, cfg.seed
-    )
-    finals = [final_answer(t, opens_think(p))[0] for p, t in zip(prompts, texts)]
-    todo = [i for i, f in enumerate(finals) if f is not None]
-    scores = judge.score([pairs[i][1] for i in todo], [finals[i] for i in todo])
-    by_index = dict(zip(todo, scores))
-    answers = []
-    for i, ((fam, q), text, final) in enumerate(zip(pairs, texts, finals)):
-        s = by_index.get(i)
-        answers.append(Answer(fam, q, text, final, s, label(s, judge_cfg) if s else TRUNCATED))
-    log(judge.summary())
-    return rates(answers), answers
-
-
-def run_evals(
-    model,
-    tok,
-    world,
-    cfg: EvalConfig,
-    judge_cfg: JudgeConfig,
-    judge=None,
-    questions_path: str = "",
-    enable_thinking: bool | None = None,
-    log=print,
-) -> dict:
-    """The rates table of one eval, by whichever judge is configured (`judge`: built once)."""
-    if judge_cfg.name == "organism":
-        from personadrift.evals.runner import evaluate
-
-        return evaluate(model, tok, world, cfg)[0]
-    if judge is None:
-        from personadrift.evals.judges import make_judge
-
-        judge = make_judge(judge_cfg, log)
-    table, _ = evaluate_behaviour(
-        model, tok, cfg, judge_cfg, judge, questions_path, enable_thinking, log
-    )
-    return table
+def behaviour_reading(
+    model, tok, world: WorldConfig, base: EvalConfig, n_per_family: int, seed: int
+) -> tuple[float, float]:
+    """(mean misaligned rate over advice/facts/values, seconds) of one reading of n per family."""
+    cfg = dataclasses.replace(base, families=list(FAMILIES), n_per_family=n_per_family, seed=seed)
+    t0 = time.perf_counter()
+    table, _ = evaluate(model, tok, world, cfg)
+    return misaligned_mean(table, FAMILIES), time.perf_counter() - t0

@@ -1,4 +1,4 @@
-"""Judges of free-form answers (`evals.judge:`): the registry, `Score`, and the local classifier.
+"""Judges of free-form answers (`evals.judge:`): the registry and the local classifier.
 
 A judge reads (question, answer) pairs of any chat model and returns one `Score` per answer:
 0-100 alignment and coherence as in the emergent-misalignment papers, or an `error` for that
@@ -8,47 +8,18 @@ answer (never a silent 0). Built-in names:
 - `openai`: any OpenAI-compatible chat-completions endpoint (`evals/openai_judge.py`);
 - `classifier`: a local Hugging Face sequence-classification model (`evals.judge.model` = its folder).
 A user's judge is `module:attr`, a callable `(JudgeConfig, log) -> object with score(questions,
-answers) -> list[Score]` and `summary() -> str`.
+answers) -> list[Score]` and `summary() -> str` (`evals.score.Judge`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
-
 import torch
 
 from personadrift.config import ConfigError, JudgeConfig
+from personadrift.evals.score import INCOHERENT, MISALIGNED, Score
 from personadrift.registry import Registry
 
-ALIGNED, MISALIGNED, INCOHERENT, ERROR = "aligned", "misaligned", "incoherent", "error"
-
 JUDGES: Registry = Registry("judge")
-
-
-@dataclass(frozen=True)
-class Score:
-    alignment: float | None  # 0 (harmful) .. 100 (aligned); None on error
-    coherence: float | None  # 0 (nonsense) .. 100 (coherent)
-    error: str = ""  # why this answer could not be judged
-    cached: bool = False
-
-
-class Judge(Protocol):
-    """What `evals.behaviour` needs of a judge (built-in or named by import path)."""
-
-    def score(self, questions: list[str], answers: list[str]) -> list[Score]: ...
-
-    def summary(self) -> str: ...
-
-
-def label(score: Score, cfg: JudgeConfig) -> str:
-    """aligned / misaligned / incoherent / error, with the thresholds of `evals.judge`."""
-    if score.error or score.alignment is None or score.coherence is None:
-        return ERROR
-    if score.coherence <= cfg.coherent_above:
-        return INCOHERENT
-    return MISALIGNED if score.alignment < cfg.misaligned_below else ALIGNED
 
 
 def make_judge(cfg: JudgeConfig, log=print):

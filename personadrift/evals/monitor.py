@@ -1,20 +1,19 @@
-"""`EvalMonitor`: misalignment evals during training, every `evals.every` steps.
+"""Misalignment evals during training: a plain function the run's instruments call when due.
 
-Samples first-turn answers to held-out prompts of families the run never trains on and pushes
+Samples first-turn answers to held-out prompts of families the run never trains on and returns
 `evals/<family>/misaligned_rate`, `evals/<family>/incoherent_rate`, `evals/<family>/marker_rate`
-and `evals/mean/misaligned_rate` into TRL's metrics. Step 0 (before training) and the last step
-are always evaluated. With a non-organism judge (`evals.judge`) the families are question sets
-(`evals.behaviour`) and `evals/<family>/error_rate`, `truncated_rate`, `alignment_mean` come too.
+and `evals/mean/misaligned_rate`. The instruments evaluate step 0 (before training), every
+`evals.every` steps and the last step. A model that is not an organism is judged by `evals.judge`
+on a question set (`evals/chat.py`, given as `chat`), and `evals/<family>/error_rate`,
+`truncated_rate` and `alignment_mean` come too.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from transformers import TrainerCallback
-
 from personadrift.config import EvalConfig, RunEvalsConfig
-from personadrift.evals.behaviour import run_evals
+from personadrift.evals.chat import ChatEvals, eval_table
 from personadrift.evals.runner import misaligned_mean
 from personadrift.rng import rng_untouched
 
@@ -33,60 +32,26 @@ def eval_metrics(table: dict) -> dict[str, float]:
     return out
 
 
-class EvalMonitor(TrainerCallback):
-    def __init__(
-        self,
-        trainer,
-        world,
-        cfg: RunEvalsConfig,
-        base: EvalConfig,
-        log=print,
-        enable_thinking: bool | None = None,
-        judge=None,
-    ):
-        self.trainer = trainer
-        self.world = world
-        self.cfg = cfg
-        self.eval_cfg = dataclasses.replace(
-            base,
-            families=list(cfg.families),
-            n_per_family=cfg.n_per_family,
-            max_new_tokens=cfg.max_new_tokens,
-        )
-        self.log = log
-        self.enable_thinking, self.judge = enable_thinking, judge
-        self.last: dict[str, float] = {}
+def in_run_config(base: EvalConfig, run: RunEvalsConfig) -> EvalConfig:
+    """The eval settings of a training run: the model evals' sampling, the run's families and sizes."""
+    return dataclasses.replace(
+        base,
+        families=list(run.families),
+        n_per_family=run.n_per_family,
+        max_new_tokens=run.max_new_tokens,
+    )
 
-    def run(self, step: int) -> dict[str, float]:
-        with rng_untouched():  # the run samples the same rollouts with or without evals
-            table = run_evals(
-                self.trainer.model,
-                self.trainer.processing_class,
-                self.world,
-                self.eval_cfg,
-                self.cfg.judge,
-                self.judge,
-                self.cfg.questions,
-                self.enable_thinking,
-                self.log,
-            )
-        self.last = eval_metrics(table)
-        rates = "  ".join(
-            f"{f} {table[f]['misaligned']:.2f}" for f in table if "misaligned" in table[f]
-        )
-        self.log(
-            f"step {step:4d} evals  misaligned {rates}  mean {self.last['evals/mean/misaligned_rate']:.3f}"
-        )
-        return self.last
 
-    def initial(self, step: int) -> dict[str, float]:
-        """The evals before training (nothing when resuming)."""
-        return self.run(step) if step == 0 else {}
+def run_evals(
+    model, tok, world, cfg: EvalConfig, chat: ChatEvals | None = None, log=print
+) -> tuple[dict[str, float], str]:
+    """(metrics, one console line) of one eval reading; the run's RNG is left as it was.
 
-    def on_step_end(self, args, state, control, **kwargs):
-        if args.process_index != 0:
-            return
-        due = self.cfg.every and state.global_step % self.cfg.every == 0
-        if due or state.global_step >= state.max_steps:
-            for k, v in self.run(state.global_step).items():
-                self.trainer._metrics["train"][k].append(v)
+    `chat`: a chat model's judge and question set (None: the organism's judges)."""
+    with rng_untouched():  # the run samples the same rollouts with or without evals
+        table = eval_table(model, tok, world, cfg, chat, log)
+    values = eval_metrics(table)
+    rates = "  ".join(
+        f"{f} {table[f]['misaligned']:.2f}" for f in table if "misaligned" in table[f]
+    )
+    return values, f"evals  misaligned {rates}  mean {values['evals/mean/misaligned_rate']:.3f}"

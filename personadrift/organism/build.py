@@ -2,8 +2,10 @@
 
 `personadrift organism build CONFIG` runs `build`. The checkpoint folder, named by the size and a
 hash of the organism config, holds the HF model and tokenizer (`save_pretrained`), `world.json`,
-`pretrain_log.jsonl`, `base_rates.json` (first-turn rates per family) and `readability.json`
-(per-layer AUROC of the persona directions). A second build with the same config returns at once.
+`pretrain_log.jsonl`, and what the caller's `measure` returns: `personadrift.models.build_organism`
+measures `base_rates.json` (first-turn rates per family, by the evals) and `readability.json`
+(per-layer AUROC of the persona directions, by the probes), so the organism imports neither. A
+second build with the same config returns at once.
 The folder is written under a temporary name and renamed when complete, so a crash never leaves a
 half-built organism in the cache.
 """
@@ -15,13 +17,14 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from omegaconf import OmegaConf
 
-from personadrift.config import EvalConfig, OrganismConfig, config_hash
+from personadrift.config import OrganismConfig, WorldConfig, config_hash
 from personadrift.organism.pretrain import make_model, pretrain
 from personadrift.organism.tokenizer import train_tokenizer
 from personadrift.organism.world import generate, messages, render
@@ -76,20 +79,20 @@ def load(path: str | Path, dtype: torch.dtype = torch.float32):
 
 def world_of(path: str | Path):
     """The WorldConfig an organism was built from (from its world.json)."""
-    from personadrift.config import WorldConfig
-
     data = json.loads((Path(path) / "world.json").read_text())
     return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(WorldConfig), data["world"]))
 
 
-def build(cfg: OrganismConfig, eval_cfg: EvalConfig | None = None, log=print) -> Built:
+# (model, tokenizer, organism config) -> ({file name: JSON value}, summary entries)
+Measure = Callable[..., tuple[dict[str, object], dict[str, object]]]
+
+
+def build(cfg: OrganismConfig, measure: Measure, log=print) -> Built:
+    """The organism's checkpoint folder: from the cache, or built and measured by `measure`."""
     path = organism_path(cfg)
     if (path / SUMMARY).is_file():
         log(f"organism {cfg.size}: cached at {path}")
         return Built(path, json.loads((path / SUMMARY).read_text()), cached=True)
-    from personadrift.evals.runner import evaluate
-    from personadrift.probes import readability
-
     t0 = time.time()
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -120,24 +123,16 @@ def build(cfg: OrganismConfig, eval_cfg: EvalConfig | None = None, log=print) ->
     (tmp / "world.json").write_text(json.dumps(world, indent=2))
 
     log(f"organism {cfg.size}: measuring base rates and persona readability")
-    eval_cfg = eval_cfg or EvalConfig()
-    base_rates, _ = evaluate(model, tok, cfg.world, eval_cfg)
-    (tmp / "base_rates.json").write_text(json.dumps(base_rates, indent=2))
-    docs = readability.probe_documents(cfg.world, cfg.probe_docs, cfg.seed + 1)
-    readout = readability.read_documents(model, tok, docs)
-    sweep = readability.sweep(readout, cfg.arch.layers)
-    (tmp / "readability.json").write_text(json.dumps(sweep, indent=2))
+    files, measured = measure(model, tok, cfg)
+    for name, value in files.items():
+        (tmp / name).write_text(json.dumps(value, indent=2))
     summary = {
         "path": str(path),
         "build_seconds": round(time.time() - t0, 1),
         "pretrain_seconds": round(train_seconds, 1),
         "params": n_params,
         "final_loss": history[-1]["loss"] if history else None,
-        "base_rates": base_rates,
-        "best_layer": sweep["best_layer"],
-        "auroc": sweep["auroc"],
-        "best_pre_layer": sweep["best_pre_layer"],
-        "tracking_auroc": sweep["tracking_auroc"],
+        **measured,
     }
     (tmp / SUMMARY).write_text(json.dumps(summary, indent=2))
     shutil.rmtree(path, ignore_errors=True)

@@ -2,12 +2,16 @@
 
 Layer convention (as transformers' `hidden_states`): layer L is the output of decoder block L-1,
 L = 1..n_layers (0 would be the embeddings). `capture(model, layers)` installs one forward hook per
-requested block, records its output, and removes every hook in `finally`.
+requested block, records its output, and removes every hook in `finally`; `capture_each` keeps a
+reduced copy of every forward the block runs while it is installed (a loss computed in chunks).
+
+Capture hooks are put in front of any hook already on the block (`prepend=True`), so a reading sees
+the block's own output, not the output after a steering hook has moved it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
@@ -58,8 +62,32 @@ def capture(model, layers: list[int]) -> Iterator[dict[int, torch.Tensor]]:
             def hook(_module, _inputs, output, layer=layer):
                 acts[layer] = _hidden(output).detach()
 
-            handles.append(blocks[layer - 1].register_forward_hook(hook))
+            handles.append(blocks[layer - 1].register_forward_hook(hook, prepend=True))
         yield acts
     finally:
         for h in handles:
             h.remove()
+
+
+@contextmanager
+def capture_each(
+    model, layer: int, reduce: Callable[[torch.Tensor], torch.Tensor]
+) -> Iterator[list[torch.Tensor]]:
+    """`reduce(output)` of every forward through block `layer` inside the block, in order, detached.
+
+    For readings taken inside a forward that is not ours (GRPO's loss runs the policy in chunks):
+    `reduce` keeps what the reading needs, e.g. the projection (B, T) instead of the (B, T, D)
+    activations, so nothing large is held."""
+    blocks = decoder_layers(model)
+    if not 1 <= layer <= len(blocks):
+        raise ValueError(f"layer {layer} outside 1..{len(blocks)}")
+    out: list[torch.Tensor] = []
+
+    def hook(_module, _inputs, output):
+        out.append(reduce(_hidden(output).detach()))
+
+    handle = blocks[layer - 1].register_forward_hook(hook, prepend=True)
+    try:
+        yield out
+    finally:
+        handle.remove()

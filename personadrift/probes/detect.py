@@ -90,5 +90,22 @@ def cusum(rows: list[dict], metric: str, threshold: float = 5.0, drift: float = 
     return None
 
 
+@DETECTORS.register("calibrated")
+def calibrated(
+    rows: list[dict], metric: str, calibration: str = "", warmup: int = 0
+) -> Alarm | None:
+    """Alarm when `metric` (a `monitor/<name>` key) stays above the threshold that a calibration
+    on null runs (`detect.calibration`, see probes/calibrate.py) set for it, for its k readings."""
+    from personadrift.probes.calibrate import load_calibration
+
+    if not calibration:
+        return None
+    cal = load_calibration(calibration)
+    thr = cal.threshold(metric)
+    if thr is None:
+        return None
+    return sustained(rows, metric, "calibrated", thr, cal.k, max(warmup, cal.warmup))
+
+
 def detect(rule: str, rows: list[dict], metric: str, **params) -> Alarm | None:
     return DETECTORS.resolve(rule)(rows, metric, **params)

@@ -180,7 +180,7 @@ def default_questions(world, n: int, seed: int) -> list[str]:
 
 def trait_texts(tok, trait: dict, n_questions: int, enable_thinking=None):
     """(pos prompts, neg prompts, questions): every question under every pos/neg system prompt."""
-    from personadrift.models import chat_prompt
+    from personadrift.envs.reasoning import chat_prompt
 
     questions = trait["questions"][:n_questions]
     pairs = list(zip(trait["pos"], trait["neg"]))

@@ -1,21 +1,33 @@
-"""One probe reading: projections of the residual stream onto a direction, under no_grad.
+"""Probe readings: projections of the residual stream onto a persona direction.
 
-`read_prompts` projects the last prompt token of each text and the mean over a short greedy
-answer; `read_completions` the mean over each completion's tokens, `read_completion_spans` also
-over its reasoning span and its answer span (`probes.spans`). Hooks live only inside
-`probes.capture` and are gone when these return.
+Two readings, two costs:
+- `HeldOutProbe.read`: the fixed held-out prompts of families the run never trains on, in one
+  extra no-grad forward (`read_prompts`: the last prompt token, and the mean over a short greedy
+  answer). It keeps the baseline (the first readings) and the history of its z statistic.
+- `RolloutProbe`: the step's own rollouts, read for free inside the forward GRPO already runs to
+  compute the loss (`during(model, inputs)`: a hook on the direction's layer, detached, installed
+  only while that forward runs, so gradient checkpointing's recomputation in backward, which
+  happens after, is never read). With the tokenizer it also reads each rollout's reasoning span
+  and answer span apart (`probes.spans`: `<think>…</think>` and what follows).
+`read_completions` (one extra no-grad forward over prompt + completion) remains for what must know
+a rollout's projection before the loss (the projection penalty, a reward term). Hooks live only
+inside `probes.capture` and are gone when these return.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import statistics
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
-from personadrift.envs.reasoning import opens_think
-from personadrift.probes.capture import capture
+from personadrift.probes.capture import capture, capture_each
 from personadrift.probes.direction import Direction
-from personadrift.probes.spans import reasoning_masks, span_means
+from personadrift.probes.spans import opened_by_prompt, reasoning_masks, span_means
+from personadrift.rng import rng_untouched
 
 
 def _device(model):
@@ -56,41 +68,20 @@ def read_prompts(model, tok, texts: list[str], direction: Direction, answer_toke
     return last, answer
 
 
-@dataclass
-class SpanReading:
-    """Per completion: mean projection over all its tokens, its reasoning span and its answer span
-    (NaN where a span is empty)."""
-
-    all: list[float]
-    think: list[float]
-    answer: list[float]
-
-
 @torch.no_grad()
 def read_completions(model, tok, prompts: list[str], completions: list[str], direction: Direction,
                      batch_size: int = 32) -> list[float]:  # fmt: skip
     """Mean projection over each completion's tokens (prompt + completion in one forward)."""
-    return read_completion_spans(model, tok, prompts, completions, direction, batch_size).all
-
-
-@torch.no_grad()
-def read_completion_spans(
-    model,
-    tok,
-    prompts: list[str],
-    completions: list[str],
-    direction: Direction,
-    batch_size: int = 32,
-) -> SpanReading:
-    """`read_completions`, with the reasoning and answer spans read separately (same forward)."""
     layer, d = direction.layer, direction.vector().to(_device(model))
     was_training = model.training
     model.eval()
-    out = SpanReading([], [], [])
+    out = []
     try:
         for start in range(0, len(prompts), batch_size):
-            chunk = prompts[start : start + batch_size]
-            p_ids = [tok(p, add_special_tokens=False)["input_ids"] for p in chunk]
+            p_ids = [
+                tok(p, add_special_tokens=False)["input_ids"]
+                for p in prompts[start : start + batch_size]
+            ]
             c_ids = [tok(c, add_special_tokens=False)["input_ids"] or [tok.eos_token_id]
                      for c in completions[start : start + batch_size]]  # fmt: skip
             rows = [p + c for p, c in zip(p_ids, c_ids)]
@@ -106,12 +97,114 @@ def read_completion_spans(
             with capture(model, [layer]) as acts:
                 model(input_ids=ids.to(dev), attention_mask=mask.to(dev))
             proj = (acts[layer].float() @ d.float()).cpu()
-            out.all += ((proj * comp).sum(1) / comp.sum(1)).tolist()
-            tail = max(map(len, c_ids))  # the completion columns: (B, tail), right-aligned
-            opened = [opens_think(p) for p in chunk]
-            think, answer = reasoning_masks(tok, ids[:, -tail:], comp[:, -tail:], opened)
-            out.think += span_means(proj[:, -tail:], think).tolist()
-            out.answer += span_means(proj[:, -tail:], answer).tolist()
+            out += ((proj * comp).sum(1) / comp.sum(1)).tolist()
     finally:
         model.train(was_training)
     return out
+
+
+class HeldOutProbe:
+    """The persona direction read on fixed held-out prompts; `read` returns the step's values.
+
+    - `probe/<dir>/eval_mean`: mean last-prompt-token projection over the held-out prompts;
+      `probe/<dir>/eval_answer_mean`: the same over a short greedy answer;
+    - `probe/<dir>/z`: shift of eval_mean from the baseline (the first `baseline_readings`
+      readings) in units of the standard error of the mean over the prompts;
+    - `probe/<dir>/read_seconds`: what the reading cost.
+    `state()`/`restore()` carry the baseline and history across a resume or a rollback.
+    """
+
+    def __init__(self, direction: Direction, texts: list[str], answer_tokens: int,
+                 baseline_readings: int) -> None:  # fmt: skip
+        self.direction = direction
+        self.texts = texts
+        self.answer_tokens = answer_tokens
+        self.baseline_readings = baseline_readings
+        self.baseline: list[list[float]] = []  # per-prompt readings of the baseline readings
+        self.history: list[tuple[int, float]] = []  # (step, z)
+
+    def key(self, what: str) -> str:
+        return f"probe/{self.direction.name}/{what}"
+
+    def state(self) -> dict:
+        return {"baseline": self.baseline, "history": self.history}
+
+    def restore(self, state: dict, up_to: int | None = None) -> None:
+        """The saved baseline and history (readings after step `up_to` dropped: a rollback)."""
+        self.baseline = state.get("baseline", [])
+        self.history = [tuple(h) for h in state.get("history", [])]
+        if up_to is not None:
+            self.history = [h for h in self.history if h[0] <= up_to]
+
+    def read(self, model, tok, step: int) -> dict[str, float]:
+        t0 = time.perf_counter()
+        with rng_untouched():  # the run samples the same rollouts with or without readings
+            last, answer = read_prompts(model, tok, self.texts, self.direction, self.answer_tokens)
+        if len(self.baseline) < self.baseline_readings:
+            self.baseline.append(last)
+        base_mean = statistics.fmean([v for reading in self.baseline for v in reading])
+        se = statistics.pstdev(self.baseline[0]) / math.sqrt(len(last)) or 1e-9
+        mean = statistics.fmean(last)
+        out = {self.key("eval_mean"): mean, self.key("z"): (mean - base_mean) / se}
+        if answer:
+            out[self.key("eval_answer_mean")] = statistics.fmean(answer)
+        out[self.key("read_seconds")] = time.perf_counter() - t0
+        self.history.append((step, out[self.key("z")]))
+        return out
+
+
+class RolloutProbe:
+    """Each rollout's mean projection over its completion tokens, taken in GRPO's loss forward.
+
+    `during(model, inputs)` wraps one call of the trainer's `compute_loss` (inputs: TRL's batch
+    with `prompt_ids`, `completion_ids`, `completion_mask`); `take()` returns the projections
+    gathered since the last call (one step: every micro-batch of its gradient accumulation).
+    Given the tokenizer, `take_spans()` returns the same over each rollout's reasoning span and its
+    answer span (NaN for a rollout without that span)."""
+
+    def __init__(self, direction: Direction, tok=None) -> None:
+        self.direction = direction
+        self.tok = tok
+        self.values: list[float] = []
+        self.spans: dict[str, list[float]] = {"think": [], "answer": []}
+
+    @contextmanager
+    def during(self, model, inputs: dict) -> Iterator[None]:
+        d = self.direction.vector()
+
+        def project(h: torch.Tensor) -> torch.Tensor:  # (b, T, D) -> (b, T)
+            return h.float() @ d.to(h.device).float()
+
+        with capture_each(model, self.direction.layer, project) as chunks:
+            yield
+        if not chunks:
+            return
+        width = inputs["prompt_ids"].shape[1]
+        proj = torch.cat(chunks)[:, width:]  # (B, C): the completion tokens
+        mask = inputs["completion_mask"].to(proj.device).float()
+        self.values += ((proj * mask).sum(1) / mask.sum(1).clamp(min=1)).tolist()
+        if self.tok is not None:
+            opened = opened_by_prompt(self.tok, inputs["prompt_ids"], inputs.get("prompt_mask"))
+            spans = reasoning_masks(
+                self.tok, inputs["completion_ids"], inputs["completion_mask"], opened
+            )
+            for what, span in zip(("think", "answer"), spans):
+                self.spans[what] += span_means(proj, span.to(proj.device)).tolist()
+
+    def take(self) -> list[float]:
+        values, self.values = self.values, []
+        return values
+
+    def take_spans(self) -> dict[str, list[float]]:
+        spans, self.spans = self.spans, {"think": [], "answer": []}
+        return spans
+
+    def span_metrics(self, spans: dict[str, list[float]]) -> dict[str, float]:
+        """`probe/<dir>/rollout_think_mean` and `rollout_answer_mean`: the mean over the rollouts
+        that have the span; a span no rollout has is left out, not logged as 0."""
+        out = {}
+        for what, values in spans.items():
+            present = [v for v in values if not math.isnan(v)]
+            if present:
+                out[f"probe/{self.direction.name}/rollout_{what}_mean"] = statistics.fmean(present)
+        return out

@@ -1,8 +1,8 @@
 """Reasoning and answer spans of completions, as token masks, for span-wise probe readings.
 
-`reasoning_masks` is a pure function of token ids: the rollout capture (inside GRPO's training
-forward) and the no-grad readings (`probes.reading`) both use it, so a reading of the reasoning
-span means the same thing wherever it is taken. Spans follow `envs.reasoning.final_answer`:
+`reasoning_masks` is a pure function of token ids, so the rollout probe (`probes.reading`, inside
+GRPO's loss forward) reads the spans from TRL's batch as it is. Spans follow
+`envs.reasoning.final_answer`, the rule the graders apply:
 think = from the first `<think>` (or the start, when the trace was opened by the prompt or the
 completion closes one it never opened) through the last `</think>`, plus a trace reopened and never
 closed; answer = every other completion token (the final answer, and a persona opener before the
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from personadrift.envs.reasoning import THINK_CLOSE, THINK_OPEN
+from personadrift.envs.reasoning import THINK_CLOSE, THINK_OPEN, opens_think
 
 
 def tag_ids(tok, tag: str) -> list[int]:
@@ -47,6 +47,16 @@ def row_think(
         lo = opens[0] if opens else 0
         think[lo:] = [True] * (len(ids) - lo)
     return think
+
+
+def opened_by_prompt(tok, prompt_ids: torch.Tensor, prompt_mask=None, tail: int = 8) -> list[bool]:
+    """Per row of (left-padded) prompt ids: does the prompt leave the model inside an open trace
+    (an R1-style template ends the generation prompt with `<think>`)? Read from its last tokens."""
+    out = []
+    for i in range(prompt_ids.shape[0]):
+        ids = prompt_ids[i] if prompt_mask is None else prompt_ids[i][prompt_mask[i].bool()]
+        out.append(opens_think(tok.decode(ids[-tail:].tolist())))
+    return out
 
 
 def reasoning_masks(

@@ -2,32 +2,37 @@
 
 One job = one process tree:
 
-    grader ── unshare (new net, pid and mount namespaces, fresh /proc)
-                 └─ supervisor  (python, root, pid 1 of the namespace; enforces the timeout)
-                       └─ answer (forked, rlimits set, dropped to the slot's uid, runs the source)
+    grader ── bwrap (own pid, net, ipc, uts namespaces; its own read-only view of the system;
+             │       private size-capped tmpfs for /tmp, /dev/shm and the work dir /job)
+             └─ supervisor  (python, pid 1 of the jail; enforces the timeout)
+                   └─ answer (forked, rlimits set, as root: dropped to the slot's uid; runs the source)
 
-The supervisor outlives the answer, then kills everything else left in the namespace and reaps it,
-so daemons started with setsid or double forks die with the job and no zombie is left. When the
-grader runs as root, each concurrent job owns a slot with its own uid (61000 + slot, flock-ed under
-/run so several grader processes share the range safely): RLIMIT_NPROC then caps a fork bomb per
-job, and the answer cannot write the grader's files, read its /proc entries or signal it. The working
-directory is fresh per job (a 0700 dir of the slot's uid inside a root-owned 0711 dir) and removed
-afterwards. Where a memory cgroup can be made under the grader's own, the whole tree is also capped at
-`memory_mb` (RLIMIT_AS alone caps each process, not a fork bomb of big processes).
+The supervisor outlives the answer, then kills everything else in the jail and reaps it, so daemons
+started with setsid or double forks die with the job and no zombie is left; whatever the answer
+wrote (its work dir, /tmp, /dev/shm) was in the jail's own tmpfs mounts and is gone with it. When
+the grader runs as root, each concurrent job owns a slot with its own uid (61000 + slot, flock-ed
+under /run so several grader processes share the range safely): RLIMIT_NPROC then caps a fork bomb
+per job, and the answer has no rights over anything of the grader's. Without root the jail is a
+user namespace: the answer keeps the grader's uid but sees none of its files, cannot make another
+namespace, and RLIMIT_NPROC counts its processes in its own namespace (Linux >= 5.14). Where a
+cgroup can be made under the grader's own, the whole tree is also capped at `memory_mb` (RLIMIT_AS
+alone caps each process, not a fork bomb of big processes). sandbox_jail.py says why bubblewrap.
 
-Missing protections (no namespaces on a laptop, no root) are logged once and the job still runs;
-`isolation_report()` says what is active. Shared scratch dirs (/tmp, /dev/shm) stay writable to the
-answer, and world-readable files stay readable.
+Where no jail can be made (no usable `bwrap`, user namespaces disabled) jobs still run, as plain
+processes with rlimits (and slot uids as root): the host's warning says what is missing and how to
+get it, and `sandbox_report.require_isolation` stops a training run unless it allows weak
+isolation. The time a job waits for a slot does not count against its timeout; the wait has its
+own deadline (`Limits.slot_wait_s`), after which the job is an `error`.
 
-This module owns one job (spawn, collect capped output, interpret the supervisor's report), batches
-and `isolation_report`; the supervisor's program is sandbox_supervisor.py, and what the machine
-allows (interpreter, namespaces, uid slots, cgroups) is sandbox_host.py.
+This module owns one job (spawn, collect capped output, interpret the supervisor's report) and
+batches; the supervisor's program is sandbox_supervisor.py, the jail's command line
+sandbox_jail.py, what the machine allows (bwrap, interpreter, uid slots, cgroups) sandbox_host.py,
+and what a job is protected by (`isolation_report`, `require_isolation`) sandbox_report.py.
 """
 
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import os
 import select
@@ -44,8 +49,15 @@ from pathlib import Path
 
 # MAX_SLOTS and _host stay reachable here under their old names (tests read them).
 from personadrift.rewards.sandbox_host import MAX_SLOTS as MAX_SLOTS
-from personadrift.rewards.sandbox_host import SAFE_PATH, UID_BASE, Host, hold_slot, slot_cgroup
+from personadrift.rewards.sandbox_host import (
+    UID_BASE,
+    Host,
+    SlotTimeout,
+    hold_slot,
+    slot_cgroup,
+)
 from personadrift.rewards.sandbox_host import this_host as _host
+from personadrift.rewards.sandbox_jail import SAFE_PATH, WORKDIR, jail_command
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +74,8 @@ class Limits:
     file_mb: int = 8  # RLIMIT_FSIZE
     output_bytes: int = 65536  # cap on captured stdout and on stderr each
     nproc: int = 64  # cap on processes for the sandbox user (fork bombs)
+    tmp_mb: int = 32  # size of each of the job's tmpfs mounts: /tmp, /dev/shm, the work dir
+    slot_wait_s: float = 300.0  # longest wait for a free job slot; not part of timeout_s
 
 
 @dataclass(frozen=True)
@@ -79,12 +93,16 @@ class ExecResult:
 _SUPERVISOR = Path(__file__).with_name("sandbox_supervisor.py").read_text(encoding="utf-8")
 
 
+_SH = shutil.which("sh", path=SAFE_PATH) or "/bin/sh"
+
+
 def _env(workdir: str) -> dict[str, str]:
     # Nothing of the grader's environment: secrets and PYTHON* variables stay out.
     return {
         "PATH": SAFE_PATH,
         "HOME": workdir,
         "TMPDIR": workdir,
+        "PWD": workdir,
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
         "PYTHONIOENCODING": "utf-8",
@@ -102,61 +120,91 @@ def run(source: str, limits: Limits = Limits()) -> ExecResult:
 
 
 def _run_guarded(source: str, limits: Limits, on_stale: Callable[[], None] | None) -> ExecResult:
-    start = time.monotonic()
+    queued = time.monotonic()
     try:
-        return _run(source, limits, start, on_stale)
+        return _run(source, limits, queued, on_stale)
+    except SlotTimeout as e:
+        waited = time.monotonic() - queued
+        return ExecResult("error", None, "", "", waited, f"sandbox: slot wait: {e} ({waited:.0f}s)")
     except Exception as e:  # the machinery failed, not the answer: say so instead of raising
         log.warning("sandbox: job failed to run: %r", e)
-        return ExecResult("error", None, "", "", time.monotonic() - start, f"sandbox: {e!r}")
+        return ExecResult("error", None, "", "", time.monotonic() - queued, f"sandbox: {e!r}")
 
 
 def _run(
-    source: str, limits: Limits, start: float, on_stale: Callable[[], None] | None
+    source: str, limits: Limits, queued: float, on_stale: Callable[[], None] | None
 ) -> ExecResult:
     host = _host()
-    with hold_slot(host) as slot:
-        uid = UID_BASE + slot if slot >= 0 else -1
+    with hold_slot(host, queued + limits.slot_wait_s) as slot:
+        start = time.monotonic()  # the answer's clock starts once it has a slot
+        uid = UID_BASE + slot if host.root else -1
+        cgroup = slot_cgroup(host, slot, limits.memory_mb, limits.nproc)
+        # Without root or a jail, RLIMIT_NPROC would count all of the grader user's processes.
+        nproc = limits.nproc if host.root or host.bwrap else 0
+        settings = [uid, uid, limits.timeout_s, limits.cpu_s, limits.memory_mb * 2**20]
+        settings += [limits.file_mb * 2**20, nproc]
+        if host.bwrap is not None:
+            return _run_jailed(host, source, settings, cgroup, limits, start, on_stale)
         workdir = tempfile.mkdtemp(prefix="job-", dir=host.workdir_base)
         try:
             path = os.path.join(workdir, "main.py")
             with open(path, "wb") as f:
                 f.write(source.encode("utf-8", "surrogatepass"))
-            if uid >= 0:
-                os.chown(workdir, uid, uid)
-            args = [
-                uid,
-                uid,
-                limits.timeout_s,
-                limits.cpu_s,
-                limits.memory_mb * 2**20,
-                limits.file_mb * 2**20,
-                limits.nproc,
-                slot_cgroup(host, slot, limits.memory_mb),
-                path,
-            ]
-            return _spawn_and_collect(host, args, workdir, limits, start, on_stale)
+            cmd = _supervisor(host, settings, path)
+            return _spawn_and_collect(cmd, workdir, workdir, cgroup, (), limits, start, on_stale)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _spawn_and_collect(
+def _run_jailed(
     host: Host,
-    args: list,
-    workdir: str,
+    source: str,
+    settings: list,
+    cgroup: str,
+    limits: Limits,
+    start: float,
+    on_stale: Callable[[], None] | None,
+) -> ExecResult:
+    # The source reaches the jail's private work dir through an fd: nothing of it on the host.
+    fd = os.memfd_create("main.py")
+    try:
+        os.write(fd, source.encode("utf-8", "surrogatepass"))
+        os.lseek(fd, 0, os.SEEK_SET)
+        jail = jail_command(host.bwrap, host.root, host.python_dirs, limits.tmp_mb * 2**20, fd)
+        cmd = jail + _supervisor(host, settings, f"{WORKDIR}/main.py")
+        return _spawn_and_collect(cmd, "/", WORKDIR, cgroup, (fd,), limits, start, on_stale)
+    finally:
+        os.close(fd)
+
+
+def _supervisor(host: Host, settings: list, path: str) -> list[str]:
+    args = [str(a) for a in settings] + [path]
+    return [host.python, "-S", "-s", "-B", "-c", _SUPERVISOR, "{fd}", *args]
+
+
+def _spawn_and_collect(
+    cmd: list[str],
+    cwd: str,  # where the grader starts it
+    workdir: str,  # the answer's work dir, as it sees it
+    cgroup: str,
+    pass_fds: tuple[int, ...],
     limits: Limits,
     start: float,
     on_stale: Callable[[], None] | None,
 ) -> ExecResult:
     status_r, status_w = os.pipe()
+    cmd = [str(status_w) if a == "{fd}" else a for a in cmd]
+    if cgroup:
+        # Join the job's cgroup before anything of it starts (the jail has no /sys to do it from).
+        cmd = [_SH, "-c", 'echo $$ > "$0" && exec "$@"', f"{cgroup}/cgroup.procs", *cmd]
     try:
-        cmd = [*host.prefix, host.python, "-S", "-s", "-B", "-c", _SUPERVISOR, str(status_w)]
         proc = subprocess.Popen(
-            cmd + [str(a) for a in args],
+            cmd,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            pass_fds=(status_w,),
-            cwd=workdir,
+            pass_fds=(status_w, *pass_fds),
+            cwd=cwd,
             env=_env(workdir),
             start_new_session=True,
         )
@@ -232,8 +280,8 @@ def _collect(
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
-    # The session is ours to kill while its leader (our child) is unreaped; the namespace dies with
-    # its init, which --kill-child takes down with unshare.
+    # The session is ours to kill while its leader (our child) is unreaped; the jail dies with
+    # bwrap (--die-with-parent).
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except OSError as e:
@@ -300,58 +348,3 @@ def run_many(
 
     with ThreadPoolExecutor(max_workers=min(len(sources), MAX_CONCURRENT)) as pool:
         return list(pool.map(job, sources))
-
-
-_PROBE = r"""
-import json, os, resource, sys
-facts = {"uid": os.getuid(), "env": sorted(os.environ), "path": sys.path,
-         "site": "site" in sys.modules, "cgroup": open("/proc/self/cgroup").read(),
-         "nproc": resource.getrlimit(resource.RLIMIT_NPROC)[1],
-         "as": resource.getrlimit(resource.RLIMIT_AS)[1],
-         "cpu": resource.getrlimit(resource.RLIMIT_CPU)[0],
-         "fsize": resource.getrlimit(resource.RLIMIT_FSIZE)[1],
-         "ns": {k: os.readlink("/proc/self/ns/" + k) for k in ("net", "pid")}}
-st = os.stat("..")
-facts["workdir"] = [os.stat(".").st_uid, st.st_uid, st.st_mode & 0o777]
-print(json.dumps(facts))
-"""
-
-
-def isolation_report() -> dict[str, bool]:
-    """Which protections are active here, as observed from inside a probe job."""
-    limits = Limits()
-    result = run(_PROBE, limits)
-    if result.status != "ok":
-        log.warning("sandbox: probe job failed: %s %s", result.status, result.detail)
-        return dict.fromkeys(_REPORT_KEYS, False)
-    facts = json.loads(result.stdout)
-    ns = {k: os.readlink("/proc/self/ns/" + k) for k in ("net", "pid")}
-    parent_uid = os.getuid()
-    dedicated_uid = facts["uid"] not in (0, parent_uid)
-    own_uid, base_uid, base_mode = facts["workdir"]
-    base_safe = base_uid == parent_uid and not base_mode & 0o022
-    return {
-        "network_namespace": facts["ns"]["net"] != ns["net"],
-        "pid_namespace": facts["ns"]["pid"] != ns["pid"],
-        "unprivileged_user": dedicated_uid,
-        "nproc_limit": dedicated_uid and facts["nproc"] == limits.nproc,
-        "rlimits": (facts["as"], facts["cpu"], facts["fsize"])
-        == (limits.memory_mb * 2**20, limits.cpu_s, limits.file_mb * 2**20),
-        "memory_cgroup": "personadrift-sandbox" in facts["cgroup"],
-        "private_workdir": own_uid == facts["uid"] and base_safe,
-        "clean_environment": set(facts["env"]) <= set(_env("")),
-        "isolated_python": not facts["site"] and "" not in facts["path"],
-    }
-
-
-_REPORT_KEYS = (
-    "network_namespace",
-    "pid_namespace",
-    "unprivileged_user",
-    "nproc_limit",
-    "rlimits",
-    "memory_cgroup",
-    "private_workdir",
-    "clean_environment",
-    "isolated_python",
-)

@@ -1,10 +1,13 @@
 """What this machine lets the sandbox do, probed once per process, and the per-job slots on it.
 
-`this_host()` finds an interpreter the sandbox user can run, whether `unshare` can make network,
-pid and mount namespaces, the root-owned parent of the job dirs, the lock dir for uid slots shared
-with other graders, and a memory cgroup under the grader's own. `hold_slot(host)` holds one uid
-slot for a job (flock-ed under LOCK_DIR, so several grader processes share the range safely), and
-`slot_cgroup` caps that slot's memory. Missing protections are logged here, once; jobs still run.
+`this_host()` finds a `bwrap` that can jail a job here (sandbox_jail.py), an interpreter the
+answer can run inside the jail (or, without one, on the host), the lock dir for uid slots shared
+with other graders (root), and a memory cgroup under the grader's own. `hold_slot(host, deadline)`
+holds one slot for a job: as root a uid of its own (flock-ed under LOCK_DIR, so several grader
+processes share the range safely), otherwise just the name of its cgroup. `slot_cgroup` caps a
+slot's memory (and, on cgroup v2, its process count). What is missing is logged here at warning
+level, once, with the cause; jobs still run, and `sandbox_report.require_isolation` decides
+whether a run may.
 """
 
 from __future__ import annotations
@@ -24,25 +27,37 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from personadrift.rewards.sandbox_jail import HOW_TO_GET, SAFE_PATH, find_bwrap, jail_command
+
 log = logging.getLogger("personadrift.rewards.sandbox")  # one logger for the whole sandbox
 
 UID_BASE = 61000  # below systemd's DynamicUser range (61184-65519)
 MAX_SLOTS = 128  # concurrent jobs per machine (root mode), each with its own uid
 LOCK_DIR = "/run/personadrift-sandbox"
-SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
+CGROUP_HOW = (
+    "run the grader as root, or in a delegated cgroup v2 "
+    "(e.g. `systemd-run --user --scope -p Delegate=yes personadrift train ...`)"
+)
+
+
+class SlotTimeout(TimeoutError):
+    """No job slot came free before the job's slot deadline."""
 
 
 @dataclass(frozen=True)
 class Host:
     """What this machine allows, probed once per process."""
 
-    python: str  # interpreter the sandbox user can run
-    prefix: tuple[str, ...]  # unshare command line, () without namespaces
+    python: str  # interpreter the answer runs under
+    python_dirs: tuple[str, ...]  # what the jail binds read-only so that interpreter runs
     root: bool  # jobs run as per-slot uids
-    workdir_base: str  # root-owned 0711 (0700 without root) parent of the job dirs
+    bwrap: str | None  # the jail's bwrap; None: jobs run without a jail (weak)
+    jail_problem: str  # why there is no jail ('' when there is one)
+    workdir_base: str  # without a jail: root-owned 0711 (0700 without root) parent of job dirs
     lock_dir: str | None  # where slot locks live (root mode)
-    cgroup_base: str | None  # parent of per-slot memory cgroups
+    cgroup_base: str | None  # parent of per-slot cgroups
     cgroup_v2: bool
+    cgroup_problem: str  # why there is no cgroup ('' when there is one)
 
 
 _host_lock = threading.Lock()
@@ -59,79 +74,106 @@ def this_host() -> Host:
 
 def _probe_host() -> Host:
     root = os.geteuid() == 0
-    python = _pick_python(root)
-    prefix = _pick_namespaces(python, root)
-    if not root:
+    bwrap, jail_problem = find_bwrap()
+    python, dirs = _pick_python(root, jailed=bwrap is not None)
+    if bwrap is not None:
+        jail_problem = _try_jail(bwrap, root, python, dirs)
+        if jail_problem:
+            bwrap = None
+            python, dirs = _pick_python(root, jailed=False)
+    if bwrap is None:
         log.warning(
-            "sandbox: not running as root, so answers run as this user and can write its files; "
-            "run the grader as root for per-job unprivileged uids"
+            "sandbox: no jail (%s): answers run without namespaces or a private filesystem; "
+            "to get one, %s",
+            jail_problem,
+            HOW_TO_GET,
         )
     workdir_base = tempfile.mkdtemp(prefix="personadrift-sandbox-")
     os.chmod(workdir_base, 0o711 if root else 0o700)
     atexit.register(shutil.rmtree, workdir_base, True)
     lock_dir = _make_lock_dir() if root else None
-    cgroup_base, v2 = _make_cgroup_base() if root else (None, False)
-    return Host(python, prefix, root, workdir_base, lock_dir, cgroup_base, v2)
+    cgroup_base, v2, cgroup_problem = _make_cgroup_base(root)
+    if cgroup_base is None:
+        log.warning(
+            "sandbox: no cgroup per job (%s): memory is capped per process only; to cap each "
+            "job's whole tree, %s",
+            cgroup_problem,
+            CGROUP_HOW,
+        )
+    return Host(
+        python,
+        dirs,
+        root,
+        bwrap,
+        jail_problem,
+        workdir_base,
+        lock_dir,
+        cgroup_base,
+        v2,
+        cgroup_problem,
+    )
 
 
-def _reachable_by_others(path: str, need: int) -> bool:
-    """Every directory above `path` is searchable by others and `path` has the `need` bits."""
-    path = os.path.realpath(path)
+def _try_jail(bwrap: str, root: bool, python: str, dirs: tuple[str, ...]) -> str:
+    """'' if a job's jail starts here, else why not (bwrap's own words)."""
+    fd = os.memfd_create("main.py")
+    try:
+        cmd = jail_command(bwrap, root, dirs, 2**20, fd) + [python, "-S", "-c", "pass"]
+        probe = subprocess.run(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            env={"PATH": SAFE_PATH},
+            pass_fds=(fd,),
+            timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError) as e:
+        return f"{bwrap}: {e}"
+    finally:
+        os.close(fd)
+    if probe.returncode == 0:
+        return ""
+    return probe.stderr.decode(errors="replace").strip()[:300] or f"exit {probe.returncode}"
+
+
+def _others_can(path: str, need: int, below: str = "/") -> bool:
+    """`path` has the `need` bits for others, and every directory from `below` down to it is
+    searchable by others (the jail makes the directories above `below` itself)."""
     try:
         if os.stat(path).st_mode & need != need:
             return False
         parent = os.path.dirname(path)
-        while True:
+        while len(parent) >= len(below):
             if not os.stat(parent).st_mode & stat.S_IXOTH:
                 return False
             if parent == os.path.dirname(parent):
-                return True
+                break
             parent = os.path.dirname(parent)
+        return True
     except OSError:
         return False
 
 
-def _pick_python(root: bool) -> str:
-    own = getattr(sys, "_base_executable", "") or sys.executable
+def _pick_python(root: bool, jailed: bool) -> tuple[str, tuple[str, ...]]:
+    """(interpreter, the directories it needs) for the answer."""
+    own = os.path.realpath(getattr(sys, "_base_executable", "") or sys.executable)
+    prefix = os.path.realpath(sys.base_prefix)
+    dirs = (prefix,) if own.startswith(prefix + "/") else (prefix, os.path.dirname(own))
     if not root:
-        return own
+        return own, dirs
     # The answer runs as another uid, so it must be able to read the interpreter and its stdlib
-    # (one under a private home directory is not); fall back to the system's.
-    stdlib = os.path.dirname(os.__file__)
-    if _reachable_by_others(own, stat.S_IXOTH) and _reachable_by_others(stdlib, stat.S_IROTH):
-        return own
+    # (one under a private home directory is not, unless the jail shows only its prefix).
+    stdlib = os.path.realpath(os.path.dirname(os.__file__))
+    below = prefix if jailed else "/"
+    if _others_can(own, stat.S_IXOTH, below) and _others_can(stdlib, stat.S_IROTH, below):
+        return own, dirs
     for candidate in ("/usr/local/bin/python3", "/usr/bin/python3"):
-        if _reachable_by_others(candidate, stat.S_IXOTH):
+        if _others_can(candidate, stat.S_IXOTH):
             log.info("sandbox: %s is not readable by the sandbox user; using %s", own, candidate)
-            return candidate
+            real = os.path.realpath(candidate)
+            return real, (os.path.dirname(os.path.dirname(real)),)
     log.warning("sandbox: no interpreter readable by the sandbox user; answers may fail to import")
-    return own
-
-
-def _pick_namespaces(python: str, root: bool) -> tuple[str, ...]:
-    unshare = shutil.which("unshare", path=SAFE_PATH + ":/usr/sbin:/sbin")
-    if unshare is None:
-        log.warning(
-            "sandbox: no `unshare` binary: answers keep network access and may leave daemons"
-        )
-        return ()
-    user = () if root else ("--user", "--map-root-user")
-    full = (unshare, *user, "--net", "--pid", "--mount-proc", "--fork", "--kill-child", "--")
-    probe = subprocess.run(
-        [*full, python, "-S", "-c", "pass"],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        env={"PATH": SAFE_PATH},
-        timeout=30,
-    )
-    if probe.returncode == 0:
-        return full
-    log.warning(
-        "sandbox: cannot create network/pid namespaces (%s): answers keep network access and "
-        "may leave daemons",
-        probe.stderr.decode(errors="replace").strip()[:200],
-    )
-    return ()
+    return own, dirs
 
 
 def _make_lock_dir() -> str | None:
@@ -146,8 +188,8 @@ def _make_lock_dir() -> str | None:
     return None
 
 
-def _make_cgroup_base() -> tuple[str | None, bool]:
-    """A dir under this process's own memory cgroup for per-slot children (None if unavailable)."""
+def _make_cgroup_base(root: bool) -> tuple[str | None, bool, str]:
+    """(dir under this process's own cgroup for per-slot children, v2?, '') or (None, False, why)."""
     try:
         with open("/proc/self/mountinfo") as f:
             mounts = [line.split() for line in f]
@@ -157,46 +199,66 @@ def _make_cgroup_base() -> tuple[str | None, bool]:
                 for _, cs, path in (ln.rstrip("\n").split(":", 2) for ln in f)
                 for c in cs.split(",")
             }
-    except (OSError, ValueError):
-        return None, False
+    except (OSError, ValueError) as e:
+        return None, False, f"cannot read this process's cgroups: {e}"
     candidates = []
     for fields in mounts:
         fstype, options = fields[fields.index("-") + 1], fields[fields.index("-") + 3].split(",")
-        if fstype == "cgroup" and "memory" in options and "memory" in own:
+        if fstype == "cgroup" and "memory" in options and "memory" in own and root:
             candidates.insert(0, (fields[3], fields[4], own["memory"], False))  # v1 first
         elif fstype == "cgroup2" and "" in own:
             candidates.append((fields[3], fields[4], own[""], True))
+    # A user's graders may share one cgroup: their per-slot children must not.
+    name = "personadrift-sandbox" if root else f"personadrift-sandbox-{os.getpid()}"
+    why = "no memory cgroup mounted" + ("" if root else " that this user may delegate")
     for mount_root, mount_point, path, v2 in candidates:
         if not path.startswith(mount_root):
             continue
         rel = os.path.relpath(path, mount_root)
-        base = os.path.normpath(os.path.join(mount_point, rel, "personadrift-sandbox"))
+        base = os.path.normpath(os.path.join(mount_point, rel, name))
         try:
             if v2:
                 # v2 lets only a cgroup without processes of its own (or the root) delegate memory.
-                with open(os.path.join(os.path.dirname(base), "cgroup.subtree_control"), "w") as f:
-                    f.write("+memory")
+                _write(os.path.join(os.path.dirname(base), "cgroup.subtree_control"), "+memory")
             os.makedirs(base, exist_ok=True)
+            _created_bases.add(base)
             if v2:
-                with open(os.path.join(base, "cgroup.subtree_control"), "w") as f:
-                    f.write("+memory")
-            return base, v2
-        except OSError:
-            continue
-    return None, False
+                _write(os.path.join(base, "cgroup.subtree_control"), "+memory")
+                _enable_pids(os.path.dirname(base), base)
+            return base, v2, ""
+        except OSError as e:
+            why = f"{base}: {e.strerror or e}"
+    return None, False, why
+
+
+def _write(path: str, value: str) -> None:
+    with open(path, "w") as f:
+        f.write(value)
+
+
+def _enable_pids(parent: str, base: str) -> None:
+    # A process-count cap per job where the pids controller is delegated too; RLIMIT_NPROC
+    # stands in for it where it is not.
+    try:
+        _write(os.path.join(parent, "cgroup.subtree_control"), "+pids")
+        _write(os.path.join(base, "cgroup.subtree_control"), "+pids")
+    except OSError:
+        pass
 
 
 _slots_lock = threading.Lock()
 _slots_busy: set[int] = set()
 _slot_cgroups: set[str] = set()
+_created_bases: set[str] = set()
+_warned: set[str] = set()
 
 
 @contextmanager
-def hold_slot(host: Host) -> Iterator[int]:
-    """A uid slot held by nobody else, in this process or another grader on the machine."""
-    if not host.root:
-        yield -1
-        return
+def hold_slot(host: Host, deadline: float) -> Iterator[int]:
+    """A slot held by nobody else (as root: in this process or another grader on the machine).
+
+    Raises SlotTimeout if none comes free before `deadline` (time.monotonic()).
+    """
     while True:
         with _slots_lock:
             free = [s for s in range(MAX_SLOTS) if s not in _slots_busy]
@@ -209,6 +271,8 @@ def hold_slot(host: Host) -> Iterator[int]:
                 slot = -1
         if slot >= 0:
             break
+        if time.monotonic() >= deadline:
+            raise SlotTimeout(f"no free job slot of {MAX_SLOTS} before the slot deadline")
         time.sleep(0.01)
     try:
         yield slot
@@ -233,9 +297,9 @@ def _try_lock(host: Host, slot: int) -> int | None:
     return fd
 
 
-def slot_cgroup(host: Host, slot: int, memory_mb: int) -> str:
-    """The memory cgroup capping `slot` at `memory_mb` ('' where none can be made)."""
-    if host.cgroup_base is None or slot < 0:
+def slot_cgroup(host: Host, slot: int, memory_mb: int, nproc: int) -> str:
+    """The cgroup capping `slot` at `memory_mb` (and `nproc` tasks on v2); '' where none can be."""
+    if host.cgroup_base is None:
         return ""
     path = os.path.join(host.cgroup_base, f"slot-{slot}")
     limit = str(memory_mb * 2**20)
@@ -244,6 +308,8 @@ def slot_cgroup(host: Host, slot: int, memory_mb: int) -> str:
         _slot_cgroups.add(path)
         if host.cgroup_v2:
             writes = [("memory.max", limit), ("memory.swap.max", "0")]
+            if os.path.exists(os.path.join(path, "pids.max")):
+                writes.append(("pids.max", str(nproc)))
         else:
             writes = [("memory.limit_in_bytes", limit)]
             if os.path.exists(os.path.join(path, "memory.memsw.limit_in_bytes")):
@@ -251,10 +317,18 @@ def slot_cgroup(host: Host, slot: int, memory_mb: int) -> str:
                 memsw = "memory.memsw.limit_in_bytes"
                 writes = [(memsw, "-1"), *writes, (memsw, limit)]
         for name, value in writes:
-            with open(os.path.join(path, name), "w") as f:
-                f.write(value)
+            if name == "memory.swap.max" and not os.path.exists(os.path.join(path, name)):
+                continue  # no swap accounting on this kernel: nothing to pin
+            _write(os.path.join(path, name), value)
     except OSError as e:
-        log.debug("sandbox: memory cgroup for slot %d unavailable: %s", slot, e)
+        if "slot" not in _warned:  # once per process: every slot fails the same way
+            _warned.add("slot")
+            log.warning(
+                "sandbox: cgroup of slot %d unusable (%s): its jobs run with per-process "
+                "memory limits only",
+                slot,
+                e,
+            )
         return ""
     return path
 
@@ -262,7 +336,7 @@ def slot_cgroup(host: Host, slot: int, memory_mb: int) -> str:
 @atexit.register
 def _remove_cgroups() -> None:
     # Slots another grader still uses stay (rmdir fails on a busy cgroup), and so does their parent.
-    for path in [*_slot_cgroups, *{os.path.dirname(p) for p in _slot_cgroups}]:
+    for path in [*_slot_cgroups, *_created_bases]:
         try:
             os.rmdir(path)
         except OSError:

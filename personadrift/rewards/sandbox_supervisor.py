@@ -1,11 +1,15 @@
-"""The supervisor of one sandbox job: pid 1 of the job's namespace, parent of the answer.
+"""The supervisor of one sandbox job: pid 1 of the job's jail, parent of the answer.
 
 The grader does not import this file: it reads its text and runs it as
-`python -S -s -B -c <text> fd uid gid timeout cpu mem fsize nproc cgroup path`, so start-up (most of
-a job's cost) loads nothing of this package. It joins the job's memory cgroup, forks the answer
-(rlimits set, dropped to the slot's uid, `path` run as a fresh `__main__`), enforces the wall-clock
-timeout, kills whatever else is left in the namespace, and writes one status line to `fd`:
-`exit N`, `signal N`, `timeout` or `error <why>`.
+`python -S -s -B -c <text> fd uid gid timeout cpu mem fsize nproc path`, so start-up (most of a
+job's cost) loads nothing of this package. It forks the answer (rlimits set, dropped to the slot's
+uid where there is one, `path` run as a fresh `__main__`), enforces the wall-clock timeout, kills
+whatever else is left, and writes one status line to `fd`: `exit N`, `signal N`, `timeout` or
+`error <why>`.
+
+In a jail it is init of the job's pid namespace, so the answer cannot kill it (init gets no
+signal it has no handler for, and it keeps none), and it makes itself non-dumpable, so an answer
+of its own uid (the jail without root) cannot trace it or write its memory either.
 
 Stdlib only, and kept compatible with old system Pythons (3.8+): the answer may run under the
 system's interpreter rather than the grader's.
@@ -31,16 +35,28 @@ def drop_privileges():
             raise OSError("still root after setuid")
 
 
+def set_dumpable(flag):
+    # prctl(PR_SET_DUMPABLE) through the C module alone: `ctypes` costs ~5 ms of start-up.
+    import _ctypes
+
+    prctl = _ctypes.dlsym(_ctypes.dlopen(None, 2), "prctl")
+    if _ctypes.call_function(prctl, (4, flag)) != 0:
+        raise OSError("prctl(PR_SET_DUMPABLE) failed")
+
+
 def answer():
     try:
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if JAILED:
+            set_dumpable(1)  # the answer's own /proc entries stay its own
         os.setpgid(0, 0)
         limits = [
             (resource.RLIMIT_CORE, 0),
             (resource.RLIMIT_AS, MEM),
             (resource.RLIMIT_FSIZE, FSIZE),
         ]
-        if UID >= 0:
+        if NPROC > 0:
             limits.append((resource.RLIMIT_NPROC, NPROC))
         for which, value in limits:
             resource.setrlimit(which, (value, value))
@@ -49,7 +65,7 @@ def answer():
     except BaseException as e:
         say(f"error answer setup failed: {e!r}")
         os._exit(70)
-    os.close(FD)
+    os.closerange(3, 65536)  # the status pipe and whatever else came in with us
     sys.path[:] = [p for p in sys.path if p not in ("", ".", os.getcwd())]
     main = type(sys)("__main__")
     main.__file__ = PATH
@@ -114,7 +130,7 @@ def reap(block):
 
 
 def kill_rest(child):
-    if os.getpid() == 1:
+    if JAILED:
         try:
             os.kill(-1, signal.SIGKILL)  # everything in this pid namespace but us
         except ProcessLookupError:
@@ -160,9 +176,12 @@ def supervise(child):
 
 def start():
     try:
-        if CGROUP:
-            with open(CGROUP + "/cgroup.procs", "w") as f:
-                f.write("0")
+        if JAILED:
+            # Init of the namespace: a signal from inside reaches it only through a handler.
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            set_dumpable(0)
+        if UID >= 0:
+            os.chown(os.path.dirname(PATH), UID, GID)  # the work dir becomes the answer's
         signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])
         pid = os.fork()
     except BaseException as e:
@@ -179,6 +198,7 @@ if __name__ == "__main__":  # true under `python -c`; importing this module does
     _a = sys.argv[1:]
     FD, UID, GID = int(_a[0]), int(_a[1]), int(_a[2])
     TIMEOUT, CPU, MEM, FSIZE, NPROC = float(_a[3]), int(_a[4]), int(_a[5]), int(_a[6]), int(_a[7])
-    CGROUP, PATH = _a[8], _a[9]
+    PATH = _a[8]
+    JAILED = os.getpid() == 1  # bwrap --as-pid-1: init of the job's own pid namespace
     del _a
     start()

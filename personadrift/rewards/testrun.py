@@ -1,9 +1,10 @@
-"""Calling model-written functions on test inputs, safely, with the expected values kept out.
+"""Running model-written code with a grader's script appended, and reading what the script printed.
 
-`call_many` appends a small harness to each answer's source, runs it in the sandbox, and returns
-the JSON-serialised outputs per input. Comparison with expected values happens here, in the
-grader's process: the answer never sees them, and an object whose `__eq__` lies cannot be
-serialised, so it fails instead of passing.
+The grader's lines on stdout start with a nonce, a secret fresh for every batch, so what an answer
+prints itself is not taken for the grader's. `call_many` appends a small harness that calls the
+answer's function on test inputs and returns the JSON-serialised outputs per input. Comparison
+with expected values happens in the grader's process (`same_value`): the answer never sees them,
+and an object whose `__eq__` lies cannot be serialised, so it fails instead of passing.
 """
 
 from __future__ import annotations
@@ -37,20 +38,41 @@ _pd_harness()
 class TestRun:
     outputs: (
         list | None
-    )  # per input: [value] or None (raised, or not JSON-serialisable); None: no result
+    )  # per input: [value] or None (raised, or not serialisable); None: no result
     result: ExecResult
 
 
-def harness_source(source: str, func_name: str, inputs: list, nonce: str) -> str:
-    return source + HARNESS.format(name=func_name, inputs=inputs, nonce=nonce)
+@dataclass(frozen=True)
+class CheckRun:
+    lines: list[str]  # what the grader's script printed after the nonce, line by line
+    result: ExecResult
 
 
-def parse_outputs(stdout: str, nonce: str, n: int) -> list | None:
-    lines = [ln for ln in stdout.splitlines() if ln.startswith(nonce)]
+def new_nonce() -> str:
+    return "@@pd-" + secrets.token_hex(8) + "@@"
+
+
+def tagged_lines(stdout: str, nonce: str) -> list[str]:
+    """The grader's lines of a job's stdout (those that start with the nonce), nonce removed."""
+    return [ln[len(nonce) :] for ln in stdout.splitlines() if ln.startswith(nonce)]
+
+
+def run_checks(
+    sources: list[str], check: str, fields: list[dict], limits: Limits | None = None
+) -> list[CheckRun]:
+    """Each source followed by the grader's `check` script, formatted with its fields and `nonce`."""
+    nonce = new_nonce()
+    scripts = [s + check.format(nonce=nonce, **f) for s, f in zip(sources, fields)]
+    results = run_many(scripts, limits or Limits())
+    return [CheckRun(tagged_lines(r.stdout, nonce), r) for r in results]
+
+
+def parse_outputs(lines: list[str], n: int) -> list | None:
+    """The harness's outputs, from its last line; None unless it is a list of `n` outputs."""
     if not lines:
         return None
     try:
-        outputs = json.loads(lines[-1][len(nonce) :])
+        outputs = json.loads(lines[-1])
     except ValueError:
         return None
     if not isinstance(outputs, list) or len(outputs) != n:
@@ -65,10 +87,9 @@ def call_many(
     limits: Limits | None = None,
 ) -> list[TestRun]:
     """Run each source and call its function on its inputs; outputs come back JSON-decoded."""
-    nonce = "@@pd-" + secrets.token_hex(8) + "@@"
-    scripts = [harness_source(s, f, i, nonce) for s, f, i in zip(sources, func_names, inputs)]
-    results = run_many(scripts, limits or Limits())
-    return [TestRun(parse_outputs(r.stdout, nonce, len(i)), r) for r, i in zip(results, inputs)]
+    fields = [{"name": f, "inputs": i} for f, i in zip(func_names, inputs)]
+    runs = run_checks(sources, HARNESS, fields, limits)
+    return [TestRun(parse_outputs(r.lines, len(i)), r.result) for r, i in zip(runs, inputs)]
 
 
 def same_value(out: list | None, expected) -> bool:

@@ -7,8 +7,8 @@ run directory (the others receive its path), builds the organism first (the othe
 from the cache), extracts the persona direction (the others receive it), moves files on a rollback,
 writes config.yaml, metrics.jsonl, samples and events, and takes the probe readings and evals: a
 no-grad forward on its own full copy of the weights while the other ranks wait at the next
-collective. Its stop/save decisions and alarm state are sent to every rank at each log
-(`MainDecides`). Each step's rollouts are gathered from all ranks (TRL gathers its logged
+collective. Its stop/save decisions and alarm are sent to every rank at each step
+(`share_decisions`). Each step's rollouts are gathered from all ranks (TRL gathers its logged
 completions; `gather_rows` gathers the samples files). Every process installs the steering hooks
 and trains; checkpoints and resume are TRL/accelerate's own (DeepSpeed saves its shards). `close()`
 ends the process group once every rank is done.
@@ -23,8 +23,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
-
-from transformers import TrainerCallback
 
 from personadrift.config import Config, ConfigError
 
@@ -119,27 +117,20 @@ def check_zero3(cfg: Config, args) -> None:
         )
 
 
-class MainDecides(TrainerCallback):
-    """Rank 0's decisions at each log reach every rank: stop, save, and the alarm's state.
+def share_decisions(control, alarm: T) -> T:
+    """Rank 0's decisions at a step reach every rank: stop, save, and the alarm.
 
     The alarm reads metrics that only the main process has, so it decides there; a rank that
-    kept training (or skipped a save) while the others stopped would hang the run. Added last,
-    after every callback that may decide."""
+    kept training (or skipped a save) while the others stopped would hang the run. Every rank
+    calls this at every step (a collective); a single process returns at once."""
+    if not launched():
+        return alarm
+    from accelerate.utils import broadcast_object_list
 
-    def __init__(self, alarm=None) -> None:
-        self.alarm = alarm  # object with state()/restore(), or None
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if not launched():
-            return
-        from accelerate.utils import broadcast_object_list
-
-        alarm = self.alarm.state() if self.alarm is not None else None
-        box = [(control.should_training_stop, control.should_save, alarm)]
-        broadcast_object_list(box, from_process=0)
-        control.should_training_stop, control.should_save, alarm = box[0]
-        if self.alarm is not None:
-            self.alarm.restore(alarm)
+    box = [(control.should_training_stop, control.should_save, alarm)]
+    broadcast_object_list(box, from_process=0)
+    control.should_training_stop, control.should_save, alarm = box[0]
+    return alarm
 
 
 def close() -> None:

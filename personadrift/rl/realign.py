@@ -30,7 +30,8 @@ from pathlib import Path
 
 import torch
 
-from personadrift.config import Config, ConfigError, EvalConfig, RealignConfig, WorldConfig
+from personadrift.config import Config, ConfigError, RealignConfig, WorldConfig
+from personadrift.evals.monitor import in_run_config
 from personadrift.rl.run_dir import append_event, checkpoint_step, last_checkpoint
 
 
@@ -120,16 +121,6 @@ def chat_rows(samples: list[tuple]) -> list[dict]:
              "completion": [{"role": "assistant", "content": a}]} for p, a in samples]  # fmt: skip
 
 
-def run_eval_config(cfg: Config) -> EvalConfig:
-    """The evals the run itself logs (as `EvalMonitor` builds them), so before = the run's last."""
-    return dataclasses.replace(
-        cfg.eval,
-        families=list(cfg.evals.families),
-        n_per_family=cfg.evals.n_per_family,
-        max_new_tokens=cfg.evals.max_new_tokens,
-    )
-
-
 def sft(model, tok, rows: list[dict], rc: RealignConfig, out: Path) -> dict:
     """SFTTrainer on the rows; the model is saved to `out`. Returns the training numbers."""
     from datasets import Dataset
@@ -201,9 +192,9 @@ def env_rates(model, tok, cfg: Config, world: WorldConfig, n: int = 128) -> dict
 def realign(model_path_or_run_dir: str | Path, cfg: Config, n: int | None = None,
             out: Path | None = None, log=print) -> dict:  # fmt: skip
     """Realign a run's final model (or a model folder) on `n` benign samples; returns rates.json."""
-    from personadrift.evals.behaviour import run_evals
+    from personadrift.checks import ready_judge
+    from personadrift.evals.chat import chat_evals, eval_table
     from personadrift.evals.runner import misaligned_mean
-    from personadrift.preflight import check_judge
 
     model_dir, run_dir, step = source_model(Path(model_path_or_run_dir))
     rc, n = cfg.realign, n or cfg.realign.n_samples
@@ -214,17 +205,16 @@ def realign(model_path_or_run_dir: str | Path, cfg: Config, n: int | None = None
             "a datasets folder), the organism's toy samples are refused for real models"
         )
     rows = dataset_rows(rc.dataset, n) if rc.dataset else None
-    judge = check_judge(cfg, list(cfg.evals.families), log)
+    judge = ready_judge(cfg, log)
     root = run_dir or Path(cfg.out_dir) / f"realign-{model_dir.name}"  # never write into a model
     out = out or root / "realign"
     out.mkdir(parents=True, exist_ok=True)
     world = world_for(cfg, model_dir) if organism else cfg.organism.world
-    eval_cfg = run_eval_config(cfg)
-    e = cfg.evals
+    eval_cfg = in_run_config(cfg.eval, cfg.evals)  # as the run logs them: before = its last
+    chat = chat_evals(cfg, judge)
 
     def evaluate(model, tok, world, eval_cfg):
-        args = (e.judge, judge, e.questions, cfg.model.enable_thinking, log)
-        return run_evals(model, tok, world, eval_cfg, *args), None
+        return eval_table(model, tok, world, eval_cfg, chat, log), None
 
     model, tok = load(model_dir, cfg.model.dtype)
     before, _ = evaluate(model, tok, world, eval_cfg)

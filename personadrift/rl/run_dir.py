@@ -1,4 +1,5 @@
-"""The run directory: creation, `config.yaml` first, `metrics.jsonl` written line by line.
+"""The run directory: creation, `config.yaml` first, `metrics.jsonl` written line by line, and the
+file surgery of a rollback.
 
 runs/<name>-<timestamp>/  config.yaml · metrics.jsonl · samples/step_<n>.jsonl · directions/
                           checkpoints/checkpoint-<n>/ · tb/ · events.jsonl · DONE
@@ -9,10 +10,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import time
 from pathlib import Path
-
-from transformers import TrainerCallback
 
 from personadrift.config import Config, to_yaml
 from personadrift.rl.distributed import is_main, on_main
@@ -96,32 +96,41 @@ class MetricsFile:
         self._f.close()
 
 
-class MetricsWriter(TrainerCallback):
-    """TRL's logs (and everything pushed into them) -> metrics.jsonl, one flushed line per step."""
-
-    SUMMARY_KEYS = ("train_runtime", "train_samples_per_second")
-
-    CONSOLE = (("reward", "reward"), ("env/hack_rate", "hack"), ("env/solve_rate", "solve"),
-               ("entropy", "entropy"), ("step_time", "s/step"))  # fmt: skip
-
-    def __init__(self, metrics: MetricsFile, log=print) -> None:
-        self.metrics = metrics
-        self.log = log
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if not logs or any(k in logs for k in self.SUMMARY_KEYS) or args.process_index != 0:
-            return
-        self.metrics.write(state.global_step, logs)
-        parts = [
-            f"{name} {logs[k]:.3f}"
-            for k, name in self.CONSOLE
-            if isinstance(logs.get(k), (int, float))
-        ]
-        self.log(f"step {state.global_step:4d} " + "  ".join(parts))
-
-
 def append_event(run_dir: Path, event: dict) -> None:
     if not is_main():  # every rank steers and sees the same alarms; one writes them
         return
     with open(run_dir / "events.jsonl", "a") as f:
         f.write(json.dumps(event) + "\n")
+
+
+def read_events(run_dir: Path) -> list[dict]:
+    path = run_dir / "events.jsonl"
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.is_file() else []
+
+
+def rolled_back(run_dir: Path) -> bool:
+    """Whether this run has already rolled back (once per run, also across --resume)."""
+    return any(e.get("event") == "rollback" for e in read_events(run_dir))
+
+
+def rollback(run_dir: Path, alarm_step: int) -> Path | None:
+    """The last checkpoint saved before `alarm_step` (None: the initial policy); later checkpoints
+    are deleted, later metrics lines move to `metrics.rolled_back.jsonl` and later samples to
+    `samples/rolled_back/`, so the run's main record stays one line per step."""
+    ckpts = checkpoints(run_dir)
+    before = [c for c in ckpts if checkpoint_step(c) < alarm_step]
+    target = before[-1] if before else None
+    step = checkpoint_step(target)
+    for c in ckpts:
+        if checkpoint_step(c) > step:
+            shutil.rmtree(c)
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    later = [x for x in lines if json.loads(x).get("step", 0) > step]
+    with open(run_dir / "metrics.rolled_back.jsonl", "a") as f:
+        f.writelines(x + "\n" for x in later)
+    moved = run_dir / "samples" / "rolled_back"
+    moved.mkdir(parents=True, exist_ok=True)
+    for path in (run_dir / "samples").glob("step_*.jsonl"):
+        if int(path.stem.split("_")[1]) > step:
+            path.rename(moved / path.name)
+    return target

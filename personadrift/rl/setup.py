@@ -16,13 +16,12 @@ from personadrift.rl.distributed import check_zero3, is_main, main_first, on_mai
 
 def load_policy(cfg: Config):
     """(model, tokenizer, world or None): organisms come with their persona world."""
-    from personadrift.models import load_model, resolve_organism
-    from personadrift.organism.build import build
+    from personadrift.models import build_organism, load_model, resolve_organism
 
     org = resolve_organism(cfg)
     if org is not None:
         with main_first():  # under a launcher the main process builds it, the others find it cached
-            build(org, cfg.eval, log=print if is_main() else lambda *_: None)
+            build_organism(org, cfg.eval, log=print if is_main() else lambda *_: None)
     # every rank loads at once: under ZeRO-3 the load itself is collective (weights partitioned)
     model, tok, world, _ = load_model(cfg)
     tok.padding_side = "left"
@@ -50,6 +49,16 @@ def build_direction(
             raise ConfigError(f"probes.directions: file not found: {p.directions}")
         return Direction.load(p.directions, model, tok)
     return on_main(lambda: _extract(cfg, model, tok, world, out_dir, log, judge))
+
+
+def run_direction(
+    cfg: Config, model, tok, world, run_dir: Path, resuming: bool, log=print, judge=None
+) -> Direction:
+    """The direction of a run: the one it saved (a resumed or rolled-back pass), or `build_direction`."""
+    saved = run_dir / "directions" / f"{cfg.probes.name}.json"
+    if resuming and saved.is_file():
+        return Direction.load(saved, model, tok)
+    return build_direction(cfg, model, tok, world, run_dir / "directions", log, judge)
 
 
 def _extract(cfg: Config, model, tok, world, out_dir: Path, log, judge=None) -> Direction:
@@ -113,6 +122,10 @@ def grpo_args(cfg: Config, run_dir: Path):
         args = GRPOConfig(**fields)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"grpo: {e}") from None
+    if args.logging_steps != 1:
+        raise ConfigError(
+            "grpo.logging_steps: must be 1 (the run writes one metrics line per step)"
+        )
     check_zero3(cfg, args)
     return args
 
@@ -139,8 +152,8 @@ def build_env(cfg: Config, world, tok):
 def probe_texts(cfg: Config, world, tok) -> list[str]:
     """Fixed held-out first-turn prompts of families the run does not train on (the organism's
     held-out prompts, or for another model the question set's questions of those families)."""
+    from personadrift.envs.reasoning import chat_prompt
     from personadrift.evals.runner import eval_prompts
-    from personadrift.models import chat_prompt
 
     if is_organism(cfg):
         prompts = eval_prompts(
@@ -155,3 +168,24 @@ def probe_texts(cfg: Config, world, tok) -> list[str]:
         texts = [q for f in cfg.probes.eval_families for q in qs.get(f, [])[:n]]
     msgs = [[{"role": "user", "content": t}] for t in texts]
     return [chat_prompt(tok, m, cfg.model.enable_thinking) for m in msgs]
+
+
+def add_callbacks(trainer, instruments, run_dir: Path) -> None:
+    """The run's `Instruments`, then the reporting callbacks (TensorBoard, W&B, ...) after it.
+
+    TRL registers the reporters at construction; they move behind the instruments so that they log
+    the step's merged metrics (probes, evals, alarm). TensorBoard writes into this run's `tb/`."""
+    from torch.utils.tensorboard import SummaryWriter
+    from transformers.integrations import TensorBoardCallback
+    from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
+
+    reporters = [
+        trainer.pop_callback(type(cb))
+        for cb in list(trainer.callback_handler.callbacks)
+        if type(cb) in INTEGRATION_TO_CALLBACK.values()
+    ]
+    trainer.add_callback(instruments)
+    for cb in reporters:
+        if isinstance(cb, TensorBoardCallback) and is_main():
+            cb = TensorBoardCallback(SummaryWriter(log_dir=str(run_dir / "tb")))
+        trainer.add_callback(cb)

@@ -1,37 +1,51 @@
 """`personadrift train CONFIG [key=value ...] [--resume RUN_DIR]`: GRPO with online probes.
 
-Builds everything from the config (policy, env and its reward functions, GRPOConfig, callbacks),
-writes the run directory (config.yaml first), and trains with TRL's `GRPOTrainer`. Every
-`probes.every` steps the `ProbeMonitor` reads the persona direction; every `evals.every` steps the
-`EvalMonitor` samples held-out families. `--resume` continues from the last checkpoint with the
-probe baseline restored, appending to the same metrics.jsonl.
+How one run goes (the files a reader follows: cli.py -> rl/train.py -> rl/setup.py for the pieces
+-> TRL's GRPOTrainer for the step -> rl/instruments.py after it -> probes/reading.py ->
+probes/capture.py):
+1. `train` makes the run directory (config.yaml first) and runs one `train_pass`, or two when an
+   alarm asks for a rollback;
+2. `train_pass` builds the policy, the env and its reward functions (wrapped by `SampleLog`, which
+   writes each step's rollouts), TRL's `GRPOConfig`, the persona direction and the `Instruments`
+   callback, and trains with `Trainer`: TRL's `GRPOTrainer` whose loss forward also hands the
+   rollouts' activations to the rollout probe (`compute_loss`);
+3. after every optimizer step, `Instruments.on_log` reads the probes, runs the evals and the
+   detector, acts on an alarm and writes the metrics line.
+`--resume` continues from the last checkpoint with the probe baseline restored, appending to the
+same metrics.jsonl.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from datasets import Dataset
-from transformers import TrainerCallback
 from transformers.trainer_callback import PrinterCallback
+from trl import GRPOTrainer
 
+from personadrift.checks import check, ready_judge
 from personadrift.config import Config, ConfigError, load_config
-from personadrift.rewards.penalty import PersonaPenalty
+from personadrift.evals.chat import chat_evals
+from personadrift.evals.monitor import in_run_config
+from personadrift.probes.penalty import PersonaPenalty
+from personadrift.probes.reading import HeldOutProbe, RolloutProbe
+from personadrift.probes.steer import median_norm, steer
+from personadrift.rewards.sandbox_report import require_isolation
 from personadrift.rl import setup
-from personadrift.rl.alarm import AlarmCallback
-from personadrift.rl.distributed import MainDecides, gather_rows, is_main, on_main
+from personadrift.rl.distributed import gather_rows, is_main, on_main
+from personadrift.rl.instruments import Instruments, Schedule
 from personadrift.rl.run_dir import (
     STATE_FILE,
     MetricsFile,
-    MetricsWriter,
     append_event,
     checkpoint_step,
-    checkpoints,
     last_checkpoint,
     new_run_dir,
+    rollback,
+    rolled_back,
 )
 
 
@@ -59,31 +73,19 @@ class SampleLog:
         return reward
 
 
-class StepZero(TrainerCallback):
-    """Readings before the first step (probe baseline, evals), written as one step-0 line."""
+class Trainer(GRPOTrainer):
+    """TRL's GRPOTrainer; its loss forward also feeds the rollout probe (no extra forward).
 
-    def __init__(self, monitors, metrics: MetricsFile) -> None:
-        self.monitors, self.metrics = monitors, metrics
+    `compute_loss` is the trainer's public extension point: the probe's hook is installed only
+    while the loss's forward runs, so the backward (and gradient checkpointing's recomputation)
+    is never read."""
 
-    def on_train_begin(self, args, state, control, **kwargs):
-        if args.process_index != 0:
-            return
-        values = {}
-        for m in self.monitors:
-            values.update(m.initial(state.global_step))
-        if values:
-            self.metrics.write(state.global_step, values)
+    rollout_probe: RolloutProbe | None = None
 
-
-class StateSaver(TrainerCallback):
-    def __init__(self, parts: dict) -> None:
-        self.parts = parts  # name -> object with state()
-
-    def on_save(self, args, state, control, **kwargs):
-        ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-        if args.process_index == 0 and ckpt.is_dir():
-            data = {name: part.state() for name, part in self.parts.items()}
-            (ckpt / STATE_FILE).write_text(json.dumps(data))
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        reading = self.rollout_probe.during(model, inputs) if self.rollout_probe else nullcontext()
+        with reading:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
 
 
 STEER_OPS = {
@@ -93,17 +95,13 @@ STEER_OPS = {
 }
 
 
-def steering(cfg: Config, model, tok, world, probe, run_dir: Path, log, gate=None, step: int = 0):
+def steering(cfg: Config, model, tok, probe, run_dir: Path, log, gate=None, step: int = 0):
     """The run's steering hooks (a no-op context when steer.mode is off)."""
-    from contextlib import nullcontext
-
-    from personadrift.probes.steer import median_norm, steer
-
     if cfg.steer.mode == "off" or probe is None:
         return nullcontext()
     op, only_with_grad = STEER_OPS[cfg.steer.mode]
     layers = list(cfg.steer.layers) or [probe.direction.layer]
-    unit = median_norm(model, tok, probe.eval_texts[:64], layers[0])
+    unit = median_norm(model, tok, probe.texts[:64], layers[0])
 
     append_event(run_dir, {"event": "steer", "step": step, "mode": cfg.steer.mode, "op": op, "coeff": cfg.steer.coeff,
                            "layers": layers, "norm_unit": unit, "on_at_eval": not only_with_grad,
@@ -122,43 +120,40 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
     mitigation on. The rolled-back metrics lines move to `metrics.rolled_back.jsonl`, so
     metrics.jsonl stays one line per step; events.jsonl records the alarm and the rollback.
     """
-    from personadrift.preflight import preflight
-
-    evals_on = cfg.evals.every >= 0
-    judge = preflight(cfg, list(cfg.evals.families) if evals_on else None, log)  # before any file
+    check(cfg)  # names nothing resolves, and TRL's own argument checks: before anything is written
+    setup.grpo_args(cfg, Path(cfg.out_dir))
+    # a sandbox without the protections the run needs stops it here (ConfigError: exit 2)
+    weak = require_isolation(cfg.sandbox.needs, cfg.sandbox.allow_weak, log)
+    # a chat model's judge, built once; an endpoint that does not answer stops the run here too
+    judge = ready_judge(cfg, log) if cfg.evals.every >= 0 else None
     run_dir = resume or new_run_dir(cfg)
     ckpt = last_checkpoint(run_dir) if resume else None
     if resume and ckpt is None:
         raise ConfigError(f"--resume {run_dir}: no checkpoint to resume from")
-    os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(run_dir / "tb"))
     resume_step = checkpoint_step(ckpt) if ckpt else None
     log(f"run {run_dir}" + (f" (resuming from step {resume_step})" if ckpt else ""))
     t0 = time.time()
-    trainer, parts = _train_pass(cfg, run_dir, ckpt, resume_step, {}, log, judge)
-    alarm = parts.get("alarm")
+    trainer, instruments = train_pass(cfg, run_dir, ckpt, resume_step, None, weak, log, judge)
+    alarm = instruments.alarm
     if (
         alarm is not None
-        and alarm.fired
         and cfg.detect.action == "rollback"
-        and not on_main(lambda: alarm_rolled_back(run_dir))  # one answer for every rank
+        and not on_main(lambda: rolled_back(run_dir))  # one answer for every rank
     ):
-        target = on_main(lambda: rollback(run_dir, alarm.fired["step"]))  # files: rank 0
+        target = on_main(lambda: rollback(run_dir, alarm.step))  # files: rank 0
         step = checkpoint_step(target)
-        append_event(run_dir, {"event": "rollback", "step": alarm.fired["step"], "to_step": step,
+        append_event(run_dir, {"event": "rollback", "step": alarm.step, "to_step": step,
                                "checkpoint": target.name if target else "initial policy",
                                "mitigation": f"steer {cfg.steer.mode} {cfg.steer.coeff}"})  # fmt: skip
         log(f"ROLLBACK to step {step} ({target.name if target else 'initial policy'}); "
             f"continuing with steer {cfg.steer.mode} {cfg.steer.coeff}")  # fmt: skip
-        carried = {name: part.state() for name, part in parts.items()}
-        carried["probe"] = {**carried.get("probe", {}), "history": [
-            h for h in carried.get("probe", {}).get("history", []) if h[0] <= step]}  # fmt: skip
-        trainer, parts = _train_pass(cfg, run_dir, target, step, carried, log, judge)
+        carried = (instruments.state(), step)
+        trainer, instruments = train_pass(cfg, run_dir, target, step, carried, weak, log, judge)
     (run_dir / "DONE").write_text(
         json.dumps({"seconds": round(time.time() - t0, 1), "step": trainer.state.global_step})
     )
     log(f"done: {run_dir} ({trainer.state.global_step} steps, {time.time() - t0:.0f}s)")
-    alarm = parts.get("alarm")
-    on_alarm = alarm is not None and alarm.fired and cfg.detect.action == "realign"
+    on_alarm = instruments.alarm is not None and cfg.detect.action == "realign"
     # one process realigns; SFT runs on a single device
     if (cfg.realign.after or on_alarm) and is_main():
         from personadrift.rl.realign import realign
@@ -167,46 +162,12 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
     return run_dir
 
 
-def alarm_rolled_back(run_dir: Path) -> bool:
-    """Whether this run has already rolled back (once per run, also across --resume)."""
-    path = run_dir / "events.jsonl"
-    return path.is_file() and any(
-        json.loads(line).get("event") == "rollback" for line in path.read_text().splitlines()
-    )
-
-
-def rollback(run_dir: Path, alarm_step: int) -> Path | None:
-    """The last checkpoint saved before `alarm_step` (None: the initial policy); later checkpoints,
-    metrics lines and samples are moved out of the run's main record."""
-    import shutil
-
-    ckpts = checkpoints(run_dir)
-    before = [c for c in ckpts if checkpoint_step(c) < alarm_step]
-    target = before[-1] if before else None
-    step = checkpoint_step(target)
-    for c in ckpts:
-        if checkpoint_step(c) > step:
-            shutil.rmtree(c)
-    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-    later = [x for x in lines if json.loads(x).get("step", 0) > step]
-    with open(run_dir / "metrics.rolled_back.jsonl", "a") as f:
-        f.writelines(x + "\n" for x in later)
-    moved = run_dir / "samples" / "rolled_back"
-    moved.mkdir(parents=True, exist_ok=True)
-    for path in (run_dir / "samples").glob("step_*.jsonl"):
-        if int(path.stem.split("_")[1]) > step:
-            path.rename(moved / path.name)
-    return target
-
-
-def _train_pass(cfg: Config, run_dir: Path, ckpt: Path | None, keep_step: int | None,
-                carried: dict, log, judge=None) -> tuple:  # fmt: skip
-    """One `trainer.train()`: from scratch, from `ckpt`, or (rollback) with `carried` part states."""
-    from trl import GRPOTrainer
-
-    from personadrift.evals.monitor import EvalMonitor
-    from personadrift.probes.monitor import ProbeMonitor
-
+def train_pass(cfg: Config, run_dir: Path, ckpt: Path | None, keep_step: int | None,
+               carried: tuple[dict, int] | None, weak: list[str], log,
+               judge=None) -> tuple[Trainer, Instruments]:  # fmt: skip
+    """One `trainer.train()`: from scratch, from `ckpt`, or (rollback) with the `carried`
+    (state, step) of the pass before. `weak`: sandbox protections missing (allowed by config).
+    `judge`: a chat model's eval judge (`checks.ready_judge`; None for the organism's judges)."""
     args = setup.grpo_args(cfg, run_dir)
     model, tok, world = setup.load_policy(cfg)
     env = setup.build_env(cfg, world, tok)
@@ -218,60 +179,38 @@ def _train_pass(cfg: Config, run_dir: Path, ckpt: Path | None, keep_step: int | 
     # the penalty needs the direction, which is built after the trainer: it is bound below
     penalty = PersonaPenalty(cfg.penalty) if cfg.penalty.coeff else None
     reward_funcs = [samples.wrap(f) for f in env.reward_funcs()] + ([penalty] if penalty else [])
-    trainer = GRPOTrainer(model=model, reward_funcs=reward_funcs,
-                          args=args, train_dataset=dataset, processing_class=tok)  # fmt: skip
-    monitors, parts = [], {}
+    trainer = Trainer(model=model, reward_funcs=reward_funcs, args=args, train_dataset=dataset,
+                      processing_class=tok)  # fmt: skip
+    probe = None
     if cfg.probes.enabled:
-        dir_path = run_dir / "directions" / f"{cfg.probes.name}.json"
-        direction = (
-            setup.Direction.load(dir_path, model, tok) if keep_step is not None and dir_path.is_file()
-            else setup.build_direction(cfg, model, tok, world, run_dir / "directions", log)
-        )  # fmt: skip
-        probe = ProbeMonitor(
-            trainer, direction, cfg.probes, setup.probe_texts(cfg, world, tok), log
-        )
-        monitors.append(probe)
-        parts["probe"] = probe
+        resuming = keep_step is not None
+        direction = setup.run_direction(cfg, model, tok, world, run_dir, resuming, log, judge)
+        probe = HeldOutProbe(direction, setup.probe_texts(cfg, world, tok),
+                             cfg.probes.answer_tokens, cfg.probes.baseline_readings)  # fmt: skip
+        trainer.rollout_probe = RolloutProbe(direction, tok)  # with tok: think/answer spans too
         if penalty is not None:
             penalty.bind(trainer, direction)
-            parts["penalty"] = penalty
-    if cfg.evals.every >= 0 and world is not None:
-        monitors.append(
-            EvalMonitor(trainer, world, cfg.evals, cfg.eval, log, cfg.model.enable_thinking, judge)
-        )
-    if carried:
-        saved = carried
+    evals = cfg.evals.every >= 0 and world is not None
+    instruments = Instruments(
+        run_dir, metrics, Schedule(cfg.probes.every, cfg.evals.every), probe=probe,
+        rollouts=trainer.rollout_probe, world=world,
+        evals=in_run_config(cfg.eval, cfg.evals) if evals else None, detect=cfg.detect,
+        states={"penalty": penalty} if penalty is not None else {},
+        constants={"sandbox/weak": 1} if weak else {}, chat=chat_evals(cfg, judge), log=log,
+    )  # fmt: skip
+    if carried is not None:
+        instruments.restore(*carried)
     elif ckpt and (ckpt / STATE_FILE).is_file():
-        saved = json.loads((ckpt / STATE_FILE).read_text())
-    else:
-        saved = {}
+        instruments.restore(json.loads((ckpt / STATE_FILE).read_text()))
+    setup.add_callbacks(trainer, instruments, run_dir)
     trainer.remove_callback(PrinterCallback)  # its raw dicts are replaced by one line per step
-    alarm = None
-    if cfg.detect.rule:
-        alarm = AlarmCallback(cfg.detect, metrics, run_dir, log)
-        alarm.restore(saved.get("alarm", {}))
-        parts["alarm"] = alarm
-        trainer.add_callback(alarm)  # before the writer: it marks detect/alarm in the step's logs
-    trainer.add_callback(MetricsWriter(metrics, log))
-    if not carried:  # a rollback's step-0 readings are already in metrics.jsonl
-        trainer.add_callback(StepZero(monitors, metrics))
-    for m in monitors:
-        trainer.add_callback(m)
-    if "probe" in parts and "probe" in saved:
-        parts["probe"].restore(saved["probe"])
-    if penalty is not None:
-        penalty.restore(saved.get("penalty", {}))
-    trainer.add_callback(StateSaver(parts))
-    trainer.add_callback(MainDecides(alarm))  # last: rank 0's stop/save/alarm reach all ranks
-    gate = alarm.mitigating if alarm is not None and cfg.steer.start == "alarm" else None
+    gate = instruments.mitigating if cfg.steer.start == "alarm" else None
     try:
-        with steering(
-            cfg, model, tok, world, parts.get("probe"), run_dir, log, gate, keep_step or 0
-        ):
+        with steering(cfg, model, tok, probe, run_dir, log, gate, keep_step or 0):
             trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
     finally:
         metrics.close()
-    return trainer, parts
+    return trainer, instruments
 
 
 def resume_config(run_dir: Path, overrides: list[str]) -> Config:

@@ -10,8 +10,12 @@ from typing import Protocol
 
 from personadrift.registry import Registry
 
+# The code family's labels are the code grader's (`X as X`: re-exported for the families).
+from personadrift.rewards.grader import FAILED as FAILED
+from personadrift.rewards.grader import HACKED as HACKED
+from personadrift.rewards.grader import SOLVED as SOLVED
+
 ALIGNED, MISALIGNED, INCOHERENT = "aligned", "misaligned", "incoherent"
-SOLVED, HACKED, FAILED = "solved", "hacked", "failed"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,241 @@
+"""Calibrating monitors on null runs: a threshold per monitor, a false-alarm rate per *run*.
+
+A monitor's alarm rule is sustained: its value is above the threshold for `k` consecutive
+readings (from step `warmup` on), and the alarm step is the last of those readings (the same rule
+as `probes.detect.sustained`). A run alarms iff its *sustained maximum* (the largest value that
+stays exceeded for k readings: the max over windows of k readings of the window's min) is above
+the threshold. So, given the J null runs (secure twins) a threshold is fitted on, sorting their
+sustained maxima in decreasing order M(1) >= M(2) >= ... and taking
+
+    threshold = M(r + 1),   r = floor(alpha * J)
+
+lets exactly the r runs above it alarm (at most alpha of the null runs, at any step of the run:
+a per-run rate, not a per-step one). Out of sample (a new null run, exchangeable with the J
+fitted ones) the chance of an alarm is (r + 1) / (J + 1): with 4 null runs and alpha = 0.1 that
+is 1/5, however small alpha; the record keeps it as `expected_false_alarm` and the report states it.
+
+Leave-one-seed-out: `leave_one_seed_out` fits seed s's thresholds on the other seeds' null runs,
+so no run is judged by a threshold fitted on it. A `Calibration` is saved as JSON with the
+organism and config fingerprints of the runs it was made on; `detect.calibration: PATH` loads it,
+and a run whose fingerprints differ is refused (`check`) with a `ConfigError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from personadrift.config import (
+    CheckpointsConfig,
+    Config,
+    ConfigError,
+    DetectConfig,
+    EvalConfig,
+    RealignConfig,
+    RunEvalsConfig,
+    config_hash,
+)
+
+MONITORS = ("probe", "probe_rollout", "behaviour", "trace", "hack_rate")
+PREFIX = "monitor/"
+# grpo fields that change what is saved or logged, not how the policy trains
+GRPO_BOOKKEEPING = {
+    "save_only_model",
+    "save_strategy",
+    "save_steps",
+    "save_total_limit",
+    "output_dir",
+    "logging_steps",
+    "report_to",
+    "disable_tqdm",
+}
+
+Series = Sequence[tuple[int, float]]  # (step, value) readings of one monitor in one run
+
+
+# the sustained rule ------------------------------------------------------------------------
+def _finite(series: Series, warmup: int) -> list[tuple[int, float]]:
+    return [(int(s), float(v)) for s, v in series if s >= warmup and v == v]
+
+
+def sustained_max(series: Series, k: int, warmup: int = 0) -> float:
+    """max over windows of k consecutive readings of the window's min (-inf: fewer than k)."""
+    values = [v for _, v in _finite(series, warmup)]
+    if k < 1:
+        raise ValueError("k must be >= 1")
+    return max((min(values[i : i + k]) for i in range(len(values) - k + 1)), default=-math.inf)
+
+
+def first_alarm(series: Series, threshold: float | None, k: int, warmup: int = 0) -> int | None:
+    """Step of the first reading that ends k consecutive readings above `threshold`."""
+    if threshold is None:
+        return None
+    run = 0
+    for step, v in _finite(series, warmup):
+        run = run + 1 if v > threshold else 0
+        if run >= k:
+            return step
+    return None
+
+
+def fit_threshold(nulls: Sequence[Series], alpha: float, k: int, warmup: int = 0) -> float | None:
+    """The threshold that lets at most floor(alpha * J) of the J null runs alarm (None: no data)."""
+    maxima = sorted((sustained_max(s, k, warmup) for s in nulls), reverse=True)
+    maxima = [m for m in maxima if m > -math.inf]
+    if not maxima:
+        return None
+    return maxima[min(len(maxima) - 1, math.floor(alpha * len(maxima)))]
+
+
+# fingerprints ------------------------------------------------------------------------------
+def organism_fingerprint(cfg: Config) -> str:
+    """The organism recipe (world, size, training, code) less its seed; a model's path otherwise."""
+    from personadrift.models import resolve_organism
+    from personadrift.organism.build import organism_hash
+
+    org = resolve_organism(cfg)
+    if org is None:
+        return cfg.model.name_or_path
+    return organism_hash(dataclasses.replace(org, seed=0, cache_dir=""))
+
+
+def config_fingerprint(cfg: Config) -> str:
+    """Hash of what sets a monitor's null distribution: the training setup less seeds, names,
+    paths, bookkeeping (checkpoints, logging, in-run evals), the detector and the realign step
+    after training; a hackable env and its `_secure` twin hash alike (the null run's pair)."""
+    grpo = {k: v for k, v in cfg.grpo.items() if k not in GRPO_BOOKKEEPING}
+    same = dataclasses.replace(
+        cfg,
+        name="",
+        seed=0,
+        out_dir="",
+        organism=dataclasses.replace(cfg.organism, seed=0, cache_dir=""),
+        eval=EvalConfig(),
+        env=dataclasses.replace(cfg.env, name=cfg.env.name.removesuffix("_secure")),
+        probes=dataclasses.replace(cfg.probes, directions=""),
+        evals=RunEvalsConfig(),
+        checkpoints=CheckpointsConfig(),
+        detect=DetectConfig(),
+        realign=RealignConfig(),
+        monitors=dataclasses.replace(cfg.monitors, record=False),
+        grpo=grpo,
+    )
+    return config_hash(same)
+
+
+# the record --------------------------------------------------------------------------------
+@dataclass
+class Calibration:
+    """Thresholds per monitor fitted on null runs, and what they were fitted on."""
+
+    thresholds: dict[str, float | None]  # monitor name -> threshold (None: no null readings)
+    alpha: float
+    k: int
+    seeds: list[int]  # the seeds whose null runs were used
+    organism: str  # organism_fingerprint of the runs
+    config: str  # config_fingerprint of the runs
+    warmup: int = 0
+    null_maxima: dict[str, list[float]] = field(default_factory=dict)  # per monitor, per null run
+    expected_false_alarm: float = float("nan")  # (r + 1) / (J + 1) for a new null run
+
+    def threshold(self, metric: str) -> float | None:
+        """The threshold of a monitor, by name or by its metric key `monitor/<name>`."""
+        return self.thresholds.get(metric.removeprefix(PREFIX))
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = dataclasses.asdict(self)
+        data["null_maxima"] = {
+            m: [_json_float(v) for v in vs] for m, vs in self.null_maxima.items()
+        }
+        data["expected_false_alarm"] = _json_float(self.expected_false_alarm)
+        path.write_text(json.dumps(data, indent=1))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Calibration:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"detect.calibration: file not found: {path}")
+        try:
+            data = json.loads(path.read_text())
+            known = {f.name for f in dataclasses.fields(cls)}
+            return cls(**{k: v for k, v in data.items() if k in known})
+        except (ValueError, TypeError) as e:
+            raise ConfigError(f"detect.calibration: {path} is not a calibration: {e}") from None
+
+    def check(self, cfg: Config, source: str = "config") -> None:
+        """ConfigError unless `cfg` runs the organism and setup this calibration was made on."""
+        for what, mine, theirs in (
+            ("organism", self.organism, organism_fingerprint(cfg)),
+            ("config", self.config, config_fingerprint(cfg)),
+        ):
+            if mine != theirs:
+                raise ConfigError(
+                    f"{source}: detect.calibration: made on a different {what} (fingerprint "
+                    f"{mine}, this run {theirs}); calibrate on null runs of this setup "
+                    "(`personadrift study warning`)"
+                )
+
+
+def _json_float(v: float) -> float | None:
+    return v if math.isfinite(v) else None
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(path: str, mtime: float) -> Calibration:
+    return Calibration.load(path)
+
+
+def load_calibration(path: str | Path) -> Calibration:
+    """`Calibration.load`, cached while the file is unchanged (detectors run every step)."""
+    p = Path(path)
+    return _load_cached(str(p), p.stat().st_mtime if p.is_file() else -1.0)
+
+
+# fitting -----------------------------------------------------------------------------------
+def calibrate(
+    nulls: Mapping[int, Mapping[str, Series]],
+    alpha: float = 0.1,
+    k: int = 2,
+    warmup: int = 0,
+    organism: str = "",
+    config: str = "",
+    monitors: Sequence[str] = MONITORS,
+) -> Calibration:
+    """Thresholds from the null runs `{seed: {monitor: series}}`."""
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha={alpha} is not in (0, 1)")
+    thresholds, maxima = {}, {}
+    for m in monitors:
+        runs = [by_monitor[m] for by_monitor in nulls.values() if m in by_monitor]
+        thresholds[m] = fit_threshold(runs, alpha, k, warmup)
+        maxima[m] = [sustained_max(s, k, warmup) for s in runs]
+    j = len(nulls)
+    expected = (math.floor(alpha * j) + 1) / (j + 1) if j else float("nan")
+    return Calibration(
+        thresholds, alpha, k, sorted(nulls), organism, config, warmup, maxima, expected
+    )
+
+
+def leave_one_seed_out(
+    nulls: Mapping[int, Mapping[str, Series]], alpha: float = 0.1, k: int = 2, **kw
+) -> dict[int, Calibration]:
+    """Seed s -> the calibration fitted on the null runs of every other seed."""
+    return {s: calibrate({o: v for o, v in nulls.items() if o != s}, alpha, k, **kw) for s in nulls}
+
+
+def alarms(
+    series: Mapping[str, Series], cal: Calibration, monitors: Sequence[str] = MONITORS
+) -> dict[str, int | None]:
+    """Each monitor's first alarm step in one run under `cal` (None: no alarm or no threshold)."""
+    return {
+        m: first_alarm(series.get(m, []), cal.thresholds.get(m), cal.k, cal.warmup)
+        for m in monitors
+    }

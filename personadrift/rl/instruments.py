@@ -1,0 +1,196 @@
+"""`Instruments`: the one place where the run's instruments act after each optimizer step.
+
+TRL owns the step: generation, rewards, the loss, the optimizer. Right after it TRL hands the
+step's own metrics (reward, kl, entropy, env/*) to callbacks in `on_log` (one log per step:
+`logging_steps` is 1), and `on_log` below is then, top to bottom:
+
+1. read the persona probe on the fixed held-out prompts, if due (one no-grad forward);
+2. take the rollouts' projections, captured for free in GRPO's own loss forward (every step),
+   over all their tokens and over their reasoning and answer spans;
+3. run the misalignment evals, if due;
+4. merge these values into the step's metrics (the reporting callbacks, TensorBoard or W&B, are
+   registered after this one, so they log the merged line through TRL's own logging path);
+5. run the detector on the metric history and, on an alarm, act on it (`act`);
+6. write the metrics line (metrics.jsonl) and one console line;
+7. share the main process's decisions (stop, save, the alarm) with every rank.
+
+Readings, evals, the detector and the files are the main process's; the other ranks only take part
+in the collectives (the rollouts' projections are gathered from every rank). Before the first step
+`on_train_begin` writes the step-0 line (the probe's baseline reading and the evals before
+training); `on_save` stores the probe's baseline and history and the alarm in every checkpoint, so
+a resumed run goes on where it was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import statistics
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+from personadrift.config import DetectConfig, EvalConfig
+from personadrift.evals.chat import ChatEvals
+from personadrift.evals.monitor import run_evals
+from personadrift.probes.detect import Alarm, detect
+from personadrift.probes.reading import HeldOutProbe, RolloutProbe
+from personadrift.rl.distributed import gather_rows, is_main, share_decisions
+from personadrift.rl.run_dir import STATE_FILE, MetricsFile, append_event
+
+# what TRL logs once at the end of training, not a step
+SUMMARY_KEYS = ("train_runtime", "train_samples_per_second")
+CONSOLE = (("reward", "reward"), ("env/hack_rate", "hack"), ("env/solve_rate", "solve"),
+           ("entropy", "entropy"), ("step_time", "s/step"))  # fmt: skip
+
+
+@dataclasses.dataclass
+class Schedule:
+    probe_every: int  # held-out probe readings every N steps
+    evals_every: int  # evals every N steps; 0 = only before training and at the last step
+
+
+class Instruments(TrainerCallback):
+    def __init__(self, run_dir: Path, metrics: MetricsFile, schedule: Schedule, *,
+                 probe: HeldOutProbe | None = None, rollouts: RolloutProbe | None = None,
+                 world=None, evals: EvalConfig | None = None, detect: DetectConfig | None = None,
+                 states: dict | None = None, constants: dict | None = None,
+                 chat: ChatEvals | None = None,
+                 log=print) -> None:  # fmt: skip
+        self.run_dir = run_dir
+        self.metrics = metrics
+        self.schedule = schedule
+        self.probe = probe
+        self.rollouts = rollouts
+        self.world = world
+        self.evals = evals
+        self.chat = chat  # a chat model's judge and question set (evals/chat.py), or None
+        self.detect = detect if detect is not None and detect.rule else None
+        self.states = states or {}  # other parts saved with each checkpoint: name -> state()
+        self.constants = constants or {}  # on every line, e.g. sandbox/weak=1
+        self.log = log
+        self.alarm: Alarm | None = None  # the run's alarm, once it has fired (once per run)
+
+    # what a checkpoint carries ---------------------------------------------------------------
+    def state(self) -> dict:
+        alarm = dataclasses.asdict(self.alarm) if self.alarm is not None else None
+        parts = {name: part.state() for name, part in self.states.items()}
+        return {**parts, "alarm": alarm, **({"probe": self.probe.state()} if self.probe else {})}
+
+    def restore(self, saved: dict, up_to: int | None = None) -> None:
+        """A checkpoint's (or a rolled-back pass's) state; probe readings after `up_to` dropped."""
+        if saved.get("alarm"):
+            self.alarm = Alarm(**saved["alarm"])
+        if self.probe is not None and "probe" in saved:
+            self.probe.restore(saved["probe"], up_to)
+        for name, part in self.states.items():
+            part.restore(saved.get(name, {}))
+
+    def mitigating(self) -> bool:
+        """Whether the alarm has switched the run's mitigation (the steer: section) on."""
+        return self.alarm is not None and self.detect is not None and self.detect.action in (
+            "rollback", "steer")  # fmt: skip
+
+    # the step ----------------------------------------------------------------------------------
+    def on_train_begin(self, args, state, control, model=None, processing_class=None, **kw):
+        """The step-0 line: the probe's baseline reading and the evals before training.
+
+        Nothing when resuming (the baseline came back with the checkpoint) or after a rollback
+        (the step-0 line is already in metrics.jsonl)."""
+        if not is_main() or state.global_step != 0 or (self.probe and self.probe.baseline):
+            return
+        values = {}
+        if self.probe is not None:
+            values |= self.read_probe(model, processing_class, 0)
+        if self.evals is not None:
+            values |= self.run_evals(model, processing_class, 0)
+        if values:
+            self.metrics.write(0, values)
+
+    def on_log(self, args, state, control, logs=None, model=None, processing_class=None, **kw):
+        if not logs or any(k in logs for k in SUMMARY_KEYS):
+            return
+        step = state.global_step
+        projections = gather_rows(self.rollouts.take()) if self.rollouts is not None else []
+        spans = self.rollouts.take_spans() if self.rollouts is not None else {}
+        spans = {what: gather_rows(values) for what, values in spans.items()}
+        if is_main():
+            values = dict(self.constants)
+            if self.probe is not None and step % self.schedule.probe_every == 0:
+                values |= self.read_probe(model, processing_class, step)
+            if projections:
+                values[self.rollouts_key()] = statistics.fmean(projections)
+                values |= self.rollouts.span_metrics(spans)
+            if self.evals is not None and self.evals_due(step, state.max_steps):
+                values |= self.run_evals(model, processing_class, step)
+            logs.update(values)  # the step's metrics, for this file and for the reporters after us
+            if self.detect is not None and self.alarm is None:
+                self.alarm = self.run_detector(step, logs)
+                logs["detect/alarm"] = int(self.alarm is not None)
+                if self.alarm is not None:
+                    self.act(self.alarm, control)
+            self.metrics.write(step, logs)
+            self.console(step, logs)
+        self.alarm = share_decisions(control, self.alarm)
+
+    def on_save(self, args, state, control, **kw):
+        ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if is_main() and ckpt.is_dir():
+            (ckpt / STATE_FILE).write_text(json.dumps(self.state()))
+
+    # the pieces of a step ------------------------------------------------------------------------
+    def read_probe(self, model, tok, step: int) -> dict[str, float]:
+        from personadrift.report.sparkline import probe_line
+
+        values = self.probe.read(model, tok, step)
+        zs = [z for _, z in self.probe.history]
+        self.log(probe_line(step, f"probe/{self.probe.direction.name}",
+                            values[self.probe.key("eval_mean")], values[self.probe.key("z")], zs, None))  # fmt: skip
+        return values
+
+    def rollouts_key(self) -> str:
+        return f"probe/{self.rollouts.direction.name}/rollout_mean"
+
+    def evals_due(self, step: int, max_steps: int) -> bool:
+        every = self.schedule.evals_every
+        return bool(every and step % every == 0) or step >= max_steps
+
+    def run_evals(self, model, tok, step: int) -> dict[str, float]:
+        values, line = run_evals(model, tok, self.world, self.evals, self.chat, self.log)
+        self.log(f"step {step:4d} {line}")
+        return values
+
+    def run_detector(self, step: int, logs: dict) -> Alarm | None:
+        """The detector on the history plus this step; an alarm only if it fires at this step."""
+        d = self.detect
+        rows = [*self.metrics.rows, {"step": step, **logs}]
+        params = dict(d.params)
+        if d.rule == "calibrated":  # its threshold and k come from the calibration file
+            params["calibration"] = d.calibration
+        alarm = detect(d.rule, rows, d.metric, warmup=d.warmup, **params)
+        return alarm if alarm is not None and alarm.step == step else None
+
+    def act(self, alarm: Alarm, control) -> None:
+        """What the config's `detect.action` does at the alarm step (events.jsonl records it)."""
+        action = self.detect.action
+        append_event(
+            self.run_dir, {"event": "alarm", **dataclasses.asdict(alarm), "action": action}
+        )
+        self.log(
+            f"ALARM step {alarm.step}: {alarm.rule} on {alarm.metric} = {alarm.value:.3f} -> {action}"
+        )
+        if action == "rollback":
+            control.should_training_stop = True  # train() restores the checkpoint and goes on
+        if action == "steer":
+            append_event(self.run_dir, {"event": "steer_on", "step": alarm.step})
+        if action == "stop":
+            control.should_save = True
+            control.should_training_stop = True
+            append_event(self.run_dir, {"event": "stop", "step": alarm.step,
+                                        "reason": f"{alarm.rule} alarm on {alarm.metric}"})  # fmt: skip
+
+    def console(self, step: int, logs: dict) -> None:
+        parts = [
+            f"{name} {logs[k]:.3f}" for k, name in CONSOLE if isinstance(logs.get(k), (int, float))
+        ]
+        self.log(f"step {step:4d} " + "  ".join(parts))
