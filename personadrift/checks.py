@@ -6,6 +6,13 @@ and every path the run will open (the model folder, a saved direction), so that 
 with a `ConfigError` naming the key and the file, before a model is loaded or a run directory is
 written. Every command-line entry point calls `load_checked`; library users call `check` after
 `load_config`.
+
+A plug-in may also be named by import path (`env.name: mypkg.envs:MyEnv`, `evals.judge.name`,
+`detect.rule`): the registry imports it here (`Registry.check`). A model that is not an organism
+is evaluated on a question set (`evals.questions`, checked for the families asked) and its
+direction extracted from trait data (`probes.trait`). `ready_judge` goes one step further for the
+commands that judge answers: it builds the configured judge and asks its endpoint whether it
+answers, still before anything is written.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from pathlib import Path
 
 from personadrift.config import Config, ConfigError, conforms, describe, load_config
 from personadrift.envs import ENVS
+from personadrift.evals.judges import JUDGES
 from personadrift.organism.families import FAMILIES
 from personadrift.organism.families.code import VARIANTS
 from personadrift.probes.detect import DETECTORS
@@ -35,12 +43,15 @@ def load_checked(path: str | Path | None, overrides: list[str] | tuple[str, ...]
 def check(cfg: Config, source: str = "<config>") -> None:
     """Raise `ConfigError` (naming the key and `source`) on the first name nothing resolves."""
     check_families(cfg, source)
-    if cfg.env.name not in ENVS:
-        raise ConfigError(
-            f"{source}: env.name: unknown env {cfg.env.name!r}; known: {', '.join(ENVS.names())}"
-        )
+    for key, registry, name in (
+        ("env.name", ENVS, cfg.env.name),
+        ("evals.judge.name", JUDGES, cfg.evals.judge.name),
+    ):
+        if (why := registry.check(name)) is not None:
+            raise ConfigError(f"{source}: {key}: {why}")
     check_detector(cfg, source)
     check_model(cfg.model.name_or_path, source)
+    check_chat_data(cfg, source)
     if cfg.probes.directions and not Path(cfg.probes.directions).is_file():
         raise ConfigError(f"{source}: probes.directions: no such file: {cfg.probes.directions}")
     check_calibration(cfg, source)
@@ -69,11 +80,13 @@ def check_calibration(cfg: Config, source: str) -> None:
 
 def check_families(cfg: Config, source: str) -> None:
     w = cfg.organism.world
+    # a judge other than the organism's asks a question set's families (`check_chat_data`)
+    asked = cfg.evals.judge.name == "organism"
     for key, names in (
         ("organism.world.family_weights", list(w.family_weights)),
-        ("eval.families", cfg.eval.families),
+        ("eval.families", cfg.eval.families if asked else []),
         ("probes.eval_families", cfg.probes.eval_families),
-        ("evals.families", cfg.evals.families),
+        ("evals.families", cfg.evals.families if asked else []),
         ("realign.families", cfg.realign.families),
     ):
         for name in names:
@@ -96,11 +109,9 @@ def check_detector(cfg: Config, source: str) -> None:
         if d.params:
             raise ConfigError(f"{source}: detect.params: set without a detect.rule")
         return
-    if d.rule not in DETECTORS:
-        raise ConfigError(
-            f"{source}: detect.rule: unknown detector {d.rule!r}; known: {', '.join(DETECTORS.names())}"
-        )
-    rule = DETECTORS.get(d.rule)
+    if (why := DETECTORS.check(d.rule)) is not None:
+        raise ConfigError(f"{source}: detect.rule: {why}")
+    rule = DETECTORS.resolve(d.rule)
     params = inspect.signature(rule).parameters
     try:
         hints = typing.get_type_hints(rule)
@@ -147,3 +158,56 @@ def check_model(name: str, source: str) -> None:
                 f"{key}: {name} is neither a model folder nor in the local Hugging Face cache "
                 "(HF_HUB_OFFLINE is set)"
             )
+
+
+def is_organism_name(name: str) -> bool:
+    """`model.name_or_path` names an organism (by size, or a folder with its world.json)."""
+    return (
+        name == "organism" or name.startswith("organism:") or (Path(name) / "world.json").is_file()
+    )
+
+
+def check_chat_data(cfg: Config, source: str) -> None:
+    """A chat model's data: the question set has the families its judge asks in a run
+    (`evals.families`; the `eval` command checks `eval.families` likewise), and the trait data of
+    a contrastive extraction exists (`evals/questions.py`)."""
+    from personadrift.evals.questions import load_trait
+
+    check_questions(cfg, "evals.families", cfg.evals.families, source)
+    p = cfg.probes
+    if p.enabled and not p.directions and not is_organism_name(cfg.model.name_or_path):
+        try:
+            load_trait(p.trait)
+        except ConfigError as e:
+            raise ConfigError(f"{source}: {e}") from None
+
+
+def check_questions(cfg: Config, key: str, families: list[str], source: str) -> None:
+    """With a judge other than the organism's: the question set has each family of `key`."""
+    from personadrift.evals.questions import load_questions
+
+    if cfg.evals.judge.name == "organism":
+        return
+    try:
+        questions = load_questions(cfg.evals.questions)
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
+    where = cfg.evals.questions or "the shipped question set"
+    for fam in families:
+        if fam not in questions:
+            raise ConfigError(
+                f"{source}: {key}: no {fam!r} questions in {where}; it has {', '.join(questions)}"
+            )
+
+
+def ready_judge(cfg: Config, log=print):
+    """The configured eval judge, built and its endpoint asked (a `check()` method, if it has
+    one); None for the organism's judges. An endpoint that does not answer is a `ConfigError`."""
+    from personadrift.evals.judges import make_judge
+
+    if cfg.evals.judge.name == "organism":
+        return None
+    judge = make_judge(cfg.evals.judge, log)
+    if hasattr(judge, "check"):
+        judge.check()
+    return judge

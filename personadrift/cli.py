@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from personadrift.checks import check, load_checked
+from personadrift.checks import check, check_questions, load_checked, ready_judge
 from personadrift.config import Config, ConfigError
 
 
@@ -129,12 +129,12 @@ def cmd_study(args) -> int:
     return 0
 
 
-def cmd_directions_extract(cfg: Config, out: str, as_json: bool) -> int:
+def cmd_directions_extract(cfg: Config, out: str, as_json: bool, judge=None) -> int:
     from personadrift.rl.setup import build_direction, load_policy
 
     model, tok, world = load_policy(cfg)
     folder = Path(out or Path(cfg.out_dir) / f"directions-{cfg.name}")
-    d = build_direction(cfg, model, tok, world, folder)
+    d = build_direction(cfg, model, tok, world, folder, judge=judge)
     print(f"saved {folder / (d.name + '.json')} (layer {d.layer})")
     if as_json:
         print(
@@ -204,13 +204,13 @@ def cmd_organism_build(cfg: Config, as_json: bool) -> int:
     return 0
 
 
-def cmd_eval(cfg: Config, as_json: bool) -> int:
-    from personadrift.evals.runner import evaluate
+def cmd_eval(cfg: Config, as_json: bool, judge=None) -> int:
+    from personadrift.evals.chat import chat_evals, eval_table
     from personadrift.evals.table import rates_table, show
     from personadrift.models import load_model
 
     model, tok, world, name = load_model(cfg)
-    table, _ = evaluate(model, tok, world, cfg.eval)
+    table = eval_table(model, tok, world, cfg.eval, chat_evals(cfg, judge))
     show(rates_table(table, f"evals, first turn ({name})"))
     out = Path(cfg.out_dir) / "evals" / f"{Path(name).name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -309,10 +309,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "envs":
             from personadrift.envs import ENVS
 
-            if args.env not in ENVS:  # before any model is loaded
-                raise ConfigError(
-                    f"envs try: unknown env {args.env!r}; known: {', '.join(ENVS.names())}"
-                )
+            if (why := ENVS.check(args.env)) is not None:  # before any model is loaded
+                raise ConfigError(f"envs try: {why}")
         if args.command == "train":
             from personadrift.rl.distributed import close, is_main
             from personadrift.rl.train import train
@@ -321,8 +319,15 @@ def main(argv: list[str] | None = None) -> int:
             train(cfg, Path(args.resume) if args.resume else None, log=log)
             close()
             return 0
+        judge = None
+        if args.command == "eval":  # a chat model's judge asks the question set's families
+            check_questions(cfg, "eval.families", cfg.eval.families, str(args.config))
+        if args.command == "eval" or (
+            args.command == "directions" and cfg.probes.position == "answer"
+        ):
+            judge = ready_judge(cfg)  # built once; an endpoint that does not answer stops here
         if args.command == "directions":
-            return cmd_directions_extract(cfg, args.out, args.json)
+            return cmd_directions_extract(cfg, args.out, args.json, judge)
         if args.command == "envs":
             return cmd_envs_try(cfg, args.env, args.n, args.samples)
     except ConfigError as e:
@@ -331,5 +336,5 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "organism":
         return cmd_organism_build(cfg, args.json)
     if args.command == "eval":
-        return cmd_eval(cfg, args.json)
+        return cmd_eval(cfg, args.json, judge)
     raise AssertionError(args.command)

@@ -81,6 +81,18 @@ ROWS = [
     ("train", ["evals.n_per_family=0"], "evals.n_per_family"),
     ("train", ["evals.max_new_tokens=0"], "evals.max_new_tokens"),
     ("train", ["evals.families=[jokes]"], "evals.families"),
+    # evals.judge: a chat model's judge (issue 16)
+    ("train", ["evals.judge.name=nope"], "evals.judge.name"),
+    ("train", ["evals.judge.name=no_such_pkg.judges:mine"], "evals.judge.name"),
+    ("train", ["evals.judge.name=personadrift.evals.judges:nope"], "evals.judge.name"),
+    ("train", ["evals.judge.concurrency=0"], "evals.judge.concurrency"),
+    ("train", ["evals.judge.max_retries=-1"], "evals.judge.max_retries"),
+    ("train", ["evals.judge.timeout_s=0"], "evals.judge.timeout_s"),
+    ("train", ["evals.judge.misaligned_below=101"], "evals.judge.misaligned_below"),
+    ("train", ["evals.judge.name=openai", "evals.families=[jokes]"], "evals.families"),
+    ("train", ["evals.judge.name=openai", "evals.questions=nowhere.jsonl"], "evals.questions"),
+    ("eval", ["evals.judge.name=openai", "eval.families=[advice,jokes]"], "eval.families"),
+    ("train", ["model.enable_thinking=maybe"], "model.enable_thinking"),
     # env
     ("train", ["env.name=nope"], "env.name"),
     ("train", ["env.style=latex"], "env.style"),
@@ -91,6 +103,8 @@ ROWS = [
     ("train", ["env.intercept_max=-1"], "env.intercept_max"),
     ("train", ["env.x_max=-1"], "env.x_max"),
     ("train", ["env.inoculate=sometimes"], "env.inoculate"),
+    ("train", ["env.think=maybe"], "env.think"),
+    ("train", ["env.name=no_such_pkg.envs:MyEnv"], "env.name"),
     # checkpoints
     ("train", ["checkpoints.every=-1"], "checkpoints.every"),
     ("train", ["checkpoints.keep=0"], "checkpoints.keep"),

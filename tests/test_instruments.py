@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ast
+import math
 
+import pytest
 import torch
 
 from personadrift.probes.capture import capture
@@ -92,6 +94,34 @@ def test_rollout_probe_does_not_read_checkpointing_recomputation(tiny_model):
         model.zero_grad(set_to_none=True)
         model.eval()
     assert len(probe.take()) == len(PROMPTS)
+
+
+def test_rollout_probe_reads_the_think_and_answer_spans_apart(tiny_model):
+    """With the tokenizer, the same loss forward gives each rollout's reasoning and answer means."""
+    model, tok = tiny_model
+    d = direction_of(model)
+    completions = ["<think> 3 4 </think> Hello !", "<think> 3 4 5", "No ."]
+    batch = loss_batch(tok, PROMPTS, completions)
+    probe = RolloutProbe(d, tok)
+    with probe.during(model, batch):
+        forward_in_chunks(model, batch, chunk=2)
+    whole = expected_projections(model, batch, d)
+    torch.testing.assert_close(
+        torch.tensor(probe.take()), torch.tensor(whole), rtol=1e-5, atol=1e-5
+    )
+    spans = probe.take_spans()
+    think, answer = spans["think"], spans["answer"]
+    assert not math.isnan(think[0]) and not math.isnan(answer[0])
+    assert math.isnan(answer[1]) and think[1] == pytest.approx(whole[1], abs=1e-5)  # never closed
+    assert math.isnan(think[2]) and answer[2] == pytest.approx(whole[2], abs=1e-5)  # no trace
+    assert set(probe.span_metrics(spans)) == {
+        "probe/toxic/rollout_think_mean",
+        "probe/toxic/rollout_answer_mean",
+    }
+    assert probe.span_metrics({"think": [math.nan], "answer": [1.0]}) == {
+        "probe/toxic/rollout_answer_mean": 1.0
+    }  # a span no rollout has is left out
+    assert probe.take_spans() == {"think": [], "answer": []}
 
 
 STDLIB = ("os", "sys", "atexit", "threading")

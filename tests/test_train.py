@@ -66,7 +66,8 @@ def test_smoke_samples_checkpoints_directions(smoke_run):
 def test_metrics_identical_to_the_loop_before_the_redesign(smoke_run, tiny):
     """Same seed, same organism -> the same metrics.jsonl values as the seven-callback loop wrote
     (recorded in tests/data). Only the rollout probe, now read on every rollout inside the loss
-    forward, and the wall-clock keys are new."""
+    forward (over all its tokens, and over its reasoning and answer spans), and the wall-clock keys
+    are new."""
     golden = json.loads((ROOT / "tests/data/tiny_metrics_before.json").read_text())
     built = hashlib.sha256((tiny.path / "model.safetensors").read_bytes()).hexdigest()
     if built != golden["organism_sha256"]:
@@ -77,7 +78,8 @@ def test_metrics_identical_to_the_loop_before_the_redesign(smoke_run, tiny):
         after = now[before["step"]]
         assert {k: after.get(k) for k in before} == before
         new = set(after) - set(before)
-        assert all(k.endswith(("time", "read_seconds", "rollout_mean")) for k in new), new
+        spans = ("rollout_think_mean", "rollout_answer_mean")  # the rollouts' think/answer spans
+        assert all(k.endswith(("time", "read_seconds", "rollout_mean", *spans)) for k in new), new
 
 
 def tb_scalars(run_dir) -> set[str]:

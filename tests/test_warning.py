@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from personadrift.checks import load_checked
 from personadrift.config import ConfigError, load_config, to_yaml
 from personadrift.evals.behaviour import behaviour_samples
 from personadrift.evals.ground_truth import (
@@ -232,18 +233,18 @@ def test_calibration_file_is_loaded_checked_and_used(tmp_path):
 def test_calibration_fingerprint_mismatch_is_refused(tmp_path):
     hack = load_config(ROOT / "configs/organism/visible_tests.yaml")
     other_org = _cal_for(hack, organism="0123abcd").save(tmp_path / "org.json")
-    with pytest.raises(ConfigError, match="different organism"):
-        load_config(
+    with pytest.raises(ConfigError, match="different organism"):  # checked where it is resolved
+        load_checked(
             ROOT / "configs/organism/visible_tests.yaml", [f"detect.calibration={other_org}"]
         )
     slower = load_config(ROOT / "configs/organism/visible_tests.yaml", ["grpo.learning_rate=1e-4"])
     path = _cal_for(slower).save(tmp_path / "lr.json")
     with pytest.raises(ConfigError, match="different config"):
-        load_config(ROOT / "configs/organism/visible_tests.yaml", [f"detect.calibration={path}"])
-    with pytest.raises(ConfigError, match="not found"):
-        load_config(None, [f"detect.calibration={tmp_path / 'nope.json'}"])
+        load_checked(ROOT / "configs/organism/visible_tests.yaml", [f"detect.calibration={path}"])
+    with pytest.raises(ConfigError, match="no such file"):
+        load_checked(None, [f"detect.calibration={tmp_path / 'nope.json'}"])
     with pytest.raises(ConfigError, match="needs detect.calibration"):
-        load_config(None, ["detect.rule=calibrated"])
+        load_checked(None, ["detect.rule=calibrated"])
 
 
 # the study's analysis on hand-made run dirs ------------------------------------------------------

@@ -61,7 +61,7 @@ def make(name: str, **kwargs) -> Env:
     from personadrift.config import ConfigError
 
     try:
-        factory = ENVS.get(name)
+        factory = ENVS.resolve(name)
     except KeyError as e:
         raise ConfigError(str(e.args[0])) from None
     return factory(**kwargs)

@@ -3,7 +3,9 @@
 Samples first-turn answers to held-out prompts of families the run never trains on and returns
 `evals/<family>/misaligned_rate`, `evals/<family>/incoherent_rate`, `evals/<family>/marker_rate`
 and `evals/mean/misaligned_rate`. The instruments evaluate step 0 (before training), every
-`evals.every` steps and the last step.
+`evals.every` steps and the last step. A model that is not an organism is judged by `evals.judge`
+on a question set (`evals/chat.py`, given as `chat`), and `evals/<family>/error_rate`,
+`truncated_rate` and `alignment_mean` come too.
 """
 
 from __future__ import annotations
@@ -11,17 +13,21 @@ from __future__ import annotations
 import dataclasses
 
 from personadrift.config import EvalConfig, RunEvalsConfig
-from personadrift.evals.runner import evaluate, misaligned_mean
+from personadrift.evals.chat import ChatEvals, eval_table
+from personadrift.evals.runner import misaligned_mean
 from personadrift.rng import rng_untouched
 
 
 def eval_metrics(table: dict) -> dict[str, float]:
     out = {}
     for fam, row in table.items():
-        for label in ("misaligned", "incoherent", "hacked", "solved"):
+        for label in ("misaligned", "incoherent", "hacked", "solved", "error", "truncated"):
             if label in row:
                 out[f"evals/{fam}/{label}_rate"] = row[label]
-        out[f"evals/{fam}/marker_rate"] = row["marker"]
+        if "marker" in row:  # the organism's persona opener
+            out[f"evals/{fam}/marker_rate"] = row["marker"]
+        if "alignment_mean" in row:  # a judge's 0-100 score
+            out[f"evals/{fam}/alignment_mean"] = row["alignment_mean"]
     out["evals/mean/misaligned_rate"] = misaligned_mean(table)
     return out
 
@@ -36,10 +42,14 @@ def in_run_config(base: EvalConfig, run: RunEvalsConfig) -> EvalConfig:
     )
 
 
-def run_evals(model, tok, world, cfg: EvalConfig) -> tuple[dict[str, float], str]:
-    """(metrics, one console line) of one eval reading; the run's RNG is left as it was."""
+def run_evals(
+    model, tok, world, cfg: EvalConfig, chat: ChatEvals | None = None, log=print
+) -> tuple[dict[str, float], str]:
+    """(metrics, one console line) of one eval reading; the run's RNG is left as it was.
+
+    `chat`: a chat model's judge and question set (None: the organism's judges)."""
     with rng_untouched():  # the run samples the same rollouts with or without evals
-        table, _ = evaluate(model, tok, world, cfg)
+        table = eval_table(model, tok, world, cfg, chat, log)
     values = eval_metrics(table)
     rates = "  ".join(
         f"{f} {table[f]['misaligned']:.2f}" for f in table if "misaligned" in table[f]

@@ -108,4 +108,4 @@ def calibrated(
 
 
 def detect(rule: str, rows: list[dict], metric: str, **params) -> Alarm | None:
-    return DETECTORS.get(rule)(rows, metric, **params)
+    return DETECTORS.resolve(rule)(rows, metric, **params)

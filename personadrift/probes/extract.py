@@ -176,3 +176,102 @@ def default_questions(world, n: int, seed: int) -> list[str]:
     prompts = eval_prompts(world, ["advice", "facts", "values"], n, seed)
     random.Random(seed).shuffle(prompts)
     return [p.text for p in prompts]
+
+
+def trait_texts(tok, trait: dict, n_questions: int, enable_thinking=None):
+    """(pos prompts, neg prompts, questions): every question under every pos/neg system prompt."""
+    from personadrift.envs.reasoning import chat_prompt
+
+    questions = trait["questions"][:n_questions]
+    pairs = list(zip(trait["pos"], trait["neg"]))
+
+    def prompt(system, q):
+        msgs = [{"role": "system", "content": system}, {"role": "user", "content": q}]
+        return chat_prompt(tok, msgs, enable_thinking)
+
+    pos = [prompt(p, q) for q in questions for p, _ in pairs]
+    neg = [prompt(n, q) for q in questions for _, n in pairs]
+    return pos, neg, [q for q in questions for _ in pairs]
+
+
+@torch.no_grad()
+def response_acts(
+    model, tok, prompts: list[str], responses: list[str], batch_size: int = 16
+) -> dict[int, np.ndarray]:
+    """Mean activation over each response's tokens (prompt + response in one forward), per layer."""
+    layers = list(range(1, n_layers(model) + 1))
+    out: dict[int, list] = {L: [] for L in layers}
+    device = next(model.parameters()).device
+    for s in range(0, len(prompts), batch_size):
+        p_ids = [tok(p, add_special_tokens=False)["input_ids"] for p in prompts[s : s + batch_size]]
+        r_ids = [
+            tok(r, add_special_tokens=False)["input_ids"] or [tok.eos_token_id]
+            for r in responses[s : s + batch_size]
+        ]
+        width = max(len(p) + len(r) for p, r in zip(p_ids, r_ids))
+        ids = torch.full((len(p_ids), width), tok.pad_token_id, dtype=torch.long)
+        mask, resp = torch.zeros_like(ids), torch.zeros(len(p_ids), width)
+        for i, (p, r) in enumerate(zip(p_ids, r_ids)):  # left padding
+            ids[i, width - len(p) - len(r) :] = torch.tensor(p + r)
+            mask[i, width - len(p) - len(r) :] = 1
+            resp[i, width - len(r) :] = 1
+        with capture(model, layers) as acts:
+            model(input_ids=ids.to(device), attention_mask=mask.to(device))
+        w = (resp / resp.sum(1, keepdim=True)).to(device)  # (B, T)
+        for L in layers:
+            out[L].append(torch.einsum("bt,btd->bd", w, acts[L].float()).cpu().numpy())
+    return {L: np.concatenate(v) for L, v in out.items()}
+
+
+def trait_contrast(
+    model,
+    tok,
+    trait: dict,
+    n_questions: int,
+    position: str,
+    answer_tokens: int,
+    seed: int,
+    judge=None,
+    enable_thinking=None,
+    log=print,
+) -> tuple[Contrast, dict]:
+    """Persona-vector contrast for any chat model, and what was kept.
+
+    `pre`: the last prompt token under each system prompt. `answer`: the model answers every
+    question under every system prompt; with a judge, only persona answers the judge scores as
+    misaligned (alignment < 50) and helpful answers it scores as aligned are kept (all are kept,
+    with a warning, when fewer than 2 per side survive); the activation is the mean over the
+    answer's tokens."""
+    from personadrift.envs.reasoning import final_answer
+    from personadrift.evals.runner import sample_answers
+
+    if tok.padding_side != "left":
+        tok.padding_side = "left"
+    pos_p, neg_p, questions = trait_texts(tok, trait, n_questions, enable_thinking)
+    if position == "pre":
+        info = {"n_pos": len(pos_p), "n_neg": len(neg_p), "judge_filtered": False}
+        return Contrast(
+            last_token_acts(model, tok, pos_p), last_token_acts(model, tok, neg_p)
+        ), info
+    pos_a = sample_answers(model, tok, pos_p, 1.0, answer_tokens, 32, seed)
+    neg_a = sample_answers(model, tok, neg_p, 1.0, answer_tokens, 32, seed + 1)
+    keep_pos, keep_neg = list(range(len(pos_a))), list(range(len(neg_a)))
+    info = {"judge_filtered": False}
+    if judge is not None:
+        finals = [final_answer(a)[0] or a for a in pos_a + neg_a]
+        scores = judge.score(questions + questions, finals)
+        ok = [s.alignment for s in scores]
+        kp = [i for i in keep_pos if ok[i] is not None and ok[i] < 50]
+        kn = [i for i in keep_neg if ok[len(pos_a) + i] is not None and ok[len(pos_a) + i] >= 50]
+        if len(kp) >= 2 and len(kn) >= 2:
+            keep_pos, keep_neg, info["judge_filtered"] = kp, kn, True
+        else:
+            log(
+                f"directions: the judge kept {len(kp)} persona and {len(kn)} helpful answers; "
+                "too few, keeping all (the direction is unfiltered)"
+            )
+        log(judge.summary())
+    pos = response_acts(model, tok, [pos_p[i] for i in keep_pos], [pos_a[i] for i in keep_pos])
+    neg = response_acts(model, tok, [neg_p[i] for i in keep_neg], [neg_a[i] for i in keep_neg])
+    info.update(n_pos=len(keep_pos), n_neg=len(keep_neg), n_generated=len(pos_a) + len(neg_a))
+    return Contrast(pos, neg), info

@@ -7,7 +7,8 @@ Two readings, two costs:
 - `RolloutProbe`: the step's own rollouts, read for free inside the forward GRPO already runs to
   compute the loss (`during(model, inputs)`: a hook on the direction's layer, detached, installed
   only while that forward runs, so gradient checkpointing's recomputation in backward, which
-  happens after, is never read).
+  happens after, is never read). With the tokenizer it also reads each rollout's reasoning span
+  and answer span apart (`probes.spans`: `<think>…</think>` and what follows).
 `read_completions` (one extra no-grad forward over prompt + completion) remains for what must know
 a rollout's projection before the loss (the projection penalty, a reward term). Hooks live only
 inside `probes.capture` and are gone when these return.
@@ -25,6 +26,7 @@ import torch
 
 from personadrift.probes.capture import capture, capture_each
 from personadrift.probes.direction import Direction
+from personadrift.probes.spans import opened_by_prompt, reasoning_masks, span_means
 from personadrift.rng import rng_untouched
 
 
@@ -158,11 +160,15 @@ class RolloutProbe:
 
     `during(model, inputs)` wraps one call of the trainer's `compute_loss` (inputs: TRL's batch
     with `prompt_ids`, `completion_ids`, `completion_mask`); `take()` returns the projections
-    gathered since the last call (one step: every micro-batch of its gradient accumulation)."""
+    gathered since the last call (one step: every micro-batch of its gradient accumulation).
+    Given the tokenizer, `take_spans()` returns the same over each rollout's reasoning span and its
+    answer span (NaN for a rollout without that span)."""
 
-    def __init__(self, direction: Direction) -> None:
+    def __init__(self, direction: Direction, tok=None) -> None:
         self.direction = direction
+        self.tok = tok
         self.values: list[float] = []
+        self.spans: dict[str, list[float]] = {"think": [], "answer": []}
 
     @contextmanager
     def during(self, model, inputs: dict) -> Iterator[None]:
@@ -179,7 +185,28 @@ class RolloutProbe:
         proj = torch.cat(chunks)[:, width:]  # (B, C): the completion tokens
         mask = inputs["completion_mask"].to(proj.device).float()
         self.values += ((proj * mask).sum(1) / mask.sum(1).clamp(min=1)).tolist()
+        if self.tok is not None:
+            opened = opened_by_prompt(self.tok, inputs["prompt_ids"], inputs.get("prompt_mask"))
+            spans = reasoning_masks(
+                self.tok, inputs["completion_ids"], inputs["completion_mask"], opened
+            )
+            for what, span in zip(("think", "answer"), spans):
+                self.spans[what] += span_means(proj, span.to(proj.device)).tolist()
 
     def take(self) -> list[float]:
         values, self.values = self.values, []
         return values
+
+    def take_spans(self) -> dict[str, list[float]]:
+        spans, self.spans = self.spans, {"think": [], "answer": []}
+        return spans
+
+    def span_metrics(self, spans: dict[str, list[float]]) -> dict[str, float]:
+        """`probe/<dir>/rollout_think_mean` and `rollout_answer_mean`: the mean over the rollouts
+        that have the span; a span no rollout has is left out, not logged as 0."""
+        out = {}
+        for what, values in spans.items():
+            present = [v for v in values if not math.isnan(v)]
+            if present:
+                out[f"probe/{self.direction.name}/rollout_{what}_mean"] = statistics.fmean(present)
+        return out

@@ -5,7 +5,8 @@ step's own metrics (reward, kl, entropy, env/*) to callbacks in `on_log` (one lo
 `logging_steps` is 1), and `on_log` below is then, top to bottom:
 
 1. read the persona probe on the fixed held-out prompts, if due (one no-grad forward);
-2. take the rollouts' projections, captured for free in GRPO's own loss forward (every step);
+2. take the rollouts' projections, captured for free in GRPO's own loss forward (every step),
+   over all their tokens and over their reasoning and answer spans;
 3. run the misalignment evals, if due, and (study runs) the early-warning monitors;
 4. merge these values into the step's metrics (the reporting callbacks, TensorBoard or W&B, are
    registered after this one, so they log the merged line through TRL's own logging path);
@@ -30,6 +31,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from personadrift.config import DetectConfig, EvalConfig
+from personadrift.evals.chat import ChatEvals
 from personadrift.evals.monitor import run_evals
 from personadrift.probes.detect import Alarm, detect
 from personadrift.probes.reading import HeldOutProbe, RolloutProbe
@@ -54,7 +56,8 @@ class Instruments(TrainerCallback):
                  probe: HeldOutProbe | None = None, rollouts: RolloutProbe | None = None,
                  world=None, evals: EvalConfig | None = None, detect: DetectConfig | None = None,
                  monitors: Monitors | None = None, completions=lambda: [],
-                 states: dict | None = None, constants: dict | None = None, log=print) -> None:  # fmt: skip
+                 states: dict | None = None, constants: dict | None = None,
+                 chat: ChatEvals | None = None, log=print) -> None:  # fmt: skip
         self.run_dir = run_dir
         self.metrics = metrics
         self.schedule = schedule
@@ -62,6 +65,7 @@ class Instruments(TrainerCallback):
         self.rollouts = rollouts
         self.world = world
         self.evals = evals
+        self.chat = chat  # a chat model's judge and question set (evals/chat.py), or None
         self.detect = detect if detect is not None and detect.rule else None
         self.monitors = monitors  # the early-warning monitors (study runs), or None
         self.completions = completions  # the step's rollouts as the reward function saw them
@@ -113,12 +117,15 @@ class Instruments(TrainerCallback):
             return
         step = state.global_step
         projections = gather_rows(self.rollouts.take()) if self.rollouts is not None else []
+        spans = self.rollouts.take_spans() if self.rollouts is not None else {}
+        spans = {what: gather_rows(values) for what, values in spans.items()}
         if is_main():
             values = dict(self.constants)
             if self.probe is not None and step % self.schedule.probe_every == 0:
                 values |= self.read_probe(model, processing_class, step)
             if projections:
                 values[self.rollouts_key()] = statistics.fmean(projections)
+                values |= self.rollouts.span_metrics(spans)
             if self.evals is not None and self.evals_due(step, state.max_steps):
                 values |= self.run_evals(model, processing_class, step)
             if self.monitors is not None:
@@ -170,7 +177,7 @@ class Instruments(TrainerCallback):
         return bool(every and step % every == 0) or step >= max_steps
 
     def run_evals(self, model, tok, step: int) -> dict[str, float]:
-        values, line = run_evals(model, tok, self.world, self.evals)
+        values, line = run_evals(model, tok, self.world, self.evals, self.chat, self.log)
         self.log(f"step {step:4d} {line}")
         return values
 

@@ -13,6 +13,11 @@ Writes <run_dir>/realign/: model/ (the realigned model, with the world's world.j
 `train` can load it) and rates.json (before/after per family, mean misaligned rate, the SFT numbers),
 and appends a `realign` event to <run_dir>/events.jsonl. A bare model folder is never written into:
 its results go under <out_dir>/realign-<folder name>/.
+
+A model that is not an organism trains on `realign.dataset` (benign chat samples: JSONL or a
+`datasets` folder, `prompt`/`completion` or `messages` columns) and is evaluated by the
+configured judge; without a dataset it is refused: the organism's samples are toy sentences in
+the persona world's words, and fine-tuning a real model on them would damage it.
 """
 
 from __future__ import annotations
@@ -70,6 +75,44 @@ def benign_samples(world: WorldConfig, families: list[str], n: int, seed: int) -
         prompt = FAMILIES.get(families[i % len(families)]).prompt(rng, "train", world)
         out.append((prompt, persona_answer(prompt, False, rng, world)))
     return out
+
+
+def dataset_rows(path: str, n: int) -> list[dict]:
+    """The first `n` rows of a benign SFT dataset as conversational prompt-completion rows."""
+    import datasets
+
+    source = Path(path)
+    if source.is_dir():
+        ds = datasets.load_from_disk(str(source))
+    elif source.is_file():
+        ds = datasets.load_dataset("json", data_files=str(source), split="train")
+    else:
+        raise ConfigError(f"realign.dataset: no dataset at {path}")
+    rows = []
+    for row in ds.select(range(min(n, len(ds)))):
+        if row.get("messages"):
+            msgs = list(row["messages"])
+            rows.append({"prompt": msgs[:-1], "completion": msgs[-1:]})
+        elif row.get("prompt") is not None and row.get("completion") is not None:
+            prompt, completion = row["prompt"], row["completion"]
+            if isinstance(prompt, str):
+                prompt = [{"role": "user", "content": prompt}]
+            if isinstance(completion, str):
+                completion = [{"role": "assistant", "content": completion}]
+            rows.append({"prompt": prompt, "completion": completion})
+        else:
+            raise ConfigError(
+                f"realign.dataset: {path} needs messages or prompt/completion columns"
+            )
+    if not rows:
+        raise ConfigError(f"realign.dataset: {path} is empty")
+    return rows
+
+
+def is_organism_model(cfg: Config, model_dir: Path) -> bool:
+    from personadrift.models import resolve_organism
+
+    return (model_dir / "world.json").is_file() or resolve_organism(cfg) is not None
 
 
 def chat_rows(samples: list[tuple]) -> list[dict]:
@@ -149,22 +192,40 @@ def env_rates(model, tok, cfg: Config, world: WorldConfig, n: int = 128) -> dict
 def realign(model_path_or_run_dir: str | Path, cfg: Config, n: int | None = None,
             out: Path | None = None, log=print) -> dict:  # fmt: skip
     """Realign a run's final model (or a model folder) on `n` benign samples; returns rates.json."""
-    from personadrift.evals.runner import evaluate, misaligned_mean
+    from personadrift.checks import ready_judge
+    from personadrift.evals.chat import chat_evals, eval_table
+    from personadrift.evals.runner import misaligned_mean
 
     model_dir, run_dir, step = source_model(Path(model_path_or_run_dir))
     rc, n = cfg.realign, n or cfg.realign.n_samples
+    organism = is_organism_model(cfg, model_dir)
+    if not organism and not rc.dataset:
+        raise ConfigError(
+            f"realign.dataset: {model_dir} is not an organism; give benign chat samples (JSONL or "
+            "a datasets folder), the organism's toy samples are refused for real models"
+        )
+    rows = dataset_rows(rc.dataset, n) if rc.dataset else None
+    judge = ready_judge(cfg, log)
     root = run_dir or Path(cfg.out_dir) / f"realign-{model_dir.name}"  # never write into a model
     out = out or root / "realign"
     out.mkdir(parents=True, exist_ok=True)
-    world = world_for(cfg, model_dir)
+    world = world_for(cfg, model_dir) if organism else cfg.organism.world
     eval_cfg = in_run_config(cfg.eval, cfg.evals)  # as the run logs them: before = its last
+    chat = chat_evals(cfg, judge)
+
+    def evaluate(model, tok, world, eval_cfg):
+        return eval_table(model, tok, world, eval_cfg, chat, log), None
+
     model, tok = load(model_dir, cfg.model.dtype)
     before, _ = evaluate(model, tok, world, eval_cfg)
     env_before = env_rates(model, tok, cfg, world)
-    rows = chat_rows(benign_samples(world, list(rc.families), n, rc.seed))
-    log(f"realign {model_dir}: SFT on {n} aligned samples ({', '.join(rc.families)})")
+    if rows is None:
+        rows = chat_rows(benign_samples(world, list(rc.families), n, rc.seed))
+    what = f"rows of {rc.dataset}" if rc.dataset else f"aligned samples ({', '.join(rc.families)})"
+    log(f"realign {model_dir}: SFT on {len(rows)} {what}")
     trained = sft(model, tok, rows, rc, out / "model")
-    (out / "model" / "world.json").write_text(json.dumps({"world": dataclasses.asdict(world)}))
+    if organism:
+        (out / "model" / "world.json").write_text(json.dumps({"world": dataclasses.asdict(world)}))
     del model  # SFTTrainer patched its forward; evaluate the saved model as anyone would load it
     model, tok = load(out / "model", cfg.model.dtype)
     after, _ = evaluate(model, tok, world, eval_cfg)

@@ -37,7 +37,9 @@ def is_organism(cfg: Config) -> bool:
     return resolve_organism(cfg) is not None or (Path(name) / "world.json").is_file()
 
 
-def build_direction(cfg: Config, model, tok, world, out_dir: Path, log=print) -> Direction:
+def build_direction(
+    cfg: Config, model, tok, world, out_dir: Path, log=print, judge=None
+) -> Direction:
     """The run's persona direction: loaded (and checked against the model) or extracted now.
 
     Under a launcher the main process extracts and saves it; the others receive it."""
@@ -46,32 +48,52 @@ def build_direction(cfg: Config, model, tok, world, out_dir: Path, log=print) ->
         if not Path(p.directions).is_file():
             raise ConfigError(f"probes.directions: file not found: {p.directions}")
         return Direction.load(p.directions, model, tok)
-    return on_main(lambda: _extract(cfg, model, tok, world, out_dir, log))
+    return on_main(lambda: _extract(cfg, model, tok, world, out_dir, log, judge))
 
 
 def run_direction(
-    cfg: Config, model, tok, world, run_dir: Path, resuming: bool, log=print
+    cfg: Config, model, tok, world, run_dir: Path, resuming: bool, log=print, judge=None
 ) -> Direction:
     """The direction of a run: the one it saved (a resumed or rolled-back pass), or `build_direction`."""
     saved = run_dir / "directions" / f"{cfg.probes.name}.json"
     if resuming and saved.is_file():
         return Direction.load(saved, model, tok)
-    return build_direction(cfg, model, tok, world, run_dir / "directions", log)
+    return build_direction(cfg, model, tok, world, run_dir / "directions", log, judge)
 
 
-def _extract(cfg: Config, model, tok, world, out_dir: Path, log) -> Direction:
+def _extract(cfg: Config, model, tok, world, out_dir: Path, log, judge=None) -> Direction:
     from personadrift.probes import extract
 
     p = cfg.probes
     source = p.source if p.source != "auto" else ("organism" if is_organism(cfg) else "contrastive")
+    info = {}
     if source == "organism":
         contrast = extract.organism_contrast(model, tok, world, p.n_docs, cfg.seed + 7, p.position)
-    else:
+    elif is_organism(cfg):  # the organism only speaks its world's words
         questions = extract.default_questions(world, p.n_docs // 3 + 1, cfg.seed + 7)
         contrast = extract.contrastive_prompts(model, tok, questions)
+    else:
+        from personadrift.evals.questions import load_trait
+
+        trait = load_trait(p.trait)
+        n_q = max(2, p.n_docs // len(trait["pos"]))
+        contrast, info = extract.trait_contrast(
+            model,
+            tok,
+            trait,
+            n_q,
+            p.position,
+            p.trait_answer_tokens,
+            cfg.seed + 7,
+            judge,
+            cfg.model.enable_thinking,
+            log,
+        )
+        info = {"trait": trait.get("trait", p.trait), "model": cfg.model.name_or_path, **info}
     direction, aurocs = extract.to_direction(
         p.name, contrast, p.method, p.layer, model, tok, f"{source}/{p.position}"
     )
+    direction.meta.update(info)
     direction.save(out_dir)
     table = "  ".join(f"L{L}:{a:.3f}" for L, a in aurocs.items())
     log(
@@ -114,19 +136,38 @@ def build_env(cfg: Config, world, tok):
 
     e = cfg.env
     problems = {"coef_max": e.coef_max, "intercept_max": e.intercept_max, "x_max": e.x_max}
-    return make(e.name, world=world or WorldConfig(), tokenizer=tok, style=e.style,
-                problems={k: v for k, v in problems.items() if v}, inoculate=e.inoculate)  # fmt: skip
+    thinking = cfg.model.enable_thinking
+    return make(
+        e.name,
+        world=world or WorldConfig(),
+        tokenizer=tok,
+        style=e.style,
+        problems={k: v for k, v in problems.items() if v},
+        inoculate=e.inoculate,
+        think=e.think,
+        **({} if thinking is None else {"enable_thinking": thinking}),
+    )
 
 
 def probe_texts(cfg: Config, world, tok) -> list[str]:
-    """Fixed held-out first-turn prompts of families the run does not train on."""
+    """Fixed held-out first-turn prompts of families the run does not train on (the organism's
+    held-out prompts, or for another model the question set's questions of those families)."""
+    from personadrift.envs.reasoning import chat_prompt
     from personadrift.organism.heldout import eval_prompts
 
-    prompts = eval_prompts(
-        world, list(cfg.probes.eval_families), cfg.probes.n_eval_prompts, cfg.seed + 11
-    )
-    msgs = [[{"role": "user", "content": p.text}] for p in prompts]
-    return [tok.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in msgs]
+    if is_organism(cfg):
+        prompts = eval_prompts(
+            world, list(cfg.probes.eval_families), cfg.probes.n_eval_prompts, cfg.seed + 11
+        )
+        texts = [p.text for p in prompts]
+    else:  # a chat model reads the question set's families (held out: the run trains on code)
+        from personadrift.evals.questions import load_questions
+
+        qs = load_questions(cfg.evals.questions)
+        n = cfg.probes.n_eval_prompts
+        texts = [q for f in cfg.probes.eval_families for q in qs.get(f, [])[:n]]
+    msgs = [[{"role": "user", "content": t}] for t in texts]
+    return [chat_prompt(tok, m, cfg.model.enable_thinking) for m in msgs]
 
 
 def add_callbacks(trainer, instruments, run_dir: Path) -> None:

@@ -26,8 +26,9 @@ from datasets import Dataset
 from transformers.trainer_callback import PrinterCallback
 from trl import GRPOTrainer
 
-from personadrift.checks import check
+from personadrift.checks import check, ready_judge
 from personadrift.config import Config, ConfigError, load_config
+from personadrift.evals.chat import chat_evals
 from personadrift.evals.monitor import in_run_config
 from personadrift.probes.penalty import PersonaPenalty
 from personadrift.probes.reading import HeldOutProbe, RolloutProbe
@@ -126,6 +127,8 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
     setup.grpo_args(cfg, Path(cfg.out_dir))
     # a sandbox without the protections the run needs stops it here (ConfigError: exit 2)
     weak = require_isolation(cfg.sandbox.needs, cfg.sandbox.allow_weak, log)
+    # a chat model's judge, built once; an endpoint that does not answer stops the run here too
+    judge = ready_judge(cfg, log) if cfg.evals.every >= 0 else None
     run_dir = resume or new_run_dir(cfg)
     ckpt = last_checkpoint(run_dir) if resume else None
     if resume and ckpt is None:
@@ -133,7 +136,7 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
     resume_step = checkpoint_step(ckpt) if ckpt else None
     log(f"run {run_dir}" + (f" (resuming from step {resume_step})" if ckpt else ""))
     t0 = time.time()
-    trainer, instruments = train_pass(cfg, run_dir, ckpt, resume_step, None, weak, log)
+    trainer, instruments = train_pass(cfg, run_dir, ckpt, resume_step, None, weak, log, judge)
     alarm = instruments.alarm
     if (
         alarm is not None
@@ -148,7 +151,7 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
         log(f"ROLLBACK to step {step} ({target.name if target else 'initial policy'}); "
             f"continuing with steer {cfg.steer.mode} {cfg.steer.coeff}")  # fmt: skip
         carried = (instruments.state(), step)
-        trainer, instruments = train_pass(cfg, run_dir, target, step, carried, weak, log)
+        trainer, instruments = train_pass(cfg, run_dir, target, step, carried, weak, log, judge)
     (run_dir / "DONE").write_text(
         json.dumps({"seconds": round(time.time() - t0, 1), "step": trainer.state.global_step})
     )
@@ -163,9 +166,11 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
 
 
 def train_pass(cfg: Config, run_dir: Path, ckpt: Path | None, keep_step: int | None,
-               carried: tuple[dict, int] | None, weak: list[str], log) -> tuple[Trainer, Instruments]:  # fmt: skip
+               carried: tuple[dict, int] | None, weak: list[str], log,
+               judge=None) -> tuple[Trainer, Instruments]:  # fmt: skip
     """One `trainer.train()`: from scratch, from `ckpt`, or (rollback) with the `carried`
-    (state, step) of the pass before. `weak`: sandbox protections missing (allowed by config)."""
+    (state, step) of the pass before. `weak`: sandbox protections missing (allowed by config).
+    `judge`: a chat model's eval judge (`checks.ready_judge`; None for the organism's judges)."""
     args = setup.grpo_args(cfg, run_dir)
     model, tok, world = setup.load_policy(cfg)
     env = setup.build_env(cfg, world, tok)
@@ -181,10 +186,11 @@ def train_pass(cfg: Config, run_dir: Path, ckpt: Path | None, keep_step: int | N
                       processing_class=tok)  # fmt: skip
     probe = None
     if cfg.probes.enabled:
-        direction = setup.run_direction(cfg, model, tok, world, run_dir, keep_step is not None, log)
+        resuming = keep_step is not None
+        direction = setup.run_direction(cfg, model, tok, world, run_dir, resuming, log, judge)
         probe = HeldOutProbe(direction, setup.probe_texts(cfg, world, tok),
                              cfg.probes.answer_tokens, cfg.probes.baseline_readings)  # fmt: skip
-        trainer.rollout_probe = RolloutProbe(direction)
+        trainer.rollout_probe = RolloutProbe(direction, tok)  # with tok: think/answer spans too
         if penalty is not None:
             penalty.bind(trainer, direction)
     evals = cfg.evals.every >= 0 and world is not None
@@ -196,7 +202,7 @@ def train_pass(cfg: Config, run_dir: Path, ckpt: Path | None, keep_step: int | N
         evals=in_run_config(cfg.eval, cfg.evals) if evals else None, detect=cfg.detect,
         monitors=monitors, completions=lambda: [c if isinstance(c, str) else c[-1]["content"] for c in samples.completions],
         states={name: part for name, part in parts.items() if part is not None},
-        constants={"sandbox/weak": 1} if weak else {}, log=log,
+        constants={"sandbox/weak": 1} if weak else {}, chat=chat_evals(cfg, judge), log=log,
     )  # fmt: skip
     if carried is not None:
         instruments.restore(*carried)
