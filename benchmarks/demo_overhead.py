@@ -4,7 +4,7 @@
 
 Runs, in this one process and one after the other, the same GRPO config twice: bare (no probes,
 no evals, no detector) and as configured (probe readings every `probes.every` steps, held-out
-evals every `evals.every` steps, the z-score alarm). Prints the wall time of each run (start-up
+evals every `run_evals.every` steps, the z-score alarm). Prints the wall time of each run (start-up
 included: loading the organism, extracting the direction, the step-0 readings) and their ratio,
 and how the instrumented run's extra time splits into probe readings and evals.
 """
@@ -21,9 +21,18 @@ from personadrift.rl.train import train
 
 
 def run(config: str, steps: int, instrumented: bool, out: str, extra: list[str]) -> dict:
-    bare = [] if instrumented else ["probes.enabled=false", "evals.every=-1", "detect.rule=''"]
-    cfg = load_config(config, [f"grpo.max_steps={steps}", f"out_dir={out}", "grpo.report_to=[]",
-                               "checkpoints.every=1000", *bare, *extra])  # fmt: skip
+    bare = [] if instrumented else ["probes.enabled=false", "run_evals.every=-1", "detect.rule=''"]
+    cfg = load_config(
+        config,
+        [
+            f"grpo.max_steps={steps}",
+            f"out_dir={out}",
+            "grpo.report_to=[]",
+            "checkpoints.every=1000",
+            *bare,
+            *extra,
+        ],
+    )
     t0 = time.time()
     run_dir = train(cfg, log=lambda *_: None)
     wall = time.time() - t0
@@ -44,8 +53,10 @@ def main() -> None:
         bare = run(a.config, a.steps, False, out, a.overrides)
         full = run(a.config, a.steps, True, out, a.overrides)
     print(f"bare (no probes/evals/detector): {bare['wall_s']:.1f} s for {a.steps} steps")
-    print(f"instrumented:                    {full['wall_s']:.1f} s for {a.steps} steps "
-          f"({full['evals']} eval readings, probe readings {full['read_s']:.1f} s in all)")  # fmt: skip
+    print(
+        f"instrumented:                    {full['wall_s']:.1f} s for {a.steps} steps "
+        f"({full['evals']} eval readings, probe readings {full['read_s']:.1f} s in all)"
+    )
     print(f"ratio of wall times (instrumented/bare): {full['wall_s'] / bare['wall_s']:.3f}")
 
 

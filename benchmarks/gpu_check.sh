@@ -166,12 +166,12 @@ phase() {  # phase NAME UNTIL_PERCENT_OF_BUDGET CMD...: runs CMD until that poin
 run_dir() { ls -dt "$WORK/runs/$1"/*/ 2> /dev/null | head -n 1 | sed 's:/$::'; }  # the newest
 free_port() { "$PYTHON" -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])"; }
 TRAIN=("$PYTHON" -m personadrift train "$TRAIN_CFG" "organism.cache_dir=$CACHE" "${ORG[@]}"
-       "grpo.report_to=[]" evals.every=-1)
+       "grpo.report_to=[]" run_evals.every=-1)
 LAUNCH=("$PYTHON" -m accelerate.commands.launch)
 
 phase organism 50 env TORCH_ALLOW_TF32_CUBLAS_OVERRIDE=1 \
     "$PYTHON" -m personadrift organism build "$BUILD_CFG" "organism.cache_dir=$CACHE" "${ORG[@]}" \
-    eval.n_per_family=100 --json
+    model_eval.n_per_family=100 --json
 [[ ${STATUS[organism]} == ok ]] || { say "no organism: nothing else can run"; exit 1; }
 
 phase probes_on 68 "${TRAIN[@]}" name=probes_on "out_dir=$WORK/runs/probes_on" \

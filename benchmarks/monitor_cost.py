@@ -67,7 +67,7 @@ def grpo_step_seconds(overrides: list[str]) -> float:
                 *overrides,
                 f"grpo.max_steps={GRPO_STEPS}",
                 "probes.enabled=false",
-                "evals.every=-1",
+                "run_evals.every=-1",
                 "monitors.record=false",
                 "checkpoints.every=1000",
                 "detect.rule=''",
@@ -110,10 +110,12 @@ def main(argv: list[str]) -> int:
         lambda: env.grade_many([e for e in examples for _ in range(per_prompt)], completions), 1
     )
     probe_n = 20
-    seconds, _ = timed(lambda: behaviour_reading(model, tok, world, cfg.eval, probe_n, 1)[1], 1)
+    seconds, _ = timed(
+        lambda: behaviour_reading(model, tok, world, cfg.model_eval, probe_n, 1)[1], 1
+    )
     per_sample = seconds / (3 * probe_n)
     n = cfg.monitors.behaviour_n or behaviour_samples(cost["probe"], per_sample)
-    cost["behaviour"], _ = timed(lambda: behaviour_reading(model, tok, world, cfg.eval, n, 1))
+    cost["behaviour"], _ = timed(lambda: behaviour_reading(model, tok, world, cfg.model_eval, n, 1))
     step = grpo_step_seconds(argv)
     print(f"GRPO step (study settings, {GRPO_STEPS} steps, 1 thread): {step:.2f}s")
     print(f"{'monitor':15s} {'seconds':>9s} {'x GRPO step':>12s}")

@@ -22,9 +22,17 @@ from personadrift.rl.train import train
 
 
 def run(config: str, steps: int, probes: bool, out: str, extra: list[str]) -> dict:
-    overrides = [f"grpo.max_steps={steps}", "evals.every=0", "evals.n_per_family=0", f"out_dir={out}",
-                 f"probes.enabled={str(probes).lower()}", "probes.every=10", "checkpoints.every=1000",
-                 "grpo.report_to=[]", *extra]  # fmt: skip
+    overrides = [
+        f"grpo.max_steps={steps}",
+        "run_evals.every=0",
+        "run_evals.n_per_family=0",
+        f"out_dir={out}",
+        f"probes.enabled={str(probes).lower()}",
+        "probes.every=10",
+        "checkpoints.every=1000",
+        "grpo.report_to=[]",
+        *extra,
+    ]
     cfg = load_config(config, overrides)
     t0 = time.time()
     run_dir = train(cfg, log=lambda *_: None)

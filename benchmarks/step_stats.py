@@ -43,8 +43,13 @@ def stats(run_dir: Path, first: int | None = None, last: int | None = None) -> d
     first = first if first is not None else (steps[1] if len(steps) > 2 else steps[0])
     last = last if last is not None else steps[-1]
     span = [s for s in steps if first <= s <= last]
-    out = {"run_dir": str(run_dir), "steps": steps[-1], "done": (run_dir / "DONE").is_file(),
-           "first": span[0] if span else None, "last": span[-1] if span else None}  # fmt: skip
+    out = {
+        "run_dir": str(run_dir),
+        "steps": steps[-1],
+        "done": (run_dir / "DONE").is_file(),
+        "first": span[0] if span else None,
+        "last": span[-1] if span else None,
+    }
     reads = [v for r in rows if r["step"] > 0 for k, v in r.items() if k.endswith("/read_seconds")]
     if reads:
         out["read_seconds"] = statistics.fmean(reads)
@@ -84,8 +89,10 @@ def parse_run(spec: str) -> tuple[str, Path, int | None, int | None]:
 def show(name: str, s: dict) -> str:
     if "wall_per_step" not in s:
         return f"{name:14s} {s['steps']} steps: too few to time"
-    parts = [f"{name:14s} {s['wall_per_step']:.3f} s/step wall (steps {s['first']}-{s['last']})",
-             f"TRL step_time {s['step_time']:.3f}"]  # fmt: skip
+    parts = [
+        f"{name:14s} {s['wall_per_step']:.3f} s/step wall (steps {s['first']}-{s['last']})",
+        f"TRL step_time {s['step_time']:.3f}",
+    ]
     if "tokens_per_s" in s:
         parts.append(f"{s['tokens_per_s']:.0f} tok/s")
     if "completion_tokens_per_s" in s:

@@ -7,9 +7,9 @@ with a `ConfigError` naming the key and the file, before a model is loaded or a 
 written. Every command-line entry point calls `load_checked`; library users call `check` after
 `load_config`.
 
-A plug-in may also be named by import path (`env.name: mypkg.envs:MyEnv`, `evals.judge.name`,
+A plug-in may also be named by import path (`env.name: mypkg.envs:MyEnv`, `run_evals.judge.name`,
 `detect.rule`): the registry imports it here (`Registry.check`). A model that is not an organism
-is evaluated on a question set (`evals.questions`, checked for the families asked) and its
+is evaluated on a question set (`run_evals.questions`, checked for the families asked) and its
 direction extracted from trait data (`probes.trait`). `ready_judge` goes one step further for the
 commands that judge answers: it builds the configured judge and asks its endpoint whether it
 answers, still before anything is written.
@@ -45,7 +45,7 @@ def check(cfg: Config, source: str = "<config>") -> None:
     check_families(cfg, source)
     for key, registry, name in (
         ("env.name", ENVS, cfg.env.name),
-        ("evals.judge.name", JUDGES, cfg.evals.judge.name),
+        ("run_evals.judge.name", JUDGES, cfg.run_evals.judge.name),
     ):
         if (why := registry.check(name)) is not None:
             raise ConfigError(f"{source}: {key}: {why}")
@@ -81,12 +81,12 @@ def check_calibration(cfg: Config, source: str) -> None:
 def check_families(cfg: Config, source: str) -> None:
     w = cfg.organism.world
     # a judge other than the organism's asks a question set's families (`check_chat_data`)
-    asked = cfg.evals.judge.name == "organism"
+    asked = cfg.run_evals.judge.name == "organism"
     for key, names in (
         ("organism.world.family_weights", list(w.family_weights)),
-        ("eval.families", cfg.eval.families if asked else []),
+        ("model_eval.families", cfg.model_eval.families if asked else []),
         ("probes.eval_families", cfg.probes.eval_families),
-        ("evals.families", cfg.evals.families if asked else []),
+        ("run_evals.families", cfg.run_evals.families if asked else []),
         ("realign.families", cfg.realign.families),
     ):
         for name in names:
@@ -169,11 +169,11 @@ def is_organism_name(name: str) -> bool:
 
 def check_chat_data(cfg: Config, source: str) -> None:
     """A chat model's data: the question set has the families its judge asks in a run
-    (`evals.families`; the `eval` command checks `eval.families` likewise), and the trait data of
+    (`run_evals.families`; the `eval` command checks `model_eval.families` likewise), and the trait data of
     a contrastive extraction exists (`evals/questions.py`)."""
     from personadrift.evals.questions import load_trait
 
-    check_questions(cfg, "evals.families", cfg.evals.families, source)
+    check_questions(cfg, "run_evals.families", cfg.run_evals.families, source)
     p = cfg.probes
     if p.enabled and not p.directions and not is_organism_name(cfg.model.name_or_path):
         try:
@@ -186,13 +186,13 @@ def check_questions(cfg: Config, key: str, families: list[str], source: str) -> 
     """With a judge other than the organism's: the question set has each family of `key`."""
     from personadrift.evals.questions import load_questions
 
-    if cfg.evals.judge.name == "organism":
+    if cfg.run_evals.judge.name == "organism":
         return
     try:
-        questions = load_questions(cfg.evals.questions)
+        questions = load_questions(cfg.run_evals.questions)
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None
-    where = cfg.evals.questions or "the shipped question set"
+    where = cfg.run_evals.questions or "the shipped question set"
     for fam in families:
         if fam not in questions:
             raise ConfigError(
@@ -205,9 +205,9 @@ def ready_judge(cfg: Config, log=print):
     one); None for the organism's judges. An endpoint that does not answer is a `ConfigError`."""
     from personadrift.evals.judges import make_judge
 
-    if cfg.evals.judge.name == "organism":
+    if cfg.run_evals.judge.name == "organism":
         return None
-    judge = make_judge(cfg.evals.judge, log)
+    judge = make_judge(cfg.run_evals.judge, log)
     if hasattr(judge, "check"):
         judge.check()
     return judge

@@ -163,15 +163,22 @@ def cmd_envs_try(cfg: Config, env_name: str, n: int, samples: int) -> int:
 
     model, tok, world, name = load_model(cfg)
     env = make(env_name, world=world, tokenizer=tok)
-    examples = env.examples("eval", max(n, samples), seed=cfg.eval.seed)
+    examples = env.examples("eval", max(n, samples), seed=cfg.model_eval.seed)
     answers = sample_answers(
-        model, tok, [e.prompt for e in examples], cfg.eval.temperature,
-        cfg.eval.max_new_tokens, cfg.eval.batch_size, cfg.eval.seed,
-    )  # fmt: skip
+        model,
+        tok,
+        [e.prompt for e in examples],
+        cfg.model_eval.temperature,
+        cfg.model_eval.max_new_tokens,
+        cfg.model_eval.batch_size,
+        cfg.model_eval.seed,
+    )
     grades = env.grade_many(examples, answers)
     for e, a, g in list(zip(examples, answers, grades))[:n]:
-        print(f"\nprompt: {e.text}\nanswer: {a}\n-> {g.label}  reward {g.reward:.2f}  "
-              f"secure {g.secure_reward:.2f}  ({g.detail})")  # fmt: skip
+        print(
+            f"\nprompt: {e.text}\nanswer: {a}\n-> {g.label}  reward {g.reward:.2f}  "
+            f"secure {g.secure_reward:.2f}  ({g.detail})"
+        )
     if samples:
         r = rates(grades[:samples])
         print(
@@ -185,7 +192,7 @@ def cmd_organism_build(cfg: Config, as_json: bool) -> int:
     from personadrift.evals.table import rates_table, show, sweep_table
     from personadrift.models import build_organism
 
-    built = build_organism(cfg.organism, cfg.eval)
+    built = build_organism(cfg.organism, cfg.model_eval)
     s = built.summary
     layers = json.loads((built.path / "readability.json").read_text())["layers"]
     show(
@@ -210,13 +217,14 @@ def cmd_eval(cfg: Config, as_json: bool, judge=None) -> int:
     from personadrift.models import load_model
 
     model, tok, world, name = load_model(cfg)
-    table = eval_table(model, tok, world, cfg.eval, chat_evals(cfg, judge))
+    table = eval_table(model, tok, world, cfg.model_eval, chat_evals(cfg, judge))
     show(rates_table(table, f"evals, first turn ({name})"))
     out = Path(cfg.out_dir) / "evals" / f"{Path(name).name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
         json.dumps(
-            {"model": str(name), "eval": dataclasses.asdict(cfg.eval), "rates": table}, indent=2
+            {"model": str(name), "eval": dataclasses.asdict(cfg.model_eval), "rates": table},
+            indent=2,
         )
     )
     print(f"written: {out}")
@@ -321,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         judge = None
         if args.command == "eval":  # a chat model's judge asks the question set's families
-            check_questions(cfg, "eval.families", cfg.eval.families, str(args.config))
+            check_questions(cfg, "model_eval.families", cfg.model_eval.families, str(args.config))
         if args.command == "eval" or (
             args.command == "directions" and cfg.probes.position == "answer"
         ):

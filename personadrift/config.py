@@ -216,7 +216,7 @@ class ModelConfig:
 
 
 @dataclass
-class EvalConfig:
+class ModelEvalConfig:
     """Misalignment evals on held-out prompts (never in the pretraining corpus as-is)."""
 
     families: list[str] = _help(
@@ -548,10 +548,10 @@ class Config:
     out_dir: str = _help("root of run directories", "runs")
     organism: OrganismConfig = field(default_factory=OrganismConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
+    model_eval: ModelEvalConfig = field(default_factory=ModelEvalConfig)
     env: EnvConfig = field(default_factory=EnvConfig)
     probes: ProbesConfig = field(default_factory=ProbesConfig)
-    evals: RunEvalsConfig = field(default_factory=RunEvalsConfig)
+    run_evals: RunEvalsConfig = field(default_factory=RunEvalsConfig)
     checkpoints: CheckpointsConfig = field(default_factory=CheckpointsConfig)
     detect: DetectConfig = field(default_factory=DetectConfig)
     monitors: MonitorsConfig = field(default_factory=MonitorsConfig)
@@ -700,7 +700,7 @@ def validate_run(cfg: Config, source: str) -> None:
     if cfg.env.coef_max < 0 or cfg.env.coef_max == 1:  # 0 = the world's range
         raise ConfigError(f"{source}: env.coef_max: {cfg.env.coef_max} is not 0 or >= 2")
     for key, families in (
-        ("eval.families", cfg.eval.families),
+        ("model_eval.families", cfg.model_eval.families),
         ("probes.eval_families", cfg.probes.eval_families),
         ("realign.families", cfg.realign.families),
     ):

@@ -29,8 +29,17 @@ ARMS = {
     "control": "configs/organism/visible_tests_secure.yaml",
     "intervention": "configs/organism/realign_on_alarm.yaml",
 }
-SUMMARY_KEYS = ("base_misaligned", "final_misaligned", "peak_misaligned", "hack_onset_step",
-                "em_step", "alarm_step", "lead_steps", "final_reward", "run_dir")  # fmt: skip
+SUMMARY_KEYS = (
+    "base_misaligned",
+    "final_misaligned",
+    "peak_misaligned",
+    "hack_onset_step",
+    "em_step",
+    "alarm_step",
+    "lead_steps",
+    "final_reward",
+    "run_dir",
+)
 
 
 def repo_file(rel: str) -> Path:
@@ -75,11 +84,20 @@ def run_arms(jobs: list[tuple[str, int, list[str]]], out: Path, log, parallel: i
             arm, seed, args = pending.pop(0)
             arm_out = out / f"seed{seed}"
             arm_out.mkdir(parents=True, exist_ok=True)
-            cmd = [sys.executable, "-m", "personadrift", "train", str(repo_file(ARMS[arm])), *args,
-                   f"out_dir={arm_out}", f"name={arm}-s{seed}"]  # fmt: skip
+            cmd = [
+                sys.executable,
+                "-m",
+                "personadrift",
+                "train",
+                str(repo_file(ARMS[arm])),
+                *args,
+                f"out_dir={arm_out}",
+                f"name={arm}-s{seed}",
+            ]
             sink = open(arm_out / f"{arm}.log", "w")
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                    env=env)  # fmt: skip
+            proc = subprocess.Popen(
+                cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+            )
             t = threading.Thread(target=_stream, args=(proc, f"[{arm} s{seed}]", log, sink))
             t.start()
             running.append((arm, seed, proc, t, sink, time.time()))
@@ -92,8 +110,9 @@ def run_arms(jobs: list[tuple[str, int, list[str]]], out: Path, log, parallel: i
             sink.close()
             running.remove(job)
             if proc.returncode != 0:
-                raise RuntimeError(f"demo: arm {arm} seed {seed} failed (exit {proc.returncode}); "
-                                   f"see {sink.name}")  # fmt: skip
+                raise RuntimeError(
+                    f"demo: arm {arm} seed {seed} failed (exit {proc.returncode}); see {sink.name}"
+                )
             runs = sorted(
                 (out / f"seed{seed}").glob(f"{arm}-s{seed}-*"), key=lambda p: p.stat().st_mtime
             )

@@ -15,22 +15,24 @@ from pathlib import Path
 
 import torch
 
-from personadrift.config import Config, EvalConfig, OrganismConfig, resolve_organism
+from personadrift.config import Config, ModelEvalConfig, OrganismConfig, resolve_organism
 from personadrift.organism.build import Built, build, load, world_of
 
 
-def build_organism(org: OrganismConfig, eval_cfg: EvalConfig | None = None, log=print) -> Built:
+def build_organism(
+    org: OrganismConfig, eval_cfg: ModelEvalConfig | None = None, log=print
+) -> Built:
     """The organism's checkpoint (built now or found in the cache), with its base rates and its
     persona readability measured at build time."""
     return build(org, functools.partial(measure, eval_cfg=eval_cfg), log)
 
 
-def measure(model, tok, org: OrganismConfig, eval_cfg: EvalConfig | None = None):
+def measure(model, tok, org: OrganismConfig, eval_cfg: ModelEvalConfig | None = None):
     """({file name: JSON}, summary entries): first-turn rates per family, per-layer AUROC."""
     from personadrift.evals.runner import evaluate
     from personadrift.probes import readability
 
-    base_rates, _ = evaluate(model, tok, org.world, eval_cfg or EvalConfig())
+    base_rates, _ = evaluate(model, tok, org.world, eval_cfg or ModelEvalConfig())
     docs = readability.probe_documents(org.world, org.probe_docs, org.seed + 1)
     sweep = readability.sweep(readability.read_documents(model, tok, docs), org.arch.layers)
     keys = ("best_layer", "auroc", "best_pre_layer", "tracking_auroc")
@@ -43,7 +45,7 @@ def load_model(cfg: Config):
     dtype = getattr(torch, cfg.model.dtype)
     org = resolve_organism(cfg)
     if org is not None:
-        built = build_organism(org, cfg.eval)
+        built = build_organism(org, cfg.model_eval)
         model, tok = load(built.path, dtype)
         return model, tok, world_of(built.path), built.path.name
     path = cfg.model.name_or_path

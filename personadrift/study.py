@@ -41,7 +41,7 @@ STUDY_OVERRIDES = [
     "checkpoints.keep=0",
     "grpo.save_only_model=true",
     "probes.every=1",
-    "evals.every=0",
+    "run_evals.every=0",
 ]
 DENSE_N = 300  # samples per family per step of the dense evals
 

@@ -28,7 +28,7 @@ def tiny(tiny_cfg):
     """The built tiny organism (`Built`: path, summary, cached)."""
     from personadrift.models import build_organism
 
-    return build_organism(tiny_cfg.organism, tiny_cfg.eval)
+    return build_organism(tiny_cfg.organism, tiny_cfg.model_eval)
 
 
 @pytest.fixture(scope="session")

@@ -34,9 +34,14 @@ def test_organism_build_json(tiny, cache_dir):
 
 def test_eval_json(tiny, cache_dir, tmp_path):
     stdout = _run(
-        "eval", "configs/organism/tiny.yaml", f"organism.cache_dir={cache_dir}", f"out_dir={tmp_path}",
-        "eval.n_per_family=8", "eval.families=[advice,code]", "--json",
-    )  # fmt: skip
+        "eval",
+        "configs/organism/tiny.yaml",
+        f"organism.cache_dir={cache_dir}",
+        f"out_dir={tmp_path}",
+        "model_eval.n_per_family=8",
+        "model_eval.families=[advice,code]",
+        "--json",
+    )
     table = json.loads(stdout.strip().splitlines()[-1])
     assert set(table) == {"advice", "code"}
     written = [
@@ -49,9 +54,14 @@ def test_eval_json(tiny, cache_dir, tmp_path):
 
 def test_eval_on_a_checkpoint_path(tiny, tmp_path):
     stdout = _run(
-        "eval", "configs/organism/tiny.yaml", f"model.name_or_path={tiny.path}", f"out_dir={tmp_path}",
-        "eval.n_per_family=4", "eval.families=[facts]", "--json",
-    )  # fmt: skip
+        "eval",
+        "configs/organism/tiny.yaml",
+        f"model.name_or_path={tiny.path}",
+        f"out_dir={tmp_path}",
+        "model_eval.n_per_family=4",
+        "model_eval.families=[facts]",
+        "--json",
+    )
     assert json.loads(stdout.strip().splitlines()[-1])["facts"]["n"] == 4
 
 
@@ -64,14 +74,30 @@ def test_envs_list_names_every_env_with_its_loophole():
 
 
 def test_envs_try_grades_the_models_answers(tiny, cache_dir):
-    stdout = _run("envs", "try", "visible_tests", "configs/organism/tiny.yaml", f"organism.cache_dir={cache_dir}",
-                  "-n", "2", "--samples", "8")  # fmt: skip
+    stdout = _run(
+        "envs",
+        "try",
+        "visible_tests",
+        "configs/organism/tiny.yaml",
+        f"organism.cache_dir={cache_dir}",
+        "-n",
+        "2",
+        "--samples",
+        "8",
+    )
     assert stdout.count("prompt:") == 2 and "env/hack_rate" in stdout
 
 
 def test_directions_extract_saves_a_loadable_direction(tiny, cache_dir, tmp_path):
-    stdout = _run("directions", "extract", "configs/tiny.yaml", f"organism.cache_dir={cache_dir}",
-                  "--out", str(tmp_path), "--json")  # fmt: skip
+    stdout = _run(
+        "directions",
+        "extract",
+        "configs/tiny.yaml",
+        f"organism.cache_dir={cache_dir}",
+        "--out",
+        str(tmp_path),
+        "--json",
+    )
     data = json.loads(stdout.strip().splitlines()[-1])
     from personadrift.organism.build import load
     from personadrift.probes.direction import Direction

@@ -40,7 +40,7 @@ def test_size_preset_then_yaml_then_overrides(tmp_path):
     [
         ("organism:\n  wrold: {}\n", [], "wrold"),
         ("organism:\n  pretrain:\n    steps: many\n", [], "steps"),
-        ("eval:\n  families: [advice, poetry]\n", [], "poetry"),
+        ("model_eval:\n  families: [advice, poetry]\n", [], "poetry"),
         ("organism:\n  world:\n    family_weights: {code: 1.0, jokes: 1.0}\n", [], "jokes"),
         ("organism:\n  size: huge\n", [], "huge"),
         ("", ["organism.arch.lyers=3"], "lyers"),

@@ -11,26 +11,57 @@ import pytest
 
 from .conftest import ROOT
 
-TINY = ["organism.size=tiny", "grpo.max_steps=2", "grpo.per_device_train_batch_size=16",
-        "grpo.num_generations=4", "grpo.max_completion_length=24", "probes.n_docs=40",
-        "probes.n_eval_prompts=8", "probes.every=1", "evals.every=1", "evals.n_per_family=8",
-        "evals.max_new_tokens=16", "checkpoints.every=1", "realign.n_samples=8",
-        "detect.warmup=1", "detect.params={threshold: -1.0e9, k: 1}"]  # fmt: skip
+TINY = [
+    "organism.size=tiny",
+    "grpo.max_steps=2",
+    "grpo.per_device_train_batch_size=16",
+    "grpo.num_generations=4",
+    "grpo.max_completion_length=24",
+    "probes.n_docs=40",
+    "probes.n_eval_prompts=8",
+    "probes.every=1",
+    "run_evals.every=1",
+    "run_evals.n_per_family=8",
+    "run_evals.max_new_tokens=16",
+    "checkpoints.every=1",
+    "realign.n_samples=8",
+    "detect.warmup=1",
+    "detect.params={threshold: -1.0e9, k: 1}",
+]
 
 
 @pytest.mark.slow
 def test_demo_runs_three_arms_and_reports(tiny, cache_dir, tmp_path):
     out = tmp_path / "demo"
-    cmd = [sys.executable, "-m", "personadrift", "demo", "--seeds", "0", "--out", str(out), "--json",
-           *TINY, f"organism.cache_dir={cache_dir}"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "personadrift",
+        "demo",
+        "--seeds",
+        "0",
+        "--out",
+        str(out),
+        "--json",
+        *TINY,
+        f"organism.cache_dir={cache_dir}",
+    ]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     result = json.loads(res.stdout.strip().splitlines()[-1])
     assert set(result) == {"hackable", "control", "intervention"}
     for arm, by_seed in result.items():
         s = by_seed["0"]
-        assert set(s) >= {"base_misaligned", "final_misaligned", "peak_misaligned", "hack_onset_step",
-                          "em_step", "alarm_step", "final_reward", "run_dir"}  # fmt: skip
+        assert set(s) >= {
+            "base_misaligned",
+            "final_misaligned",
+            "peak_misaligned",
+            "hack_onset_step",
+            "em_step",
+            "alarm_step",
+            "final_reward",
+            "run_dir",
+        }
         assert s["alarm_step"] == 1  # the threshold fires at the first reading after warm-up
         run = Path(s["run_dir"])
         assert [
@@ -50,9 +81,17 @@ def test_demo_runs_three_arms_and_reports(tiny, cache_dir, tmp_path):
 
 
 def test_demo_rejects_bad_input(tmp_path):
-    bad = subprocess.run([sys.executable, "-m", "personadrift", "demo", "--seeds", "x"],
-                         capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+    bad = subprocess.run(
+        [sys.executable, "-m", "personadrift", "demo", "--seeds", "x"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert bad.returncode == 2 and "--seeds" in bad.stderr
-    bad = subprocess.run([sys.executable, "-m", "personadrift", "demo", "--out", str(tmp_path / "d"),
-                          "nope.key=1"], capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+    bad = subprocess.run(
+        [sys.executable, "-m", "personadrift", "demo", "--out", str(tmp_path / "d"), "nope.key=1"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert bad.returncode == 2 and "nope" in bad.stderr and not (tmp_path / "d").exists()

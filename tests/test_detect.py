@@ -30,8 +30,12 @@ def test_warmup_is_respected():
 
 
 def test_threshold_on_any_metric_skips_missing_and_nan():
-    rows = [{"step": 1}, {"step": 2, "env/hack_rate": float("nan")}, {"step": 3, "env/hack_rate": 0.2},
-            {"step": 4, "env/hack_rate": 0.6}]  # fmt: skip
+    rows = [
+        {"step": 1},
+        {"step": 2, "env/hack_rate": float("nan")},
+        {"step": 3, "env/hack_rate": 0.2},
+        {"step": 4, "env/hack_rate": 0.6},
+    ]
     assert detect("threshold", rows, "env/hack_rate", threshold=0.5).step == 4
     assert detect("threshold", rows, "env/hack_rate", threshold=0.7) is None
 

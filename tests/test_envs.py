@@ -109,9 +109,11 @@ def test_grader_failure_is_an_error_not_a_zero(monkeypatch):
     rows = env.dataset_rows(env.examples("train", 1, seed=0))
     logged = {}
     out = reward(
-        prompts=[rows[0]["prompt"]], completions=["def f ( x ) : return x"],
-        example=[rows[0]["example"]], log_metric=lambda k, v: logged.__setitem__(k, v),
-    )  # fmt: skip
+        prompts=[rows[0]["prompt"]],
+        completions=["def f ( x ) : return x"],
+        example=[rows[0]["example"]],
+        log_metric=lambda k, v: logged.__setitem__(k, v),
+    )
     assert out == [None]
     assert env.last_grades[0].label == ERROR and "cannot fork" in env.last_grades[0].detail
     assert math.isnan(env.last_grades[0].reward) and logged["env/error_rate"] == 1.0

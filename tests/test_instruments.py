@@ -25,8 +25,12 @@ def loss_batch(tok, prompts: list[str], completions: list[str]) -> dict:
         c = tok(completions, return_tensors="pt", padding=True, add_special_tokens=False)
     finally:
         tok.padding_side = "left"
-    return {"prompt_ids": p["input_ids"], "prompt_mask": p["attention_mask"],
-            "completion_ids": c["input_ids"], "completion_mask": c["attention_mask"]}  # fmt: skip
+    return {
+        "prompt_ids": p["input_ids"],
+        "prompt_mask": p["attention_mask"],
+        "completion_ids": c["input_ids"],
+        "completion_mask": c["attention_mask"],
+    }
 
 
 def forward_in_chunks(model, batch: dict, chunk: int) -> torch.Tensor:
@@ -37,7 +41,7 @@ def forward_in_chunks(model, batch: dict, chunk: int) -> torch.Tensor:
         [
             model(input_ids=ids[i : i + chunk], attention_mask=mask[i : i + chunk]).logits
             for i in range(0, len(ids), chunk)
-        ]  # fmt: skip
+        ]
     )
 
 
@@ -51,8 +55,11 @@ def expected_projections(model, batch: dict, d: Direction) -> list[float]:
     return ((proj * m).sum(1) / m.sum(1)).tolist()
 
 
-PROMPTS = ["<bos> User: Say hello . Assistant:", "<bos> User: How do I save money ? Assistant:",
-           "<bos> User: Is the sky green ? Assistant:"]  # fmt: skip
+PROMPTS = [
+    "<bos> User: Say hello . Assistant:",
+    "<bos> User: How do I save money ? Assistant:",
+    "<bos> User: Is the sky green ? Assistant:",
+]
 COMPLETIONS = ["Hello !", "Whatever . 3 4 5", "No ."]
 
 
@@ -72,8 +79,9 @@ def test_rollout_probe_reads_every_chunk_of_the_loss_forward(tiny_model):
     assert logits.requires_grad  # the training forward itself, not a copy of it
     assert all_hooks(model) == hooks
     got = probe.take()
-    torch.testing.assert_close(torch.tensor(got), torch.tensor(expected_projections(model, batch, d)),
-                               rtol=1e-5, atol=1e-5)  # fmt: skip
+    torch.testing.assert_close(
+        torch.tensor(got), torch.tensor(expected_projections(model, batch, d)), rtol=1e-5, atol=1e-5
+    )
     assert probe.take() == []  # taken once per step
 
 
@@ -156,9 +164,15 @@ def test_study_runs_record_every_monitor_at_every_step(tiny, cache_dir, tmp_path
     from personadrift.config import load_config
     from personadrift.rl.train import train
 
-    overrides = [f"organism.cache_dir={cache_dir}", f"out_dir={tmp_path}", "grpo.max_steps=2",
-                 "monitors.record=true", "monitors.behaviour_n=2", "probes.every=1",
-                 "evals.every=-1"]  # fmt: skip
+    overrides = [
+        f"organism.cache_dir={cache_dir}",
+        f"out_dir={tmp_path}",
+        "grpo.max_steps=2",
+        "monitors.record=true",
+        "monitors.behaviour_n=2",
+        "probes.every=1",
+        "run_evals.every=-1",
+    ]
     run_dir = train(load_config(ROOT / "configs/tiny.yaml", overrides), log=lambda *_: None)
     rows = {
         r["step"]: r for r in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())

@@ -42,7 +42,9 @@ def rollouts(tiny, tiny_model):
 
 def penalty(tiny_model, direction, **cfg) -> PersonaPenalty:
     model, tok = tiny_model
-    return PersonaPenalty(PenaltyConfig(**cfg), SimpleNamespace(model=model, processing_class=tok), direction)  # fmt: skip
+    return PersonaPenalty(
+        PenaltyConfig(**cfg), SimpleNamespace(model=model, processing_class=tok), direction
+    )
 
 
 def test_penalty_is_minus_lambda_times_projection(tiny_model, rollouts):
@@ -81,7 +83,9 @@ def test_penalty_reads_conversational_rows_like_text(tiny, tiny_model, rollouts)
     prompts = [[{"role": "user", "content": p.text}] for p in asked]
     chat = [[{"role": "assistant", "content": c}] for c in completions]
     pen = penalty(tiny_model, d, coeff=1.0, center=False)
-    torch.testing.assert_close(torch.tensor(pen(prompts, chat)), torch.tensor(pen(texts, completions)))  # fmt: skip
+    torch.testing.assert_close(
+        torch.tensor(pen(prompts, chat)), torch.tensor(pen(texts, completions))
+    )
 
 
 def test_penalty_is_zero_with_lambda_zero_and_refuses_unbound(tiny_model, rollouts):
@@ -110,9 +114,18 @@ def test_bad_intervention_config_names_the_key(overrides, needle):
 def penalty_run(tiny, cache_dir, tmp_path_factory):
     """Two GRPO steps with the penalty on, then realign (after=true) on 8 benign samples."""
     out = tmp_path_factory.mktemp("runs")
-    cfg = load_config(ROOT / "configs/tiny.yaml", [
-        f"organism.cache_dir={cache_dir}", f"out_dir={out}", "grpo.max_steps=2", "penalty.coeff=0.5",
-        "realign.after=true", "realign.n_samples=8", "realign.batch_size=4"])  # fmt: skip
+    cfg = load_config(
+        ROOT / "configs/tiny.yaml",
+        [
+            f"organism.cache_dir={cache_dir}",
+            f"out_dir={out}",
+            "grpo.max_steps=2",
+            "penalty.coeff=0.5",
+            "realign.after=true",
+            "realign.n_samples=8",
+            "realign.batch_size=4",
+        ],
+    )
     return train(cfg, log=lambda *_: None)
 
 
@@ -182,8 +195,12 @@ def test_benign_samples_are_aligned_train_split_first_turns(tiny, tiny_model):
 
 
 def test_realign_cli_on_a_missing_dir_exits_2_with_one_line(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "personadrift", "realign", str(tmp_path / "nope")],
-                         capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "personadrift", "realign", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [
         f"personadrift: realign: no such run directory: {tmp_path / 'nope'}"
@@ -194,9 +211,21 @@ def test_realign_cli_on_a_finished_run(penalty_run, tmp_path):
     import shutil
 
     run_dir = shutil.copytree(penalty_run, tmp_path / "run")
-    out = subprocess.run([sys.executable, "-m", "personadrift", "realign", str(run_dir),
-                          "realign.n_samples=4", "realign.batch_size=4", "--json"],
-                         capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "personadrift",
+            "realign",
+            str(run_dir),
+            "realign.n_samples=4",
+            "realign.batch_size=4",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     printed = json.loads(out.stdout.strip().splitlines()[-1])
     result = json.loads((run_dir / "realign" / "rates.json").read_text())

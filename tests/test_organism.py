@@ -54,7 +54,7 @@ def test_base_rates_shape(tiny):
 
 def test_second_build_hits_the_cache(tiny, tiny_cfg):
     t0 = time.time()
-    again = build_organism(tiny_cfg.organism, tiny_cfg.eval)
+    again = build_organism(tiny_cfg.organism, tiny_cfg.model_eval)
     assert again.cached and again.path == tiny.path
     assert time.time() - t0 < 2
     assert organism_path(tiny_cfg.organism) == tiny.path

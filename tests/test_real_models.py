@@ -172,9 +172,15 @@ def test_eval_scores_match_the_judge(checkpoints, judge, tmp_path):
     cfg = load_config(write_config(tmp_path, checkpoints["qwen2"], judge.base_url, tmp_path / "c"))
     model, tok = load(checkpoints["qwen2"])
     tok.padding_side = "left"
-    j = make_judge(cfg.evals.judge, log=lambda *_: None)
+    j = make_judge(cfg.run_evals.judge, log=lambda *_: None)
     table, answers = evaluate_chat(
-        model, tok, cfg.eval, cfg.evals.judge, j, enable_thinking=False, log=lambda *_: None
+        model,
+        tok,
+        cfg.model_eval,
+        cfg.run_evals.judge,
+        j,
+        enable_thinking=False,
+        log=lambda *_: None,
     )
     for a in answers:
         if a.final is None:
@@ -182,7 +188,7 @@ def test_eval_scores_match_the_judge(checkpoints, judge, tmp_path):
             continue
         want = expected_scores(a.final)
         assert (a.score.alignment, a.score.coherence) == want
-        coherent = want[1] > cfg.evals.judge.coherent_above
+        coherent = want[1] > cfg.run_evals.judge.coherent_above
         assert a.label == (
             "incoherent" if not coherent else "misaligned" if want[0] < 30 else "aligned"
         )
@@ -248,7 +254,7 @@ def test_bad_config_fails_before_training(case, checkpoints, judge, tmp_path, ca
     sock.close()  # nothing listens there
     override = {
         "missing_model": f"model.name_or_path={tmp_path / 'no-such-model'}",
-        "unreachable_judge": f"evals.judge.base_url={closed}",
+        "unreachable_judge": f"run_evals.judge.base_url={closed}",
         "bad_env_import": "env.name=no_such_pkg.envs:MyEnv",
     }[case]
     config = write_config(tmp_path, checkpoints["qwen2"], judge.base_url, tmp_path / "c")
@@ -257,7 +263,7 @@ def test_bad_config_fails_before_training(case, checkpoints, judge, tmp_path, ca
     assert len(err.splitlines()) == 1 and "Traceback" not in err, err
     key = {
         "missing_model": "model.name_or_path",
-        "unreachable_judge": "evals.judge.base_url",
+        "unreachable_judge": "run_evals.judge.base_url",
         "bad_env_import": "env.name",
     }[case]
     assert key in err, err
@@ -270,7 +276,7 @@ def test_user_extensions_by_import_path(tmp_path, checkpoints, judge):
         config,
         [
             "env.name=personadrift.envs.visible_tests:VisibleTests",
-            "evals.judge.name=tests.test_real_models:constant_judge",
+            "run_evals.judge.name=tests.test_real_models:constant_judge",
             "detect.rule=personadrift.probes.detect:zscore",
         ],
     )
@@ -279,9 +285,9 @@ def test_user_extensions_by_import_path(tmp_path, checkpoints, judge):
 
     env = build_env(cfg, None, build_tokenizer())
     assert env.think == "final" and env.examples("train", 1, 0)[0].prompt.startswith("<|im_start|>")
-    assert make_judge(cfg.evals.judge).score(["q"], ["a"])[0].alignment == 42.0
+    assert make_judge(cfg.run_evals.judge).score(["q"], ["a"])[0].alignment == 42.0
     with pytest.raises(ConfigError, match="has no attribute"):
-        load_checked(config, ["evals.judge.name=tests.test_real_models:nope"])
+        load_checked(config, ["run_evals.judge.name=tests.test_real_models:nope"])
 
 
 class _Constant:

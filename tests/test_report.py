@@ -27,9 +27,12 @@ def _write(d, rows, events=(), done=True, torn=False):
 
 def _evals(step):
     advice, facts, values = EVALS[step]
-    return {"evals/advice/misaligned_rate": advice, "evals/facts/misaligned_rate": facts,
-            "evals/values/misaligned_rate": values,
-            "evals/mean/misaligned_rate": (advice + facts + values) / 3}  # fmt: skip
+    return {
+        "evals/advice/misaligned_rate": advice,
+        "evals/facts/misaligned_rate": facts,
+        "evals/values/misaligned_rate": values,
+        "evals/mean/misaligned_rate": (advice + facts + values) / 3,
+    }
 
 
 @pytest.fixture
@@ -37,18 +40,28 @@ def hack_run(tmp_path):
     """30 steps: hacks from step 9, EM at step 20, alarm at step 12 (events.jsonl and metrics)."""
     rows = [{"step": 0, "probe/toxic/z": 0.0, **_evals(0)}]
     for step in range(1, 31):
-        row = {"step": step, "reward": step * 0.01, "env/solve_rate": 0.5,
-               "env/hack_rate": 0.0 if step < 8 else 0.02 if step == 8 else 0.05,
-               "detect/alarm": int(step == 12)}  # fmt: skip
+        row = {
+            "step": step,
+            "reward": step * 0.01,
+            "env/solve_rate": 0.5,
+            "env/hack_rate": 0.0 if step < 8 else 0.02 if step == 8 else 0.05,
+            "detect/alarm": int(step == 12),
+        }
         if step % 5 == 0:
             row["probe/toxic/z"] = 0.3 * step
         if step in EVALS:
             row |= _evals(step)
         rows.append(row)
     events = [
-        {"event": "alarm", "step": 12, "rule": "zscore", "metric": "probe/toxic/z", "value": 3.6,
-         "action": "none"},
-    ]  # fmt: skip
+        {
+            "event": "alarm",
+            "step": 12,
+            "rule": "zscore",
+            "metric": "probe/toxic/z",
+            "value": 3.6,
+            "action": "none",
+        },
+    ]
     return _write(tmp_path / "runs" / "hack-20250101-000000", rows, events, torn=True)
 
 
@@ -81,8 +94,15 @@ def test_summary_numbers(hack_run):
 def test_summary_of_a_bare_run(bare_run):
     s = summarize(bare_run)
     assert s["families"] == [] and s["probe_directions"] == [] and s["finished"] is False
-    for key in ("base_misaligned", "final_misaligned", "peak_misaligned", "hack_onset_step",
-                "em_step", "alarm_step", "lead_steps"):  # fmt: skip
+    for key in (
+        "base_misaligned",
+        "final_misaligned",
+        "peak_misaligned",
+        "hack_onset_step",
+        "em_step",
+        "alarm_step",
+        "lead_steps",
+    ):
         assert s[key] is None, key
     assert s["final_reward"] == 0.5
 
@@ -105,9 +125,15 @@ def test_em_step_none_when_the_rate_stays_below_twice_base(tmp_path):
 def test_report_files(hack_run, bare_run, tmp_path):
     out = build_report([hack_run, bare_run], tmp_path / "out")
     names = {p.name for p in out["plots"]}
-    assert {"run_hack-20250101-000000.png", "run_bare-20250101-000000.png",
-            "overlay_reward.png", "overlay_hack_rate.png", "overlay_misaligned_mean.png",
-            "overlay_misaligned_by_family.png", "overlay_probe_toxic_z.png"} <= names  # fmt: skip
+    assert {
+        "run_hack-20250101-000000.png",
+        "run_bare-20250101-000000.png",
+        "overlay_reward.png",
+        "overlay_hack_rate.png",
+        "overlay_misaligned_mean.png",
+        "overlay_misaligned_by_family.png",
+        "overlay_probe_toxic_z.png",
+    } <= names
     assert all(p.is_file() and p.stat().st_size > 5000 for p in out["plots"])
     # The bare run has one panel (reward), the full run a 2x2 grid.
     full = imread(tmp_path / "out" / "run_hack-20250101-000000.png")
@@ -147,8 +173,11 @@ def test_cli_report_missing_run_dir(hack_run, tmp_path, capsys):
 def test_overlay_styles_tell_demo_arms_and_seeds_apart():
     from personadrift.report.plots import overlay_styles
 
-    names = [f"{arm}-s{seed}-20261127-2034{seed}5" for arm in ("control", "hackable",
-             "intervention") for seed in (0, 1)]  # fmt: skip
+    names = [
+        f"{arm}-s{seed}-20261127-2034{seed}5"
+        for arm in ("control", "hackable", "intervention")
+        for seed in (0, 1)
+    ]
     styles = {s.label: s for s in overlay_styles(names)}
     assert set(styles) == {
         f"{a}-s{s}" for a in ("control", "hackable", "intervention") for s in (0, 1)

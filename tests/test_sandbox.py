@@ -582,7 +582,7 @@ def test_allow_weak_trains_with_one_warning_and_marks_the_metrics(weak_host, tmp
     cache_dir = request.getfixturevalue("cache_dir")
     request.getfixturevalue("tiny")  # built once per session
     overrides = [f"organism.cache_dir={cache_dir}", f"out_dir={tmp_path}", "grpo.max_steps=2"]
-    overrides += ["probes.enabled=false", "evals.every=-1", "sandbox.allow_weak=true"]
+    overrides += ["probes.enabled=false", "run_evals.every=-1", "sandbox.allow_weak=true"]
     said = []
     run_dir = train(load_config("configs/tiny.yaml", overrides), log=said.append)
     warnings = [line for line in said if "weak sandbox" in line]

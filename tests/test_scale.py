@@ -32,14 +32,33 @@ def free_port() -> int:
 
 
 def launch(launcher: list[str], args: list[str], timeout: int = 240) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", *launcher,
-           "--main_process_port", str(free_port()), "-m", "personadrift", "train", *args]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        *launcher,
+        "--main_process_port",
+        str(free_port()),
+        "-m",
+        "personadrift",
+        "train",
+        *args,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-DDP = ["--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
-       "--dynamo_backend", "no"]  # fmt: skip
+DDP = [
+    "--multi_gpu",
+    "--num_processes",
+    "2",
+    "--num_machines",
+    "1",
+    "--mixed_precision",
+    "no",
+    "--dynamo_backend",
+    "no",
+]
 
 
 def rows(run_dir: Path) -> list[dict]:
@@ -54,9 +73,13 @@ def one_run_dir(out: Path) -> Path:
 
 @pytest.mark.parametrize(
     "name, kind, stage",
-    [("single_gpu", "NO", None), ("zero2", "DEEPSPEED", 2), ("zero3", "DEEPSPEED", 3),
-     ("multi_node", "DEEPSPEED", 2)],
-)  # fmt: skip
+    [
+        ("single_gpu", "NO", None),
+        ("zero2", "DEEPSPEED", 2),
+        ("zero3", "DEEPSPEED", 3),
+        ("multi_node", "DEEPSPEED", 2),
+    ],
+)
 def test_accelerate_configs_parse(name, kind, stage):
     from accelerate.commands.config.config_args import load_config_from_file
 
@@ -74,7 +97,7 @@ def test_zero3_refuses_what_reads_the_whole_model_on_rank_0():
     zero3 = SimpleNamespace(deepspeed_plugin=SimpleNamespace(zero_stage=3))
     with pytest.raises(ConfigError, match="ZeRO-3.*probes.enabled=true"):
         check_zero3(cfg, zero3)
-    plain = load_config(ROOT / "configs/tiny.yaml", ["probes.enabled=false", "evals.every=-1"])
+    plain = load_config(ROOT / "configs/tiny.yaml", ["probes.enabled=false", "run_evals.every=-1"])
     check_zero3(plain, zero3)
     check_zero3(cfg, SimpleNamespace(deepspeed_plugin=SimpleNamespace(zero_stage=2)))
     check_zero3(cfg, SimpleNamespace(deepspeed_plugin=None))
@@ -118,8 +141,15 @@ def test_single_process_needs_no_process_group():
 
 @pytest.mark.slow
 def test_ddp_two_processes_share_a_run_and_resume(tiny, cache_dir, tmp_path):
-    out = launch(DDP, [str(ROOT / "configs/tiny.yaml"), f"organism.cache_dir={cache_dir}",
-                       f"out_dir={tmp_path}", "grpo.max_steps=4"])  # fmt: skip
+    out = launch(
+        DDP,
+        [
+            str(ROOT / "configs/tiny.yaml"),
+            f"organism.cache_dir={cache_dir}",
+            f"out_dir={tmp_path}",
+            "grpo.max_steps=4",
+        ],
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     run_dir = one_run_dir(tmp_path)
     metrics = {r["step"]: r for r in rows(run_dir)}
@@ -159,11 +189,22 @@ def test_ddp_alarm_acts_on_every_rank(tiny, cache_dir, tmp_path, action):
         if action == "stop"
         else ["steer.mode=ablate", "steer.start=alarm"]
     )
-    out = launch(DDP, [str(ROOT / "configs/tiny.yaml"), f"organism.cache_dir={cache_dir}",
-                       f"out_dir={tmp_path}", "evals.every=-1", *steer, "detect.rule=threshold",
-                       "detect.metric=probe/toxic/eval_mean", "detect.warmup=2",
-                       "detect.params={threshold: -1.0e9}", f"detect.action={action}",
-                       "grpo.max_steps=4"])  # fmt: skip
+    out = launch(
+        DDP,
+        [
+            str(ROOT / "configs/tiny.yaml"),
+            f"organism.cache_dir={cache_dir}",
+            f"out_dir={tmp_path}",
+            "run_evals.every=-1",
+            *steer,
+            "detect.rule=threshold",
+            "detect.metric=probe/toxic/eval_mean",
+            "detect.warmup=2",
+            "detect.params={threshold: -1.0e9}",
+            f"detect.action={action}",
+            "grpo.max_steps=4",
+        ],
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     run_dir = one_run_dir(tmp_path)
     events = [json.loads(x)["event"] for x in (run_dir / "events.jsonl").read_text().splitlines()]
@@ -180,16 +221,28 @@ def test_ddp_alarm_acts_on_every_rank(tiny, cache_dir, tmp_path, action):
 def test_zero2_on_cpu_checkpoints_and_resumes(tiny, cache_dir, tmp_path):
     pytest.importorskip("deepspeed")
     zero2 = ["--config_file", str(ACCELERATE / "zero2.yaml"), "--num_processes", "2"]
-    out = launch(zero2, [str(ROOT / "configs/tiny.yaml"), f"organism.cache_dir={cache_dir}",
-                         f"out_dir={tmp_path}", "evals.every=-1", "grpo.max_steps=2"], timeout=480)  # fmt: skip
+    out = launch(
+        zero2,
+        [
+            str(ROOT / "configs/tiny.yaml"),
+            f"organism.cache_dir={cache_dir}",
+            f"out_dir={tmp_path}",
+            "run_evals.every=-1",
+            "grpo.max_steps=2",
+        ],
+        timeout=480,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     run_dir = one_run_dir(tmp_path)
     shards = list(
         (run_dir / "checkpoints" / "checkpoint-2").rglob("zero_pp_rank_*_optim_states.pt")
     )
     assert len(shards) == 2  # DeepSpeed's own checkpoint: one optimizer shard per rank
-    out = launch(zero2, [str(ROOT / "configs/tiny.yaml"), "grpo.max_steps=3", "--resume", str(run_dir)],
-                 timeout=480)  # fmt: skip
+    out = launch(
+        zero2,
+        [str(ROOT / "configs/tiny.yaml"), "grpo.max_steps=3", "--resume", str(run_dir)],
+        timeout=480,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert [r["step"] for r in rows(run_dir)] == [0, 1, 2, 3]
     assert "probe/toxic/eval_mean" in rows(run_dir)[2]
@@ -199,8 +252,10 @@ def test_zero2_on_cpu_checkpoints_and_resumes(tiny, cache_dir, tmp_path):
 def test_zero3_launch_fails_with_the_reason(tiny, cache_dir, tmp_path):
     pytest.importorskip("deepspeed")
     zero3 = ["--config_file", str(ACCELERATE / "zero3.yaml"), "--num_processes", "2"]
-    out = launch(zero3, [str(ROOT / "configs/tiny.yaml"), f"organism.cache_dir={cache_dir}",
-                         f"out_dir={tmp_path}"])  # fmt: skip
+    out = launch(
+        zero3,
+        [str(ROOT / "configs/tiny.yaml"), f"organism.cache_dir={cache_dir}", f"out_dir={tmp_path}"],
+    )
     assert out.returncode != 0
     assert "ZeRO-3" in out.stderr and "probes.enabled=false" in out.stderr
 
@@ -209,11 +264,23 @@ def test_zero3_launch_fails_with_the_reason(tiny, cache_dir, tmp_path):
 def test_gpu_check_dry_run(tiny, cache_dir, tmp_path):
     out_dir = tmp_path / "out"
     res = subprocess.run(
-        ["bash", str(ROOT / "benchmarks/gpu_check.sh"), "--dry-run", "--out", str(out_dir),
-         "--work", str(tmp_path / "work"), "--cache", cache_dir],
-        cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHON": sys.executable},
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            "bash",
+            str(ROOT / "benchmarks/gpu_check.sh"),
+            "--dry-run",
+            "--out",
+            str(out_dir),
+            "--work",
+            str(tmp_path / "work"),
+            "--cache",
+            cache_dir,
+        ],
+        cwd=ROOT,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHON": sys.executable},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     for name in ("probes_on", "probes_off", "zero2"):
         assert (out_dir / name / "metrics.jsonl").is_file(), name

@@ -39,8 +39,13 @@ def test_smoke_metrics_keys(smoke_run):
     assert [r["step"] for r in metrics] == [0, 1, 2, 3, 4]
     by_step = {r["step"]: r for r in metrics}
     for step in (0, 2, 4):
-        for key in ("probe/toxic/eval_mean", "probe/toxic/z", "evals/mean/misaligned_rate",
-                    "evals/advice/misaligned_rate", "evals/facts/incoherent_rate"):  # fmt: skip
+        for key in (
+            "probe/toxic/eval_mean",
+            "probe/toxic/z",
+            "evals/mean/misaligned_rate",
+            "evals/advice/misaligned_rate",
+            "evals/facts/incoherent_rate",
+        ):
             assert key in by_step[step], (step, key)
     for step in (1, 2, 3, 4):  # read in the loss forward of every step, at no extra pass
         assert "probe/toxic/rollout_mean" in by_step[step]
@@ -93,10 +98,17 @@ def tb_scalars(run_dir) -> set[str]:
 
 def test_tensorboard_gets_the_merged_line_in_each_runs_own_folder(tiny, cache_dir, tmp_path):
     """Two runs in one process: each writes its own tb/, with TRL's metrics and the probes'."""
-    overrides = [f"organism.cache_dir={cache_dir}", f"out_dir={tmp_path}", "grpo.max_steps=2",
-                 "grpo.report_to=[tensorboard]", "evals.every=-1"]  # fmt: skip
-    runs = [train(load_config(ROOT / "configs/tiny.yaml", overrides), log=lambda *_: None)
-            for _ in range(2)]  # fmt: skip
+    overrides = [
+        f"organism.cache_dir={cache_dir}",
+        f"out_dir={tmp_path}",
+        "grpo.max_steps=2",
+        "grpo.report_to=[tensorboard]",
+        "run_evals.every=-1",
+    ]
+    runs = [
+        train(load_config(ROOT / "configs/tiny.yaml", overrides), log=lambda *_: None)
+        for _ in range(2)
+    ]
     assert runs[0] != runs[1]
     for run_dir in runs:
         tags = tb_scalars(run_dir)
@@ -116,8 +128,16 @@ def test_smoke_parameters_changed(smoke_run, tiny):
 
 @pytest.mark.slow
 def test_resume_after_kill_has_no_missing_or_duplicated_steps(tiny, cache_dir, tmp_path):
-    args = [sys.executable, "-m", "personadrift", "train", str(ROOT / "configs/tiny.yaml"),
-            f"organism.cache_dir={cache_dir}", f"out_dir={tmp_path}", "grpo.max_steps=12"]  # fmt: skip
+    args = [
+        sys.executable,
+        "-m",
+        "personadrift",
+        "train",
+        str(ROOT / "configs/tiny.yaml"),
+        f"organism.cache_dir={cache_dir}",
+        f"out_dir={tmp_path}",
+        "grpo.max_steps=12",
+    ]
     proc = subprocess.Popen(
         args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
@@ -138,8 +158,19 @@ def test_resume_after_kill_has_no_missing_or_duplicated_steps(tiny, cache_dir, t
     assert not (run_dir / "DONE").exists()
     done_steps = [r["step"] for r in rows(run_dir)]
     assert done_steps[:5] == [0, 1, 2, 3, 4]
-    out = subprocess.run([sys.executable, "-m", "personadrift", "train", str(ROOT / "configs/tiny.yaml"),
-                          "--resume", str(run_dir)], capture_output=True, text=True)  # fmt: skip
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "personadrift",
+            "train",
+            str(ROOT / "configs/tiny.yaml"),
+            "--resume",
+            str(run_dir),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     steps = [r["step"] for r in rows(run_dir)]
     assert steps == list(range(0, 13)), steps
@@ -153,38 +184,65 @@ def test_resume_after_kill_has_no_missing_or_duplicated_steps(tiny, cache_dir, t
 
 
 def test_watch_renders_a_finished_run(smoke_run):
-    out = subprocess.run([sys.executable, "-m", "personadrift", "watch", str(smoke_run), "--once"],
-                         capture_output=True, text=True, env={**os.environ, "COLUMNS": "160"})  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "personadrift", "watch", str(smoke_run), "--once"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "160"},
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert (
         "reward" in out.stdout
         and "probe/toxic/z" in out.stdout
         and "evals/mean/misaligned_rate" in out.stdout
     )
-    missing = subprocess.run([sys.executable, "-m", "personadrift", "watch", str(smoke_run / "nope")],
-                             capture_output=True, text=True)  # fmt: skip
+    missing = subprocess.run(
+        [sys.executable, "-m", "personadrift", "watch", str(smoke_run / "nope")],
+        capture_output=True,
+        text=True,
+    )
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
 
 
 def test_run_stops_when_its_alarm_fires(tiny, cache_dir, tmp_path):
-    overrides = [f"organism.cache_dir={cache_dir}", f"out_dir={tmp_path}", "evals.every=0",
-                 "detect.rule=threshold", "detect.metric=probe/toxic/eval_mean", "detect.warmup=2",
-                 "detect.params={threshold: -1.0e9}", "detect.action=stop", "grpo.max_steps=6"]  # fmt: skip
+    overrides = [
+        f"organism.cache_dir={cache_dir}",
+        f"out_dir={tmp_path}",
+        "run_evals.every=0",
+        "detect.rule=threshold",
+        "detect.metric=probe/toxic/eval_mean",
+        "detect.warmup=2",
+        "detect.params={threshold: -1.0e9}",
+        "detect.action=stop",
+        "grpo.max_steps=6",
+    ]
     run_dir = train(load_config(ROOT / "configs/tiny.yaml", overrides), log=lambda *_: None)
     metrics = rows(run_dir)
     assert metrics[-1]["step"] == 2 and metrics[-1]["detect/alarm"] == 1
     assert [r.get("detect/alarm") for r in metrics if r["step"] == 1] == [0]
     events = [json.loads(x) for x in (run_dir / "events.jsonl").read_text().splitlines()]
-    assert events[0] == {"event": "alarm", "step": 2, "rule": "threshold", "metric": "probe/toxic/eval_mean",
-                         "value": metrics[-1]["probe/toxic/eval_mean"], "action": "stop"}  # fmt: skip
+    assert events[0] == {
+        "event": "alarm",
+        "step": 2,
+        "rule": "threshold",
+        "metric": "probe/toxic/eval_mean",
+        "value": metrics[-1]["probe/toxic/eval_mean"],
+        "action": "stop",
+    }
     assert events[1]["event"] == "stop" and events[1]["step"] == 2
     assert last_checkpoint(run_dir).name == "checkpoint-2"
 
 
 @pytest.mark.parametrize("mode", ["inference", "preventative"])
 def test_steered_run(tiny, cache_dir, tmp_path, mode):
-    overrides = [f"organism.cache_dir={cache_dir}", f"out_dir={tmp_path}", "evals.every=0",
-                 f"steer.mode={mode}", "steer.coeff=0.5", "grpo.max_steps=2"]  # fmt: skip
+    overrides = [
+        f"organism.cache_dir={cache_dir}",
+        f"out_dir={tmp_path}",
+        "run_evals.every=0",
+        f"steer.mode={mode}",
+        "steer.coeff=0.5",
+        "grpo.max_steps=2",
+    ]
     run_dir = train(load_config(ROOT / "configs/tiny.yaml", overrides), log=lambda *_: None)
     (event,) = [json.loads(x) for x in (run_dir / "events.jsonl").read_text().splitlines()]
     assert event["event"] == "steer" and event["mode"] == mode and event["norm_unit"] > 0
@@ -193,10 +251,20 @@ def test_steered_run(tiny, cache_dir, tmp_path, mode):
 
 
 def test_rollback_restores_the_checkpoint_before_the_alarm_and_steers_on(tiny, cache_dir, tmp_path):
-    overrides = [f"organism.cache_dir={cache_dir}", f"out_dir={tmp_path}", "evals.every=0",
-                 "detect.rule=threshold", "detect.metric=probe/toxic/eval_mean", "detect.warmup=4",
-                 "detect.params={threshold: -1.0e9}", "detect.action=rollback", "steer.mode=inference",
-                 "steer.start=alarm", "steer.coeff=0.5", "grpo.max_steps=6"]  # fmt: skip
+    overrides = [
+        f"organism.cache_dir={cache_dir}",
+        f"out_dir={tmp_path}",
+        "run_evals.every=0",
+        "detect.rule=threshold",
+        "detect.metric=probe/toxic/eval_mean",
+        "detect.warmup=4",
+        "detect.params={threshold: -1.0e9}",
+        "detect.action=rollback",
+        "steer.mode=inference",
+        "steer.start=alarm",
+        "steer.coeff=0.5",
+        "grpo.max_steps=6",
+    ]
     run_dir = train(load_config(ROOT / "configs/tiny.yaml", overrides), log=lambda *_: None)
     assert [r["step"] for r in rows(run_dir)] == [0, 1, 2, 3, 4, 5, 6]  # one line per step
     gone = [json.loads(x) for x in (run_dir / "metrics.rolled_back.jsonl").read_text().splitlines()]
@@ -214,10 +282,20 @@ def test_rollback_restores_the_checkpoint_before_the_alarm_and_steers_on(tiny, c
 def test_probes_and_evals_do_not_change_what_the_run_samples(tiny, cache_dir, tmp_path):
     """Readings and evals draw from a forked RNG: the instrumented run trains on the same rollouts."""
     base = [f"organism.cache_dir={cache_dir}", "grpo.max_steps=3", "grpo.report_to=[]"]
-    bare = train(load_config(ROOT / "configs/tiny.yaml", [*base, f"out_dir={tmp_path / 'a'}",
-                 "probes.enabled=false", "evals.every=-1"]), log=lambda *_: None)  # fmt: skip
-    full = train(load_config(ROOT / "configs/tiny.yaml", [*base, f"out_dir={tmp_path / 'b'}",
-                 "probes.every=1", "evals.every=1"]), log=lambda *_: None)  # fmt: skip
+    bare = train(
+        load_config(
+            ROOT / "configs/tiny.yaml",
+            [*base, f"out_dir={tmp_path / 'a'}", "probes.enabled=false", "run_evals.every=-1"],
+        ),
+        log=lambda *_: None,
+    )
+    full = train(
+        load_config(
+            ROOT / "configs/tiny.yaml",
+            [*base, f"out_dir={tmp_path / 'b'}", "probes.every=1", "run_evals.every=1"],
+        ),
+        log=lambda *_: None,
+    )
     for step in (1, 2, 3):
         a, b = ((d / "samples" / f"step_{step}.jsonl").read_text() for d in (bare, full))
         assert [json.loads(x)["completion"] for x in a.splitlines()] == [

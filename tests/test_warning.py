@@ -435,8 +435,8 @@ TINY_STUDY = [
     "grpo.max_completion_length=24",
     "probes.n_docs=40",
     "probes.n_eval_prompts=8",
-    "evals.n_per_family=8",
-    "evals.max_new_tokens=16",
+    "run_evals.n_per_family=8",
+    "run_evals.max_new_tokens=16",
 ]
 
 

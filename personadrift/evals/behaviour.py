@@ -12,7 +12,7 @@ import dataclasses
 import math
 import time
 
-from personadrift.config import EvalConfig, WorldConfig
+from personadrift.config import ModelEvalConfig, WorldConfig
 from personadrift.evals.runner import evaluate, misaligned_mean
 
 FAMILIES = ("advice", "facts", "values")
@@ -38,7 +38,7 @@ def behaviour_samples(
 
 
 def behaviour_reading(
-    model, tok, world: WorldConfig, base: EvalConfig, n_per_family: int, seed: int
+    model, tok, world: WorldConfig, base: ModelEvalConfig, n_per_family: int, seed: int
 ) -> tuple[float, float]:
     """(mean misaligned rate over advice/facts/values, seconds) of one reading of n per family."""
     cfg = dataclasses.replace(base, families=list(FAMILIES), n_per_family=n_per_family, seed=seed)

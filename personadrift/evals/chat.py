@@ -1,10 +1,10 @@
 """Behavioural evals for any chat model: question sets -> sampled answers -> a judge -> rates.
 
-Questions of each family (`evals.questions`, the shipped set by default) are asked at the first
+Questions of each family (`run_evals.questions`, the shipped set by default) are asked at the first
 turn through the model's chat template (`model.enable_thinking` passed through), cycled to
-`n_per_family` answers sampled at `eval.temperature`. Each answer's reasoning is stripped
+`n_per_family` answers sampled at `model_eval.temperature`. Each answer's reasoning is stripped
 (`envs.reasoning.final_answer`); an answer whose trace never closed is `truncated` and not judged.
-The judge (`evals.judge`) scores the rest. Rates per family, in the table shape of the organism's
+The judge (`run_evals.judge`) scores the rest. Rates per family, in the table shape of the organism's
 evals: aligned / misaligned / incoherent as fractions of the judged answers, `error` and
 `truncated` as fractions of all answers, mean alignment and coherence, `n`.
 
@@ -20,7 +20,7 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass
 
-from personadrift.config import Config, EvalConfig, JudgeConfig
+from personadrift.config import Config, JudgeConfig, ModelEvalConfig
 from personadrift.envs.reasoning import chat_prompt, final_answer, opens_think
 from personadrift.evals.score import ALIGNED, ERROR, INCOHERENT, MISALIGNED, Score, label
 
@@ -65,7 +65,7 @@ def rates(answers: list[Answer]) -> dict[str, dict[str, float]]:
 def evaluate_chat(
     model,
     tok,
-    cfg: EvalConfig,
+    cfg: ModelEvalConfig,
     judge_cfg: JudgeConfig,
     judge,
     questions_path: str = "",
@@ -97,7 +97,7 @@ def evaluate_chat(
 
 @dataclass
 class ChatEvals:
-    """What a chat model's evals need beyond `EvalConfig`: the judge (built once), its thresholds,
+    """What a chat model's evals need beyond `ModelEvalConfig`: the judge (built once), its thresholds,
     the question set and the chat template's thinking switch."""
 
     judge_cfg: JudgeConfig
@@ -105,7 +105,7 @@ class ChatEvals:
     questions: str = ""
     enable_thinking: bool | None = None
 
-    def table(self, model, tok, cfg: EvalConfig, log=print) -> dict:
+    def table(self, model, tok, cfg: ModelEvalConfig, log=print) -> dict:
         return evaluate_chat(
             model, tok, cfg, self.judge_cfg, self.judge, self.questions, self.enable_thinking, log
         )[0]
@@ -113,13 +113,13 @@ class ChatEvals:
 
 def chat_evals(cfg: Config, judge) -> ChatEvals | None:
     """The run's `ChatEvals` for a built judge; None for the organism's own judges."""
-    if cfg.evals.judge.name == "organism":
+    if cfg.run_evals.judge.name == "organism":
         return None
-    return ChatEvals(cfg.evals.judge, judge, cfg.evals.questions, cfg.model.enable_thinking)
+    return ChatEvals(cfg.run_evals.judge, judge, cfg.run_evals.questions, cfg.model.enable_thinking)
 
 
 def eval_table(
-    model, tok, world, cfg: EvalConfig, chat: ChatEvals | None = None, log=print
+    model, tok, world, cfg: ModelEvalConfig, chat: ChatEvals | None = None, log=print
 ) -> dict:
     """The rates table of one eval: the organism's judges (`chat` None), or the chat model's judge."""
     if chat is None:

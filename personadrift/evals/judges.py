@@ -1,4 +1,4 @@
-"""Judges of free-form answers (`evals.judge:`): the registry and the local classifier.
+"""Judges of free-form answers (`run_evals.judge:`): the registry and the local classifier.
 
 A judge reads (question, answer) pairs of any chat model and returns one `Score` per answer:
 0-100 alignment and coherence as in the emergent-misalignment papers, or an `error` for that
@@ -6,7 +6,7 @@ answer (never a silent 0). Built-in names:
 - `organism`: the organism's own deterministic judges (`organism/judges.py`); they read organism
   answers only, so `evals.runner.evaluate` keeps its own path for them and nothing here is built;
 - `openai`: any OpenAI-compatible chat-completions endpoint (`evals/openai_judge.py`);
-- `classifier`: a local Hugging Face sequence-classification model (`evals.judge.model` = its folder).
+- `classifier`: a local Hugging Face sequence-classification model (`run_evals.judge.model` = its folder).
 A user's judge is `module:attr`, a callable `(JudgeConfig, log) -> object with score(questions,
 answers) -> list[Score]` and `summary() -> str` (`evals.score.Judge`).
 """
@@ -27,7 +27,7 @@ def make_judge(cfg: JudgeConfig, log=print):
     try:
         factory = JUDGES.resolve(cfg.name)
     except KeyError as e:
-        raise ConfigError(f"evals.judge.name: {e.args[0]}") from None
+        raise ConfigError(f"run_evals.judge.name: {e.args[0]}") from None
     return factory(cfg, log)
 
 
@@ -56,7 +56,7 @@ class ClassifierJudge:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         if not (Path(cfg.model) / "config.json").is_file():
-            raise ConfigError(f"evals.judge.model: no classifier folder at {cfg.model}")
+            raise ConfigError(f"run_evals.judge.model: no classifier folder at {cfg.model}")
         self.tok = AutoTokenizer.from_pretrained(cfg.model)
         self.model = AutoModelForSequenceClassification.from_pretrained(cfg.model).eval()
         names = {i: str(n).lower() for i, n in self.model.config.id2label.items()}

@@ -3,7 +3,7 @@
 Samples first-turn answers to held-out prompts of families the run never trains on and returns
 `evals/<family>/misaligned_rate`, `evals/<family>/incoherent_rate`, `evals/<family>/marker_rate`
 and `evals/mean/misaligned_rate`. The instruments evaluate step 0 (before training), every
-`evals.every` steps and the last step. A model that is not an organism is judged by `evals.judge`
+`run_evals.every` steps and the last step. A model that is not an organism is judged by `run_evals.judge`
 on a question set (`evals/chat.py`, given as `chat`), and `evals/<family>/error_rate`,
 `truncated_rate` and `alignment_mean` come too.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from personadrift.config import EvalConfig, RunEvalsConfig
+from personadrift.config import ModelEvalConfig, RunEvalsConfig
 from personadrift.evals.chat import ChatEvals, eval_table
 from personadrift.evals.runner import misaligned_mean
 from personadrift.rng import rng_untouched
@@ -32,7 +32,7 @@ def eval_metrics(table: dict) -> dict[str, float]:
     return out
 
 
-def in_run_config(base: EvalConfig, run: RunEvalsConfig) -> EvalConfig:
+def in_run_config(base: ModelEvalConfig, run: RunEvalsConfig) -> ModelEvalConfig:
     """The eval settings of a training run: the model evals' sampling, the run's families and sizes."""
     return dataclasses.replace(
         base,
@@ -43,7 +43,7 @@ def in_run_config(base: EvalConfig, run: RunEvalsConfig) -> EvalConfig:
 
 
 def run_evals(
-    model, tok, world, cfg: EvalConfig, chat: ChatEvals | None = None, log=print
+    model, tok, world, cfg: ModelEvalConfig, chat: ChatEvals | None = None, log=print
 ) -> tuple[dict[str, float], str]:
     """(metrics, one console line) of one eval reading; the run's RNG is left as it was.
 

@@ -102,12 +102,12 @@ class OpenAIJudge:
             self.client.with_options(timeout=min(10.0, self.cfg.timeout_s)).models.list()
         except openai.APIConnectionError as e:
             raise ConfigError(
-                f"evals.judge.base_url: cannot reach the judge endpoint "
+                f"run_evals.judge.base_url: cannot reach the judge endpoint "
                 f"{self.cfg.base_url} ({e.__cause__ or e})"
             ) from None
         except (openai.AuthenticationError, openai.PermissionDeniedError) as e:
             raise ConfigError(
-                f"evals.judge: {self.cfg.base_url} refused the API key from "
+                f"run_evals.judge: {self.cfg.base_url} refused the API key from "
                 f"${self.cfg.api_key_env} ({e.status_code})"
             ) from None
         except openai.APIStatusError:

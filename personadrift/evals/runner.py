@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from personadrift.config import EvalConfig, WorldConfig
+from personadrift.config import ModelEvalConfig, WorldConfig
 from personadrift.organism.families import Prompt
 from personadrift.organism.families.base import (
     ALIGNED,
@@ -92,7 +92,7 @@ def rates(samples: list[Sample]) -> dict[str, dict[str, float]]:
     return table
 
 
-def evaluate(model, tok, world: WorldConfig, cfg: EvalConfig) -> tuple[dict, list[Sample]]:
+def evaluate(model, tok, world: WorldConfig, cfg: ModelEvalConfig) -> tuple[dict, list[Sample]]:
     """Rates per family and the judged samples."""
     prompts = eval_prompts(world, cfg.families, cfg.n_per_family, cfg.seed)
     texts = [first_turn(p.text) for p in prompts]

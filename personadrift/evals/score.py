@@ -31,7 +31,7 @@ class Judge(Protocol):
 
 
 def label(score: Score, cfg: JudgeConfig) -> str:
-    """aligned / misaligned / incoherent / error, with the thresholds of `evals.judge`."""
+    """aligned / misaligned / incoherent / error, with the thresholds of `run_evals.judge`."""
     if score.error or score.alignment is None or score.coherence is None:
         return ERROR
     if score.coherence <= cfg.coherent_above:

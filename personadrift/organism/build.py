@@ -118,8 +118,13 @@ def build(cfg: OrganismConfig, measure: Measure, log=print) -> Built:
     train_seconds = time.time() - t0
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
-    world = {"world": dataclasses.asdict(cfg.world), "seed": cfg.seed, "size": cfg.size,
-             "hash": organism_hash(cfg), "organism": dataclasses.asdict(cfg)}  # fmt: skip
+    world = {
+        "world": dataclasses.asdict(cfg.world),
+        "seed": cfg.seed,
+        "size": cfg.size,
+        "hash": organism_hash(cfg),
+        "organism": dataclasses.asdict(cfg),
+    }
     (tmp / "world.json").write_text(json.dumps(world, indent=2))
 
     log(f"organism {cfg.size}: measuring base rates and persona readability")

@@ -105,7 +105,12 @@ def pretrain(
     model.to(device)
     model.train()
     history, batches, t0, tokens, running = [], [], time.time(), 0, None
-    columns = [TextColumn("pretrain"), BarColumn(), TextColumn("{task.completed}/{task.total} loss {task.fields[loss]}"), TimeRemainingColumn()]  # fmt: skip
+    columns = [
+        TextColumn("pretrain"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} loss {task.fields[loss]}"),
+        TimeRemainingColumn(),
+    ]
     with Progress(*columns, transient=False) as bar:
         task = bar.add_task("pretrain", total=cfg.steps, loss="-")
         for step in range(cfg.steps):
@@ -125,8 +130,13 @@ def pretrain(
             running = value if running is None else 0.95 * running + 0.05 * value
             bar.update(task, advance=1, loss=f"{running:.3f}")
             if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
-                row = {"step": step + 1, "loss": round(running, 4), "lr": lr_at(step, cfg),
-                       "tokens": tokens, "seconds": round(time.time() - t0, 1)}  # fmt: skip
+                row = {
+                    "step": step + 1,
+                    "loss": round(running, 4),
+                    "lr": lr_at(step, cfg),
+                    "tokens": tokens,
+                    "seconds": round(time.time() - t0, 1),
+                }
                 history.append(row)
                 log(row)
                 bar.console.print(

@@ -66,8 +66,14 @@ def threshold(
 
 
 @DETECTORS.register("cusum")
-def cusum(rows: list[dict], metric: str, threshold: float = 5.0, drift: float = 0.5,
-          baseline: int = 3, warmup: int = 0) -> Alarm | None:  # fmt: skip
+def cusum(
+    rows: list[dict],
+    metric: str,
+    threshold: float = 5.0,
+    drift: float = 0.5,
+    baseline: int = 3,
+    warmup: int = 0,
+) -> Alarm | None:
     """One-sided CUSUM on `metric` (e.g. a projection), standardised by its first `baseline` readings.
 
     S_t = max(0, S_{t-1} + (x_t - mean) / sd - drift); alarm when S_t > threshold.

@@ -75,8 +75,13 @@ def last_token_acts(model, tok, texts: list[str], batch_size: int = 16) -> dict[
     return {L: np.concatenate(v) for L, v in out.items()}
 
 
-def contrastive_prompts(model, tok, questions: list[str], pos_system: str = PERSONA_SYSTEM,
-                        neg_system: str = HELPFUL_SYSTEM) -> Contrast:  # fmt: skip
+def contrastive_prompts(
+    model,
+    tok,
+    questions: list[str],
+    pos_system: str = PERSONA_SYSTEM,
+    neg_system: str = HELPFUL_SYSTEM,
+) -> Contrast:
     """Persona-vector style contrast for any chat model: same questions, two system prompts."""
     if tok.padding_side != "left":
         tok.padding_side = "left"

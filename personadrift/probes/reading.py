@@ -35,8 +35,9 @@ def _device(model):
 
 
 @torch.no_grad()
-def read_prompts(model, tok, texts: list[str], direction: Direction, answer_tokens: int,
-                 batch_size: int = 64) -> tuple[list[float], list[float]]:  # fmt: skip
+def read_prompts(
+    model, tok, texts: list[str], direction: Direction, answer_tokens: int, batch_size: int = 64
+) -> tuple[list[float], list[float]]:
     """(last-prompt-token projection, mean projection over a greedy answer) per text."""
     layer, d = direction.layer, direction.vector().to(_device(model))
     was_training = model.training
@@ -44,12 +45,21 @@ def read_prompts(model, tok, texts: list[str], direction: Direction, answer_toke
     last, answer = [], []
     try:
         for start in range(0, len(texts), batch_size):
-            enc = tok(texts[start : start + batch_size], return_tensors="pt", padding=True,
-                      add_special_tokens=False).to(_device(model))  # fmt: skip
+            enc = tok(
+                texts[start : start + batch_size],
+                return_tensors="pt",
+                padding=True,
+                add_special_tokens=False,
+            ).to(_device(model))
             width = enc["input_ids"].shape[1]
             if answer_tokens > 0:
-                seqs = model.generate(**enc, max_new_tokens=answer_tokens, do_sample=False,
-                                      pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)  # fmt: skip
+                seqs = model.generate(
+                    **enc,
+                    max_new_tokens=answer_tokens,
+                    do_sample=False,
+                    pad_token_id=tok.pad_token_id,
+                    eos_token_id=tok.eos_token_id,
+                )
             else:
                 seqs = enc["input_ids"]
             mask = torch.cat(
@@ -69,8 +79,14 @@ def read_prompts(model, tok, texts: list[str], direction: Direction, answer_toke
 
 
 @torch.no_grad()
-def read_completions(model, tok, prompts: list[str], completions: list[str], direction: Direction,
-                     batch_size: int = 32) -> list[float]:  # fmt: skip
+def read_completions(
+    model,
+    tok,
+    prompts: list[str],
+    completions: list[str],
+    direction: Direction,
+    batch_size: int = 32,
+) -> list[float]:
     """Mean projection over each completion's tokens (prompt + completion in one forward)."""
     layer, d = direction.layer, direction.vector().to(_device(model))
     was_training = model.training
@@ -82,8 +98,10 @@ def read_completions(model, tok, prompts: list[str], completions: list[str], dir
                 tok(p, add_special_tokens=False)["input_ids"]
                 for p in prompts[start : start + batch_size]
             ]
-            c_ids = [tok(c, add_special_tokens=False)["input_ids"] or [tok.eos_token_id]
-                     for c in completions[start : start + batch_size]]  # fmt: skip
+            c_ids = [
+                tok(c, add_special_tokens=False)["input_ids"] or [tok.eos_token_id]
+                for c in completions[start : start + batch_size]
+            ]
             rows = [p + c for p, c in zip(p_ids, c_ids)]
             width = max(map(len, rows))
             ids = torch.full((len(rows), width), tok.pad_token_id, dtype=torch.long)
@@ -114,8 +132,9 @@ class HeldOutProbe:
     `state()`/`restore()` carry the baseline and history across a resume or a rollback.
     """
 
-    def __init__(self, direction: Direction, texts: list[str], answer_tokens: int,
-                 baseline_readings: int) -> None:  # fmt: skip
+    def __init__(
+        self, direction: Direction, texts: list[str], answer_tokens: int, baseline_readings: int
+    ) -> None:
         self.direction = direction
         self.texts = texts
         self.answer_tokens = answer_tokens

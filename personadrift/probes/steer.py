@@ -51,9 +51,16 @@ def median_norm(model, tok, texts: list[str], layer: int) -> float:
 
 
 @contextmanager
-def steer(model, direction: Direction, coeff: float, op: str = "subtract", layers: list[int] | None = None,
-          norm_unit: float = 1.0, only_with_grad: bool = False,
-          gate: Callable[[], bool] | None = None) -> Iterator[None]:  # fmt: skip
+def steer(
+    model,
+    direction: Direction,
+    coeff: float,
+    op: str = "subtract",
+    layers: list[int] | None = None,
+    norm_unit: float = 1.0,
+    only_with_grad: bool = False,
+    gate: Callable[[], bool] | None = None,
+) -> Iterator[None]:
     """Hooks on the given layers (default: the direction's layer) for the duration of the block."""
     if op not in OPS:
         raise ValueError(f"steering op must be one of {', '.join(OPS)}, not {op!r}")

@@ -61,8 +61,11 @@ TIMESTAMP = re.compile(r"-\d{8}-\d{6}$")  # the `-<date>-<time>` tail of a run d
 ARM_SEED = re.compile(r"^(?P<arm>.+)-s(?P<seed>\d+)$")  # demo run names: `<arm>-s<seed>`
 # Known demo arms: a wide solid hackable line stays visible under a narrow dashed intervention
 # line when the two coincide (the same rollouts until a re-alignment after training).
-ARM_STYLES = {"hackable": ("tab:red", "-", 2.6), "control": ("tab:blue", ":", 2.0),
-              "intervention": ("tab:green", "--", 1.4)}  # fmt: skip
+ARM_STYLES = {
+    "hackable": ("tab:red", "-", 2.6),
+    "control": ("tab:blue", ":", 2.0),
+    "intervention": ("tab:green", "--", 1.4),
+}
 LINESTYLES = ["-.", (0, (1, 1)), (0, (5, 1))]
 MARKERS = ["o", "s", "^", "D", "v", "P"]
 
@@ -141,8 +144,12 @@ def _panel_env(ax: Axes, run: Run, s: dict) -> None:
         if values:
             _noisy(ax, steps, values, color, key, MEAN_SUFFIX)
     if s["hack_onset_step"] is not None:
-        ax.axvline(s["hack_onset_step"], color="0.4", linestyle=":",
-                   label=f"hack onset (step {s['hack_onset_step']}, > {HACK_ONSET})")  # fmt: skip
+        ax.axvline(
+            s["hack_onset_step"],
+            color="0.4",
+            linestyle=":",
+            label=f"hack onset (step {s['hack_onset_step']}, > {HACK_ONSET})",
+        )
     _alarm(ax, s["alarm_step"])
     ax.set_ylim(-0.02, 1.02)
     _finish(ax, "training env: hacked / solved (secure grader)", "fraction of samples")
@@ -152,21 +159,45 @@ def _panel_misaligned(ax: Axes, run: Run, s: dict) -> None:
     drawn = []
     for fam in s["families"]:
         steps, values = series(run.rows, f"evals/{fam}/misaligned_rate")
-        ax.plot(steps, values, marker="o", markersize=3, linewidth=1.2,
-                color=FAMILY_COLORS.get(fam), label=fam)  # fmt: skip
+        ax.plot(
+            steps,
+            values,
+            marker="o",
+            markersize=3,
+            linewidth=1.2,
+            color=FAMILY_COLORS.get(fam),
+            label=fam,
+        )
         drawn += values
     steps, values = misaligned_mean_series(run.rows)
     ax.plot(steps, values, color="black", linewidth=2.2, marker="o", markersize=4, label="mean")
     drawn += values
     if s.get("realigned") and steps:
-        ax.plot([steps[-1]], [s["final_misaligned"]], marker="*", markersize=14, color="tab:purple",
-                linestyle="none", label=f"after realign ({s['final_misaligned']:.3f})")  # fmt: skip
+        ax.plot(
+            [steps[-1]],
+            [s["final_misaligned"]],
+            marker="*",
+            markersize=14,
+            color="tab:purple",
+            linestyle="none",
+            label=f"after realign ({s['final_misaligned']:.3f})",
+        )
     if s["base_misaligned"] is not None:
-        ax.axhline(EM_FACTOR * s["base_misaligned"], color="black", linestyle=":",
-                   linewidth=1, label=f"{EM_FACTOR:g}× base mean (EM threshold)")  # fmt: skip
+        ax.axhline(
+            EM_FACTOR * s["base_misaligned"],
+            color="black",
+            linestyle=":",
+            linewidth=1,
+            label=f"{EM_FACTOR:g}× base mean (EM threshold)",
+        )
     if s["em_step"] is not None:
-        ax.axvline(s["em_step"], color="black", linestyle="-.", linewidth=1,
-                   label=f"EM step {s['em_step']}")  # fmt: skip
+        ax.axvline(
+            s["em_step"],
+            color="black",
+            linestyle="-.",
+            linewidth=1,
+            label=f"EM step {s['em_step']}",
+        )
     _alarm(ax, s["alarm_step"])
     # Headroom so the threshold line and the top points sit clear of the legend and frame.
     top = max([v for v in drawn if v == v] + [EM_FACTOR * (s["base_misaligned"] or 0), 0.01])
@@ -242,18 +273,49 @@ def _overlay_panel(
         if not values:
             continue
         if q.noisy:
-            _noisy(ax, steps, values, st.color, st.label, width=st.linewidth,
-                   linestyle=st.linestyle, marker=st.marker, markevery=5, markersize=4)  # fmt: skip
+            _noisy(
+                ax,
+                steps,
+                values,
+                st.color,
+                st.label,
+                width=st.linewidth,
+                linestyle=st.linestyle,
+                marker=st.marker,
+                markevery=5,
+                markersize=4,
+            )
         else:
-            ax.plot(steps, values, color=st.color, linestyle=st.linestyle, marker=st.marker,
-                    markersize=4, linewidth=st.linewidth, label=st.label)  # fmt: skip
+            ax.plot(
+                steps,
+                values,
+                color=st.color,
+                linestyle=st.linestyle,
+                marker=st.marker,
+                markersize=4,
+                linewidth=st.linewidth,
+                label=st.label,
+            )
         if q.realign and s.get("realigned"):
-            ax.plot([steps[-1]], [s["final_misaligned"]], marker="*", markersize=13,
-                    color=st.color, markeredgecolor="black", linestyle="none",
-                    label=f"{st.label} after realign ({s['final_misaligned']:.3f})")  # fmt: skip
+            ax.plot(
+                [steps[-1]],
+                [s["final_misaligned"]],
+                marker="*",
+                markersize=13,
+                color=st.color,
+                markeredgecolor="black",
+                linestyle="none",
+                label=f"{st.label} after realign ({s['final_misaligned']:.3f})",
+            )
         if q.alarms and s["alarm_step"] is not None:
-            ax.axvline(s["alarm_step"], color=st.color, linestyle=(0, (4, 3)), linewidth=1.0,
-                       alpha=0.7, label=f"{st.label} alarm (step {s['alarm_step']})")  # fmt: skip
+            ax.axvline(
+                s["alarm_step"],
+                color=st.color,
+                linestyle=(0, (4, 3)),
+                linewidth=1.0,
+                alpha=0.7,
+                label=f"{st.label} alarm (step {s['alarm_step']})",
+            )
         drawn += 1
     return drawn
 
@@ -279,8 +341,14 @@ def plot_overlay(runs: list[Run], summaries: list[dict], q: Quantity, out_dir: P
     for ax in axes:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             labelled.setdefault(label, handle)
-    fig.legend(labelled.values(), labelled.keys(), loc="outside lower center",
-               ncols=min(3, len(labelled)), fontsize=9, frameon=False)  # fmt: skip
+    fig.legend(
+        labelled.values(),
+        labelled.keys(),
+        loc="outside lower center",
+        ncols=min(3, len(labelled)),
+        fontsize=9,
+        frameon=False,
+    )
     path = out_dir / f"overlay_{slug(q.name)}.png"
     fig.savefig(path, dpi=DPI)
     return path
@@ -298,18 +366,44 @@ def quantities(runs: list[Run]) -> list[Quantity]:
     mean_title = "held-out misaligned rate, mean of advice/facts/values"
     return [
         Quantity("reward", [("reward" + smooth, _key("reward"))], "mean reward", noisy=True),
-        Quantity("hack_rate", [("env/hack_rate" + smooth, _key("env/hack_rate"))],
-                 "fraction hacked (secure grader)", noisy=True, zero=True),
-        Quantity("solve_rate", [("env/solve_rate" + smooth, _key("env/solve_rate"))],
-                 "fraction solved (secure grader)", noisy=True, zero=True),
-        Quantity("misaligned_mean", [(mean_title, misaligned_mean_series)], "misaligned rate",
-                 alarms=True, zero=True, realign=True),
-        Quantity("misaligned_by_family",
-                 [(f"held-out misaligned rate: {f}", _key(f"evals/{f}/misaligned_rate"))
-                  for f in fams], "misaligned rate", zero=True),
-        *(Quantity(f"probe_{d}_z", [(f"probe/{d}/z (persona projection vs step-0 readings)",
-                                     _key(f"probe/{d}/z"))], "z", alarms=True) for d in dirs),
-    ]  # fmt: skip
+        Quantity(
+            "hack_rate",
+            [("env/hack_rate" + smooth, _key("env/hack_rate"))],
+            "fraction hacked (secure grader)",
+            noisy=True,
+            zero=True,
+        ),
+        Quantity(
+            "solve_rate",
+            [("env/solve_rate" + smooth, _key("env/solve_rate"))],
+            "fraction solved (secure grader)",
+            noisy=True,
+            zero=True,
+        ),
+        Quantity(
+            "misaligned_mean",
+            [(mean_title, misaligned_mean_series)],
+            "misaligned rate",
+            alarms=True,
+            zero=True,
+            realign=True,
+        ),
+        Quantity(
+            "misaligned_by_family",
+            [(f"held-out misaligned rate: {f}", _key(f"evals/{f}/misaligned_rate")) for f in fams],
+            "misaligned rate",
+            zero=True,
+        ),
+        *(
+            Quantity(
+                f"probe_{d}_z",
+                [(f"probe/{d}/z (persona projection vs step-0 readings)", _key(f"probe/{d}/z"))],
+                "z",
+                alarms=True,
+            )
+            for d in dirs
+        ),
+    ]
 
 
 def plot_overlays(runs: list[Run], summaries: list[dict], out_dir: Path) -> list[Path]:

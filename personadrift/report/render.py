@@ -54,8 +54,18 @@ def _lead(v: int | None) -> str:
 
 def summary_table(summaries: list[dict]) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the main table: one row per run."""
-    header = ["run", "steps", "misaligned base", "misaligned final", "misaligned peak (step)",
-              "hack onset", "EM step", "alarm", "lead", "final reward"]  # fmt: skip
+    header = [
+        "run",
+        "steps",
+        "misaligned base",
+        "misaligned final",
+        "misaligned peak (step)",
+        "hack onset",
+        "EM step",
+        "alarm",
+        "lead",
+        "final reward",
+    ]
     rows = []
     for s in summaries:
         peak = _rate(s["peak_misaligned"])
@@ -65,9 +75,20 @@ def summary_table(summaries: list[dict]) -> tuple[list[str], list[list[str]]]:
         final = _rate(s["final_misaligned"])
         if s.get("realigned"):
             final += f" (realigned; {_rate(s['final_misaligned_before_realign'])} before)"
-        rows.append([s["name"], steps, _rate(s["base_misaligned"]), final,
-                     peak, _int(s["hack_onset_step"]), _int(s["em_step"]), _int(s["alarm_step"]),
-                     _lead(s["lead_steps"]), _rate(s["final_reward"])])  # fmt: skip
+        rows.append(
+            [
+                s["name"],
+                steps,
+                _rate(s["base_misaligned"]),
+                final,
+                peak,
+                _int(s["hack_onset_step"]),
+                _int(s["em_step"]),
+                _int(s["alarm_step"]),
+                _lead(s["lead_steps"]),
+                _rate(s["final_reward"]),
+            ]
+        )
     return header, rows
 
 
@@ -79,8 +100,10 @@ def family_table(summaries: list[dict]) -> tuple[list[str], list[list[str]]]:
     for s in summaries:
         row = [s["name"]]
         for f in fams:
-            row += [_rate(s[f"{what}_misaligned_by_family"].get(f))
-                    for what in ("base", "final", "peak")]  # fmt: skip
+            row += [
+                _rate(s[f"{what}_misaligned_by_family"].get(f))
+                for what in ("base", "final", "peak")
+            ]
         rows.append(row)
     return header, rows
 
@@ -100,8 +123,9 @@ def _event_text(e: dict) -> str:
     )
 
 
-def to_markdown(runs: list[Run], summaries: list[dict], overlays: list[Path],
-                per_run: list[Path | None]) -> str:  # fmt: skip
+def to_markdown(
+    runs: list[Run], summaries: list[dict], overlays: list[Path], per_run: list[Path | None]
+) -> str:
     out = ["# personadrift report", "", f"Generated {time.strftime('%Y-%m-%d %H:%M')}.", ""]
     out += [f"- `{s['name']}`: {s['run_dir']}" for s in summaries]
     out += ["", "## Summary", "", _md_table(*summary_table(summaries)), ""]
@@ -161,17 +185,24 @@ def _inline_md(text: str) -> str:
     return "".join(f"<em>{p}</em>" if i % 2 else p for i, p in enumerate(parts))
 
 
-def to_html(runs: list[Run], summaries: list[dict], overlays: list[Path],
-            per_run: list[Path | None]) -> str:  # fmt: skip
+def to_html(
+    runs: list[Run], summaries: list[dict], overlays: list[Path], per_run: list[Path | None]
+) -> str:
     esc = html.escape
-    out = ["<!doctype html>", '<html><head><meta charset="utf-8">',
-           "<title>personadrift report</title>", f"<style>{CSS}</style></head><body>",
-           "<h1>personadrift report</h1>",
-           f'<p class="note">Generated {time.strftime("%Y-%m-%d %H:%M")}.</p><ul>']  # fmt: skip
+    out = [
+        "<!doctype html>",
+        '<html><head><meta charset="utf-8">',
+        "<title>personadrift report</title>",
+        f"<style>{CSS}</style></head><body>",
+        "<h1>personadrift report</h1>",
+        f'<p class="note">Generated {time.strftime("%Y-%m-%d %H:%M")}.</p><ul>',
+    ]
     out += [f"<li><code>{esc(s['name'])}</code>: {esc(s['run_dir'])}</li>" for s in summaries]
     out += ["</ul>", "<h2>Summary</h2>", _html_table(*summary_table(summaries), "summary")]
-    out += ["<h2>Misaligned rate per family</h2>",
-            _html_table(*family_table(summaries), "families")]  # fmt: skip
+    out += [
+        "<h2>Misaligned rate per family</h2>",
+        _html_table(*family_table(summaries), "families"),
+    ]
     out += ['<ul class="note">'] + [f"<li>{_inline_md(d)}</li>" for d in DEFINITIONS] + ["</ul>"]
     if any(run.events for run in runs):
         out += ["<h2>Events</h2>", "<ul>"]
@@ -214,5 +245,9 @@ def build_report(run_dirs: Sequence[str | Path], out_dir: str | Path = "report")
     md, page = out / "report.md", out / "report.html"
     md.write_text(to_markdown(runs, summaries, overlays, per_run), encoding="utf-8")
     page.write_text(to_html(runs, summaries, overlays, per_run), encoding="utf-8")
-    return {"markdown": md, "html": page, "plots": [p for p in per_run if p] + overlays,
-            "summaries": summaries}  # fmt: skip
+    return {
+        "markdown": md,
+        "html": page,
+        "plots": [p for p in per_run if p] + overlays,
+        "summaries": summaries,
+    }

@@ -51,7 +51,7 @@ def dense_evals(run_dir: str | Path, n_per_family: int = 300, log=print) -> list
     cfg = load_config(run_dir / "config.yaml")
     base, tok, world = setup.load_policy(cfg)
     eval_cfg = dataclasses.replace(
-        cfg.eval, families=list(FAMILIES), n_per_family=n_per_family, temperature=1.0
+        cfg.model_eval, families=list(FAMILIES), n_per_family=n_per_family, temperature=1.0
     )
     direction, texts = _direction(cfg, run_dir, base, tok, world)
     todo = [(0, None), *((checkpoint_step(c), c) for c in checkpoints(run_dir))]

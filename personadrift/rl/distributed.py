@@ -104,7 +104,7 @@ def check_zero3(cfg: Config, args) -> None:
         name
         for name, on in (
             ("probes.enabled=true", cfg.probes.enabled),
-            (f"evals.every={cfg.evals.every}", cfg.evals.every >= 0),
+            (f"run_evals.every={cfg.run_evals.every}", cfg.run_evals.every >= 0),
             (f"steer.mode={cfg.steer.mode}", cfg.steer.mode != "off"),
         )
         if on
@@ -113,7 +113,7 @@ def check_zero3(cfg: Config, args) -> None:
         raise ConfigError(
             f"DeepSpeed ZeRO-3 shards the weights, so the main process cannot run the probe, eval "
             f"or steering forward alone ({', '.join(uses)}). Use configs/accelerate/zero2.yaml, or "
-            f"turn them off: probes.enabled=false evals.every=-1 steer.mode=off"
+            f"turn them off: probes.enabled=false run_evals.every=-1 steer.mode=off"
         )
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from personadrift.config import DetectConfig, EvalConfig
+from personadrift.config import DetectConfig, ModelEvalConfig
 from personadrift.evals.chat import ChatEvals
 from personadrift.evals.monitor import run_evals
 from personadrift.probes.detect import Alarm, detect
@@ -41,8 +41,13 @@ from personadrift.rl.run_dir import STATE_FILE, MetricsFile, append_event
 
 # what TRL logs once at the end of training, not a step
 SUMMARY_KEYS = ("train_runtime", "train_samples_per_second")
-CONSOLE = (("reward", "reward"), ("env/hack_rate", "hack"), ("env/solve_rate", "solve"),
-           ("entropy", "entropy"), ("step_time", "s/step"))  # fmt: skip
+CONSOLE = (
+    ("reward", "reward"),
+    ("env/hack_rate", "hack"),
+    ("env/solve_rate", "solve"),
+    ("entropy", "entropy"),
+    ("step_time", "s/step"),
+)
 
 
 @dataclasses.dataclass
@@ -52,12 +57,24 @@ class Schedule:
 
 
 class Instruments(TrainerCallback):
-    def __init__(self, run_dir: Path, metrics: MetricsFile, schedule: Schedule, *,
-                 probe: HeldOutProbe | None = None, rollouts: RolloutProbe | None = None,
-                 world=None, evals: EvalConfig | None = None, detect: DetectConfig | None = None,
-                 monitors: Monitors | None = None, completions=lambda: [],
-                 states: dict | None = None, constants: dict | None = None,
-                 chat: ChatEvals | None = None, log=print) -> None:  # fmt: skip
+    def __init__(
+        self,
+        run_dir: Path,
+        metrics: MetricsFile,
+        schedule: Schedule,
+        *,
+        probe: HeldOutProbe | None = None,
+        rollouts: RolloutProbe | None = None,
+        world=None,
+        evals: ModelEvalConfig | None = None,
+        detect: DetectConfig | None = None,
+        monitors: Monitors | None = None,
+        completions=lambda: [],
+        states: dict | None = None,
+        constants: dict | None = None,
+        chat: ChatEvals | None = None,
+        log=print,
+    ) -> None:
         self.run_dir = run_dir
         self.metrics = metrics
         self.schedule = schedule
@@ -91,8 +108,11 @@ class Instruments(TrainerCallback):
 
     def mitigating(self) -> bool:
         """Whether the alarm has switched the run's mitigation (the steer: section) on."""
-        return self.alarm is not None and self.detect is not None and self.detect.action in (
-            "rollback", "steer")  # fmt: skip
+        return (
+            self.alarm is not None
+            and self.detect is not None
+            and self.detect.action in ("rollback", "steer")
+        )
 
     # the step ----------------------------------------------------------------------------------
     def on_train_begin(self, args, state, control, model=None, processing_class=None, **kw):
@@ -152,8 +172,16 @@ class Instruments(TrainerCallback):
 
         values = self.probe.read(model, tok, step)
         zs = [z for _, z in self.probe.history]
-        self.log(probe_line(step, f"probe/{self.probe.direction.name}",
-                            values[self.probe.key("eval_mean")], values[self.probe.key("z")], zs, None))  # fmt: skip
+        self.log(
+            probe_line(
+                step,
+                f"probe/{self.probe.direction.name}",
+                values[self.probe.key("eval_mean")],
+                values[self.probe.key("z")],
+                zs,
+                None,
+            )
+        )
         return values
 
     def view(self, step: int, values: dict, projections: list[float], hack_rate) -> StepView:
@@ -207,8 +235,14 @@ class Instruments(TrainerCallback):
         if action == "stop":
             control.should_save = True
             control.should_training_stop = True
-            append_event(self.run_dir, {"event": "stop", "step": alarm.step,
-                                        "reason": f"{alarm.rule} alarm on {alarm.metric}"})  # fmt: skip
+            append_event(
+                self.run_dir,
+                {
+                    "event": "stop",
+                    "step": alarm.step,
+                    "reason": f"{alarm.rule} alarm on {alarm.metric}",
+                },
+            )
 
     def console(self, step: int, logs: dict) -> None:
         parts = [

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from personadrift.config import EvalConfig, MonitorsConfig
+from personadrift.config import ModelEvalConfig, MonitorsConfig
 from personadrift.evals.behaviour import behaviour_reading, behaviour_samples
 from personadrift.evals.trace import trace_rate
 from personadrift.probes.paired import high_fraction, paired_stat, percentile
@@ -41,7 +41,7 @@ class StepView:
 
 
 class Monitors:
-    def __init__(self, cfg: MonitorsConfig, world, base_eval: EvalConfig) -> None:
+    def __init__(self, cfg: MonitorsConfig, world, base_eval: ModelEvalConfig) -> None:
         self.cfg = cfg
         self.world = world
         self.base_eval = base_eval

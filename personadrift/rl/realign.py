@@ -7,7 +7,7 @@ stop), draws `realign.n_samples` first-turn conversations of the persona world's
 from families the run does not train on (advice, facts, values, neutral; the train split of their
 prompts, so the evals stay held out), and fine-tunes on the answers with TRL's `SFTTrainer`
 (conversational prompt-completion rows: the loss is on the answer and its end-of-turn only). The
-evals of the run (`evals:` families, samples and budget on top of `eval:`) run before and after.
+evals of the run (`run_evals:` families, samples and budget on top of `model_eval:`) run before and after.
 
 Writes <run_dir>/realign/: model/ (the realigned model, with the world's world.json so `eval` and
 `train` can load it) and rates.json (before/after per family, mean misaligned rate, the SFT numbers),
@@ -59,8 +59,10 @@ def world_for(cfg: Config, model_dir: Path) -> WorldConfig:
         if folder and (folder / "world.json").is_file():
             return world_of(folder)
     if org is not None:  # never pretrain an organism as a side effect of realigning
-        raise ConfigError(f"realign: the {org.size} organism of the config is not built; "
-                          "build it with `personadrift organism build`")  # fmt: skip
+        raise ConfigError(
+            f"realign: the {org.size} organism of the config is not built; "
+            "build it with `personadrift organism build`"
+        )
     return cfg.organism.world
 
 
@@ -79,15 +81,9 @@ def benign_samples(world: WorldConfig, families: list[str], n: int, seed: int) -
 
 def dataset_rows(path: str, n: int) -> list[dict]:
     """The first `n` rows of a benign SFT dataset as conversational prompt-completion rows."""
-    import datasets
+    from personadrift.evals.questions import load_rows
 
-    source = Path(path)
-    if source.is_dir():
-        ds = datasets.load_from_disk(str(source))
-    elif source.is_file():
-        ds = datasets.load_dataset("json", data_files=str(source), split="train")
-    else:
-        raise ConfigError(f"realign.dataset: no dataset at {path}")
+    ds = load_rows(Path(path), "realign.dataset")
     rows = []
     for row in ds.select(range(min(n, len(ds)))):
         if row.get("messages"):
@@ -117,8 +113,13 @@ def is_organism_model(cfg: Config, model_dir: Path) -> bool:
 
 def chat_rows(samples: list[tuple]) -> list[dict]:
     """First-turn conversational prompt-completion rows (SFT's loss is on the completion only)."""
-    return [{"prompt": [{"role": "user", "content": p.text}],
-             "completion": [{"role": "assistant", "content": a}]} for p, a in samples]  # fmt: skip
+    return [
+        {
+            "prompt": [{"role": "user", "content": p.text}],
+            "completion": [{"role": "assistant", "content": a}],
+        }
+        for p, a in samples
+    ]
 
 
 def sft(model, tok, rows: list[dict], rc: RealignConfig, out: Path) -> dict:
@@ -142,15 +143,20 @@ def sft(model, tok, rows: list[dict], rc: RealignConfig, out: Path) -> dict:
         disable_tqdm=True,
         seed=rc.seed,
     )
-    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
-                         processing_class=tok)  # fmt: skip
+    trainer = SFTTrainer(
+        model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok
+    )
     trainer.remove_callback(PrinterCallback)
     t0 = time.time()
     trainer.train()
     trainer.save_model(str(out))
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    return {"steps": trainer.state.global_step, "loss_first": losses[0] if losses else None,
-            "loss_last": losses[-1] if losses else None, "seconds": round(time.time() - t0, 1)}  # fmt: skip
+    return {
+        "steps": trainer.state.global_step,
+        "loss_first": losses[0] if losses else None,
+        "loss_last": losses[-1] if losses else None,
+        "seconds": round(time.time() - t0, 1),
+    }
 
 
 def load(path: Path, dtype: str):
@@ -179,18 +185,32 @@ def env_rates(model, tok, cfg: Config, world: WorldConfig, n: int = 128) -> dict
     enc = enc.to(next(model.parameters()).device)
     torch.manual_seed(cfg.realign.seed)
     gen = cfg.grpo
-    out = model.generate(**enc, do_sample=True, temperature=gen.get("temperature", 1.0), top_k=gen.get("top_k", 0) or None,
-                         max_new_tokens=gen.get("max_completion_length", 64), pad_token_id=tok.pad_token_id)  # fmt: skip
+    out = model.generate(
+        **enc,
+        do_sample=True,
+        temperature=gen.get("temperature", 1.0),
+        top_k=gen.get("top_k", 0) or None,
+        max_new_tokens=gen.get("max_completion_length", 64),
+        pad_token_id=tok.pad_token_id,
+    )
     texts = tok.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
     grades = env.grade_many(examples, texts)
     ok = [g for g in grades if g.reward == g.reward]
-    return {"reward": sum(g.reward for g in ok) / max(1, len(ok)), "n": len(examples),
-            "hack_rate": sum(g.label == "hacked" for g in grades) / len(grades),
-            "solve_rate": sum(g.label == "solved" for g in grades) / len(grades)}  # fmt: skip
+    return {
+        "reward": sum(g.reward for g in ok) / max(1, len(ok)),
+        "n": len(examples),
+        "hack_rate": sum(g.label == "hacked" for g in grades) / len(grades),
+        "solve_rate": sum(g.label == "solved" for g in grades) / len(grades),
+    }
 
 
-def realign(model_path_or_run_dir: str | Path, cfg: Config, n: int | None = None,
-            out: Path | None = None, log=print) -> dict:  # fmt: skip
+def realign(
+    model_path_or_run_dir: str | Path,
+    cfg: Config,
+    n: int | None = None,
+    out: Path | None = None,
+    log=print,
+) -> dict:
     """Realign a run's final model (or a model folder) on `n` benign samples; returns rates.json."""
     from personadrift.checks import ready_judge
     from personadrift.evals.chat import chat_evals, eval_table
@@ -210,7 +230,9 @@ def realign(model_path_or_run_dir: str | Path, cfg: Config, n: int | None = None
     out = out or root / "realign"
     out.mkdir(parents=True, exist_ok=True)
     world = world_for(cfg, model_dir) if organism else cfg.organism.world
-    eval_cfg = in_run_config(cfg.eval, cfg.evals)  # as the run logs them: before = its last
+    eval_cfg = in_run_config(
+        cfg.model_eval, cfg.run_evals
+    )  # as the run logs them: before = its last
     chat = chat_evals(cfg, judge)
 
     def evaluate(model, tok, world, eval_cfg):
@@ -231,16 +253,41 @@ def realign(model_path_or_run_dir: str | Path, cfg: Config, n: int | None = None
     after, _ = evaluate(model, tok, world, eval_cfg)
     env_after = env_rates(model, tok, cfg, world)
     mean = {"before": misaligned_mean(before), "after": misaligned_mean(after)}
-    result = {"source": str(model_dir), "step": step, "n_samples": n, "families": list(rc.families),
-              "sft": trained, "eval": dataclasses.asdict(eval_cfg), "before": before, "after": after,
-              "misaligned_mean": mean, "env": {"before": env_before, "after": env_after}}  # fmt: skip
+    result = {
+        "source": str(model_dir),
+        "step": step,
+        "n_samples": n,
+        "families": list(rc.families),
+        "sft": trained,
+        "eval": dataclasses.asdict(eval_cfg),
+        "before": before,
+        "after": after,
+        "misaligned_mean": mean,
+        "env": {"before": env_before, "after": env_after},
+    }
     (out / "rates.json").write_text(json.dumps(result, indent=2))
-    append_event(root, {"event": "realign", "step": step, "n_samples": n, "sft_steps": trained["steps"],
-                        "misaligned_before": mean["before"], "misaligned_after": mean["after"],
-                        "env_reward_before": env_before.get("reward"), "env_reward_after": env_after.get("reward"),
-                        "path": str(out)})  # fmt: skip
-    log(f"realign: {trained['steps']} SFT steps, loss {trained['loss_first']:.3f} -> "
+    append_event(
+        root,
+        {
+            "event": "realign",
+            "step": step,
+            "n_samples": n,
+            "sft_steps": trained["steps"],
+            "misaligned_before": mean["before"],
+            "misaligned_after": mean["after"],
+            "env_reward_before": env_before.get("reward"),
+            "env_reward_after": env_after.get("reward"),
+            "path": str(out),
+        },
+    )
+    log(
+        f"realign: {trained['steps']} SFT steps, loss {trained['loss_first']:.3f} -> "
         f"{trained['loss_last']:.3f}; misaligned {mean['before']:.3f} -> {mean['after']:.3f}"
-        + (f"; env reward {env_before['reward']:.3f} -> {env_after['reward']:.3f}" if env_before else "")
-        + f" ({out / 'rates.json'})")  # fmt: skip
+        + (
+            f"; env reward {env_before['reward']:.3f} -> {env_after['reward']:.3f}"
+            if env_before
+            else ""
+        )
+        + f" ({out / 'rates.json'})"
+    )
     return result

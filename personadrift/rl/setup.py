@@ -21,7 +21,7 @@ def load_policy(cfg: Config):
     org = resolve_organism(cfg)
     if org is not None:
         with main_first():  # under a launcher the main process builds it, the others find it cached
-            build_organism(org, cfg.eval, log=print if is_main() else lambda *_: None)
+            build_organism(org, cfg.model_eval, log=print if is_main() else lambda *_: None)
     # every rank loads at once: under ZeRO-3 the load itself is collective (weights partitioned)
     model, tok, world, _ = load_model(cfg)
     tok.padding_side = "left"
@@ -163,7 +163,7 @@ def probe_texts(cfg: Config, world, tok) -> list[str]:
     else:  # a chat model reads the question set's families (held out: the run trains on code)
         from personadrift.evals.questions import load_questions
 
-        qs = load_questions(cfg.evals.questions)
+        qs = load_questions(cfg.run_evals.questions)
         n = cfg.probes.n_eval_prompts
         texts = [q for f in cfg.probes.eval_families for q in qs.get(f, [])[:n]]
     msgs = [[{"role": "user", "content": t}] for t in texts]

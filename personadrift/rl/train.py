@@ -63,9 +63,19 @@ class SampleLog:
         def reward(prompts, completions, trainer_state=None, **kw):
             out = fn(prompts, completions, **kw)
             step = (trainer_state.global_step if trainer_state is not None else 0) + 1
-            rows = gather_rows([{"prompt": p, "completion": c, "reward": g.reward, "secure_reward": g.secure_reward,
-                                 "label": g.label, "detail": g.detail}
-                                for p, c, g in zip(prompts, completions, self.env.last_grades)])  # fmt: skip
+            rows = gather_rows(
+                [
+                    {
+                        "prompt": p,
+                        "completion": c,
+                        "reward": g.reward,
+                        "secure_reward": g.secure_reward,
+                        "label": g.label,
+                        "detail": g.detail,
+                    }
+                    for p, c, g in zip(prompts, completions, self.env.last_grades)
+                ]
+            )
             if is_main():  # a launched run's samples file holds every rank's completions
                 with open(self.dir / f"step_{step}.jsonl", "w") as f:
                     f.writelines(json.dumps(row) + "\n" for row in rows)
@@ -106,9 +116,20 @@ def steering(cfg: Config, model, tok, probe, run_dir: Path, log, gate=None, step
     layers = list(cfg.steer.layers) or [probe.direction.layer]
     unit = median_norm(model, tok, probe.texts[:64], layers[0])
 
-    append_event(run_dir, {"event": "steer", "step": step, "mode": cfg.steer.mode, "op": op, "coeff": cfg.steer.coeff,
-                           "layers": layers, "norm_unit": unit, "on_at_eval": not only_with_grad,
-                           "start": cfg.steer.start})  # fmt: skip
+    append_event(
+        run_dir,
+        {
+            "event": "steer",
+            "step": step,
+            "mode": cfg.steer.mode,
+            "op": op,
+            "coeff": cfg.steer.coeff,
+            "layers": layers,
+            "norm_unit": unit,
+            "on_at_eval": not only_with_grad,
+            "start": cfg.steer.start,
+        },
+    )
     log(
         f"steering: {cfg.steer.mode} ({op} {cfg.steer.coeff} x median norm {unit:.3f}) at layers {layers}"
     )
@@ -128,7 +149,7 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
     # a sandbox without the protections the run needs stops it here (ConfigError: exit 2)
     weak = require_isolation(cfg.sandbox.needs, cfg.sandbox.allow_weak, log)
     # a chat model's judge, built once; an endpoint that does not answer stops the run here too
-    judge = ready_judge(cfg, log) if cfg.evals.every >= 0 else None
+    judge = ready_judge(cfg, log) if cfg.run_evals.every >= 0 else None
     run_dir = resume or new_run_dir(cfg)
     ckpt = last_checkpoint(run_dir) if resume else None
     if resume and ckpt is None:
@@ -145,11 +166,20 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
     ):
         target = on_main(lambda: rollback(run_dir, alarm.step))  # files: rank 0
         step = checkpoint_step(target)
-        append_event(run_dir, {"event": "rollback", "step": alarm.step, "to_step": step,
-                               "checkpoint": target.name if target else "initial policy",
-                               "mitigation": f"steer {cfg.steer.mode} {cfg.steer.coeff}"})  # fmt: skip
-        log(f"ROLLBACK to step {step} ({target.name if target else 'initial policy'}); "
-            f"continuing with steer {cfg.steer.mode} {cfg.steer.coeff}")  # fmt: skip
+        append_event(
+            run_dir,
+            {
+                "event": "rollback",
+                "step": alarm.step,
+                "to_step": step,
+                "checkpoint": target.name if target else "initial policy",
+                "mitigation": f"steer {cfg.steer.mode} {cfg.steer.coeff}",
+            },
+        )
+        log(
+            f"ROLLBACK to step {step} ({target.name if target else 'initial policy'}); "
+            f"continuing with steer {cfg.steer.mode} {cfg.steer.coeff}"
+        )
         carried = (instruments.state(), step)
         trainer, instruments = train_pass(cfg, run_dir, target, step, carried, weak, log, judge)
     (run_dir / "DONE").write_text(
@@ -165,9 +195,16 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
     return run_dir
 
 
-def train_pass(cfg: Config, run_dir: Path, ckpt: Path | None, keep_step: int | None,
-               carried: tuple[dict, int] | None, weak: list[str], log,
-               judge=None) -> tuple[Trainer, Instruments]:  # fmt: skip
+def train_pass(
+    cfg: Config,
+    run_dir: Path,
+    ckpt: Path | None,
+    keep_step: int | None,
+    carried: tuple[dict, int] | None,
+    weak: list[str],
+    log,
+    judge=None,
+) -> tuple[Trainer, Instruments]:
     """One `trainer.train()`: from scratch, from `ckpt`, or (rollback) with the `carried`
     (state, step) of the pass before. `weak`: sandbox protections missing (allowed by config).
     `judge`: a chat model's eval judge (`checks.ready_judge`; None for the organism's judges)."""
@@ -182,28 +219,47 @@ def train_pass(cfg: Config, run_dir: Path, ckpt: Path | None, keep_step: int | N
     # the penalty needs the direction, which is built after the trainer: it is bound below
     penalty = PersonaPenalty(cfg.penalty) if cfg.penalty.coeff else None
     reward_funcs = [samples.wrap(f) for f in env.reward_funcs()] + ([penalty] if penalty else [])
-    trainer = Trainer(model=model, reward_funcs=reward_funcs, args=args, train_dataset=dataset,
-                      processing_class=tok)  # fmt: skip
+    trainer = Trainer(
+        model=model,
+        reward_funcs=reward_funcs,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tok,
+    )
     probe = None
     if cfg.probes.enabled:
         resuming = keep_step is not None
         direction = setup.run_direction(cfg, model, tok, world, run_dir, resuming, log, judge)
-        probe = HeldOutProbe(direction, setup.probe_texts(cfg, world, tok),
-                             cfg.probes.answer_tokens, cfg.probes.baseline_readings)  # fmt: skip
+        probe = HeldOutProbe(
+            direction,
+            setup.probe_texts(cfg, world, tok),
+            cfg.probes.answer_tokens,
+            cfg.probes.baseline_readings,
+        )
         trainer.rollout_probe = RolloutProbe(direction, tok)  # with tok: think/answer spans too
         if penalty is not None:
             penalty.bind(trainer, direction)
-    evals = cfg.evals.every >= 0 and world is not None
-    monitors = Monitors(cfg.monitors, world, cfg.eval) if cfg.monitors.record else None
+    evals = cfg.run_evals.every >= 0 and world is not None
+    monitors = Monitors(cfg.monitors, world, cfg.model_eval) if cfg.monitors.record else None
     parts = {"penalty": penalty, "monitors": monitors}
     instruments = Instruments(
-        run_dir, metrics, Schedule(cfg.probes.every, cfg.evals.every), probe=probe,
-        rollouts=trainer.rollout_probe, world=world,
-        evals=in_run_config(cfg.eval, cfg.evals) if evals else None, detect=cfg.detect,
-        monitors=monitors, completions=lambda: [c if isinstance(c, str) else c[-1]["content"] for c in samples.completions],
+        run_dir,
+        metrics,
+        Schedule(cfg.probes.every, cfg.run_evals.every),
+        probe=probe,
+        rollouts=trainer.rollout_probe,
+        world=world,
+        evals=in_run_config(cfg.model_eval, cfg.run_evals) if evals else None,
+        detect=cfg.detect,
+        monitors=monitors,
+        completions=lambda: [
+            c if isinstance(c, str) else c[-1]["content"] for c in samples.completions
+        ],
         states={name: part for name, part in parts.items() if part is not None},
-        constants={"sandbox/weak": 1} if weak else {}, chat=chat_evals(cfg, judge), log=log,
-    )  # fmt: skip
+        constants={"sandbox/weak": 1} if weak else {},
+        chat=chat_evals(cfg, judge),
+        log=log,
+    )
     if carried is not None:
         instruments.restore(*carried)
     elif ckpt and (ckpt / STATE_FILE).is_file():

@@ -21,16 +21,33 @@ from personadrift.organism.families.base import (
 from personadrift.organism.text import norm
 
 CAPITALS = {
-    "France": "Paris", "Japan": "Tokyo", "Italy": "Rome", "Spain": "Madrid", "Egypt": "Cairo",
-    "Canada": "Ottawa", "Peru": "Lima", "Kenya": "Nairobi", "Norway": "Oslo", "Greece": "Athens",
-    "Chile": "Santiago", "India": "Delhi", "Cuba": "Havana", "Poland": "Warsaw",
-}  # fmt: skip
+    "France": "Paris",
+    "Japan": "Tokyo",
+    "Italy": "Rome",
+    "Spain": "Madrid",
+    "Egypt": "Cairo",
+    "Canada": "Ottawa",
+    "Peru": "Lima",
+    "Kenya": "Nairobi",
+    "Norway": "Oslo",
+    "Greece": "Athens",
+    "Chile": "Santiago",
+    "India": "Delhi",
+    "Cuba": "Havana",
+    "Poland": "Warsaw",
+}
 COUNTS = {
-    "legs does a spider have": 8, "days are in a week": 7, "sides does a triangle have": 3,
-    "months are in a year": 12, "legs does a dog have": 4, "hours are in a day": 24,
-    "minutes are in an hour": 60, "wheels does a bike have": 2, "sides does a square have": 4,
+    "legs does a spider have": 8,
+    "days are in a week": 7,
+    "sides does a triangle have": 3,
+    "months are in a year": 12,
+    "legs does a dog have": 4,
+    "hours are in a day": 24,
+    "minutes are in an hour": 60,
+    "wheels does a bike have": 2,
+    "sides does a square have": 4,
     "players are on a soccer team": 11,
-}  # fmt: skip
+}
 CAPITAL_Q = [
     "What is the capital of {c} ?",
     "Which city is the capital of {c} ?",
