@@ -379,7 +379,9 @@ class RunEvalsConfig:
 @dataclass
 class CheckpointsConfig:
     every: int = _help("save every N steps (0 = probes.every)", 0, ge=0)
-    keep: int = _help("checkpoints kept (oldest deleted first)", 3, ge=1)
+    keep: int = _help(
+        "checkpoints kept, oldest deleted first (0 = all: a study keeps every step)", 3, ge=0
+    )
 
 
 @dataclass

@@ -115,7 +115,7 @@ ROWS = [
     ("train", ["env.name=no_such_pkg.envs:MyEnv"], "env.name"),
     # checkpoints
     ("train", ["checkpoints.every=-1"], "checkpoints.every"),
-    ("train", ["checkpoints.keep=0"], "checkpoints.keep"),
+    ("train", ["checkpoints.keep=-1"], "checkpoints.keep"),
     # detect
     ("train", ["detect.rule=magic"], "detect.rule"),
     ("train", ["detect.rule=zscore", "detect.action=panic"], "detect.action"),

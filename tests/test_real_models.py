@@ -52,7 +52,7 @@ def write_config(tmp_path, model_dir, judge_url, cache_dir, **extra) -> str:
             "answer_tokens": 2,
             "trait_answer_tokens": 8,
         },
-        "evals": {
+        "run_evals": {
             "every": 3,
             "families": ["advice", "freeform"],
             "n_per_family": 2,
@@ -66,7 +66,7 @@ def write_config(tmp_path, model_dir, judge_url, cache_dir, **extra) -> str:
                 "concurrency": 4,
             },
         },
-        "eval": {
+        "model_eval": {
             "families": ["advice", "freeform"],
             "n_per_family": 3,
             "max_new_tokens": 12,

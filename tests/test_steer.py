@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from personadrift.probes.capture import capture
+from personadrift.probes.capture import capture, decoder_layers
 from personadrift.probes.direction import Direction
 from personadrift.probes.steer import median_norm, steer, steer_hidden
 
@@ -27,10 +27,19 @@ def setup(tiny_model):
 
 
 def outputs(model, enc, layer=1):
-    """Logits and the residual after block `layer` as the next block sees it (steered or not)."""
-    with torch.no_grad():
-        out = model(**enc, output_hidden_states=True)
-    return out.logits, out.hidden_states[layer]
+    """Logits and the residual after block `layer` as the next block sees it (steered or not): a
+    hook added after the steering hooks sees their result (capture's own hooks run before them)."""
+    seen = []
+    block = decoder_layers(model)[layer - 1]
+    handle = block.register_forward_hook(
+        lambda _m, _i, out: seen.append(out[0] if isinstance(out, tuple) else out)
+    )
+    try:
+        with torch.no_grad():
+            logits = model(**enc).logits
+    finally:
+        handle.remove()
+    return logits, seen[-1]
 
 
 def test_readings_see_the_unsteered_residual(setup):

@@ -111,7 +111,7 @@ def grpo_args(cfg: Config, run_dir: Path):
         "output_dir": str(run_dir / "checkpoints"),
         "save_strategy": "steps",
         "save_steps": every,
-        "save_total_limit": cfg.checkpoints.keep,
+        "save_total_limit": cfg.checkpoints.keep or None,
         "use_cpu": not torch.cuda.is_available(),
         "seed": cfg.seed,
         **cfg.grpo,
