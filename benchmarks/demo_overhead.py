@@ -21,7 +21,11 @@ from personadrift.rl.train import train
 
 
 def run(config: str, steps: int, instrumented: bool, out: str, extra: list[str]) -> dict:
-    bare = [] if instrumented else ["probes.enabled=false", "run_evals.every=-1", "detect.rule=''"]
+    bare = (
+        []
+        if instrumented
+        else ["probes.enabled=false", "run_evals.every=-1", "detect.rule=''", "detect.action=none"]
+    )
     cfg = load_config(
         config,
         [

@@ -25,8 +25,7 @@ from personadrift.rl.train import train
 def run(config: str, steps: int, probes: bool, out: str, extra: list[str]) -> dict:
     overrides = [
         f"grpo.max_steps={steps}",
-        "run_evals.every=0",
-        "run_evals.n_per_family=0",
+        "run_evals.every=-1",
         f"out_dir={out}",
         f"probes.enabled={str(probes).lower()}",
         "probes.every=1",

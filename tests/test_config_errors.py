@@ -127,7 +127,6 @@ ROWS = [
     ("train", ["detect.rule=cusum", "detect.params.drift=[1]"], "detect.params.drift"),
     ("train", ["detect.rule=zscore", "detect.params.thresh=3"], "detect.params.thresh"),
     ("train", ["detect.rule=zscore", "detect.params.warmup=3"], "detect.params.warmup"),
-    ("train", ["detect.params.threshold=3"], "detect.params"),  # no rule to take it
     # steer
     ("train", ["steer.mode=sideways"], "steer.mode"),
     ("train", ["steer.mode=ablate", "steer.start=later"], "steer.start"),
