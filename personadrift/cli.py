@@ -106,13 +106,20 @@ def add_study(sub) -> None:
     w.add_argument("--json", action="store_true", help="print one JSON object as the last line")
 
 
+def parse_seeds(text: str) -> list[int] | None:
+    """`--seeds 0,1,2` as integers; None (and one line on stderr) when it is not such a list."""
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        print(f"personadrift: --seeds: not a list of integers: {text!r}", file=sys.stderr)
+        return None
+
+
 def cmd_study(args) -> int:
     from personadrift import study
 
-    try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    except ValueError:
-        print(f"personadrift: --seeds: not a list of integers: {args.seeds!r}", file=sys.stderr)
+    seeds = parse_seeds(args.seeds)
+    if seeds is None:
         return 2
     out = Path(args.out or f"runs/study-warning-{time.strftime('%Y%m%d-%H%M%S')}")
     try:
@@ -257,10 +264,8 @@ def cmd_realign(run_dir: str, overrides: list[str], as_json: bool) -> int:
 def cmd_demo(args) -> int:
     from personadrift import demo
 
-    try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    except ValueError:
-        print(f"personadrift: --seeds: not a list of integers: {args.seeds!r}", file=sys.stderr)
+    seeds = parse_seeds(args.seeds)
+    if seeds is None:
         return 2
     out = Path(args.out or f"runs/demo-{time.strftime('%Y%m%d-%H%M%S')}")
     t0 = time.time()

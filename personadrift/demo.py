@@ -75,50 +75,62 @@ def _stream(proc: subprocess.Popen, prefix: str, log, sink) -> None:
             log(f"{prefix} {line}")
 
 
-def run_arms(jobs: list[tuple[str, int, list[str]]], out: Path, log, parallel: int) -> dict:
-    """Train each (arm, seed, overrides) job as `personadrift train` in a subprocess; run dirs."""
+def run_jobs(jobs: list[tuple[str, list[str], Path]], log, parallel: int) -> dict[str, int]:
+    """Run (label, command, log file) jobs, `parallel` at a time, 1 thread each; exit codes."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    pending, running, done = list(jobs), [], {}
+    pending, running, codes = list(jobs), [], {}
     while pending or running:
         while pending and len(running) < parallel:
-            arm, seed, args = pending.pop(0)
-            arm_out = out / f"seed{seed}"
-            arm_out.mkdir(parents=True, exist_ok=True)
-            cmd = [
-                sys.executable,
-                "-m",
-                "personadrift",
-                "train",
-                str(repo_file(ARMS[arm])),
-                *args,
-                f"out_dir={arm_out}",
-                f"name={arm}-s{seed}",
-            ]
-            sink = open(arm_out / f"{arm}.log", "w")
+            label, cmd, log_path = pending.pop(0)
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            sink = open(log_path, "a")
             proc = subprocess.Popen(
                 cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
             )
-            t = threading.Thread(target=_stream, args=(proc, f"[{arm} s{seed}]", log, sink))
+            t = threading.Thread(target=_stream, args=(proc, f"[{label}]", log, sink))
             t.start()
-            running.append((arm, seed, proc, t, sink, time.time()))
-            log(f"[{arm} s{seed}] started: {' '.join(cmd[2:])}")
+            running.append((label, proc, t, sink, time.time()))
+            log(f"[{label}] started: {' '.join(cmd[2:])}")
         for job in list(running):
-            arm, seed, proc, t, sink, t0 = job
+            label, proc, t, sink, t0 = job
             if proc.poll() is None:
                 continue
             t.join()
             sink.close()
             running.remove(job)
-            if proc.returncode != 0:
-                raise RuntimeError(
-                    f"demo: arm {arm} seed {seed} failed (exit {proc.returncode}); see {sink.name}"
-                )
-            runs = sorted(
-                (out / f"seed{seed}").glob(f"{arm}-s{seed}-*"), key=lambda p: p.stat().st_mtime
-            )
-            done[(arm, seed)] = runs[-1]
-            log(f"[{arm} s{seed}] finished in {time.time() - t0:.0f}s: {runs[-1]}")
+            codes[label] = proc.returncode
+            status = "finished" if proc.returncode == 0 else f"FAILED (exit {proc.returncode})"
+            log(f"[{label}] {status} in {time.time() - t0:.0f}s; log: {sink.name}")
         time.sleep(0.5)
+    return codes
+
+
+def run_arms(jobs: list[tuple[str, int, list[str]]], out: Path, log, parallel: int) -> dict:
+    """Train each (arm, seed, overrides) job as `personadrift train` in a subprocess; run dirs."""
+    commands = []
+    for arm, seed, args in jobs:
+        arm_out = out / f"seed{seed}"
+        cmd = [
+            sys.executable,
+            "-m",
+            "personadrift",
+            "train",
+            str(repo_file(ARMS[arm])),
+            *args,
+            f"out_dir={arm_out}",
+            f"name={arm}-s{seed}",
+        ]
+        commands.append((f"{arm} s{seed}", cmd, arm_out / f"{arm}.log"))
+    codes = run_jobs(commands, log, parallel)
+    done = {}
+    for arm, seed, _ in jobs:
+        code = codes[f"{arm} s{seed}"]
+        if code != 0:
+            raise RuntimeError(f"demo: arm {arm} seed {seed} failed (exit {code}); see its log")
+        runs = sorted(
+            (out / f"seed{seed}").glob(f"{arm}-s{seed}-*"), key=lambda p: p.stat().st_mtime
+        )
+        done[(arm, seed)] = runs[-1]
     return done
 
 

@@ -19,15 +19,12 @@ steps already on disk.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 from personadrift.config import ConfigError, load_config
-from personadrift.demo import _stream, prepare_seed, repo_file
+from personadrift.demo import prepare_seed, repo_file, run_jobs
 
 ARMS = {
     "hackable": "configs/organism/visible_tests.yaml",
@@ -68,36 +65,6 @@ def finished_run(folder: Path, arm: str, seed: int) -> Path | None:
     """The newest run of this arm and seed with a DONE file, if any."""
     done = [p for p in folder.glob(f"{arm}-s{seed}-*") if (p / "DONE").is_file()]
     return max(done, key=lambda p: p.stat().st_mtime) if done else None
-
-
-def run_jobs(jobs: list[tuple[str, list[str], Path]], log, parallel: int) -> dict[str, int]:
-    """Run (label, command, log file) jobs, `parallel` at a time, 1 thread each; exit codes."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    pending, running, codes = list(jobs), [], {}
-    while pending or running:
-        while pending and len(running) < parallel:
-            label, cmd, log_path = pending.pop(0)
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            sink = open(log_path, "a")
-            proc = subprocess.Popen(
-                cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-            )
-            t = threading.Thread(target=_stream, args=(proc, f"[{label}]", log, sink))
-            t.start()
-            running.append((label, proc, t, sink, time.time()))
-            log(f"[{label}] started")
-        for job in list(running):
-            label, proc, t, sink, t0 = job
-            if proc.poll() is None:
-                continue
-            t.join()
-            sink.close()
-            running.remove(job)
-            codes[label] = proc.returncode
-            status = "finished" if proc.returncode == 0 else f"FAILED (exit {proc.returncode})"
-            log(f"[{label}] {status} in {time.time() - t0:.0f}s; log: {sink.name}")
-        time.sleep(0.5)
-    return codes
 
 
 def train_runs(seeds, out: Path, overrides, log, parallel: int) -> dict[tuple[str, int], Path]:
