@@ -109,6 +109,11 @@ def check_detector(cfg: Config, source: str) -> None:
         return
     if (why := DETECTORS.check(d.rule)) is not None:
         raise ConfigError(f"{source}: detect.rule: {why}")
+    if d.metric.startswith("evals/") and not cfg.run_evals.during:
+        raise ConfigError(
+            f"{source}: detect.metric: {d.metric} is an eval, evaluated after training with "
+            "run_evals.during: false (set it true to detect on it)"
+        )
     rule = DETECTORS.resolve(d.rule)
     params = inspect.signature(rule).parameters
     try:

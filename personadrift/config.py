@@ -295,7 +295,11 @@ class ProbesConfig:
         factory=lambda: ["advice", "facts", "values"],
     )
     n_eval_prompts: int = _help("held-out prompts per family", 50, ge=1)
-    answer_tokens: int = _help("greedy answer tokens read after each held-out prompt", 8, ge=0)
+    answer_tokens: int = _help(
+        "greedy answer tokens read after each held-out prompt (0: the prompt only, the cheapest reading)",
+        0,
+        ge=0,
+    )
     baseline_readings: int = _help(
         "first readings that form the baseline of probe/<dir>/z", 1, ge=1
     )
@@ -364,6 +368,11 @@ class RunEvalsConfig:
         "evaluate every N optimizer steps (0 = only at the start and the end; -1 = never)",
         10,
         ge=-1,
+    )
+    during: bool = _help(
+        "evaluate inside the run (true) or, after training, the weights kept at each eval step "
+        "(false: the run is not slowed; the same values reach metrics.jsonl when the run ends)",
+        True,
     )
     families: list[str] = _help("families", factory=lambda: ["advice", "facts", "values"])
     n_per_family: int = _help("samples per family", 100, ge=1)

@@ -5,6 +5,9 @@ L = 1..n_layers (0 would be the embeddings). `capture(model, layers)` installs o
 requested block, records its output, and removes every hook in `finally`; `capture_each` keeps a
 reduced copy of every forward the block runs while it is installed (a loss computed in chunks).
 
+`layer_output` runs one forward only as far as the block it reads: a hook raises when the block
+has run, so the later blocks and the head cost nothing (the held-out probe reads layer 1 of 4).
+
 Capture hooks are put in front of any hook already on the block (`prepend=True`), so a reading sees
 the block's own output, not the output after a steering hook has moved it.
 """
@@ -91,3 +94,32 @@ def capture_each(
         yield out
     finally:
         handle.remove()
+
+
+class _Stop(Exception):
+    """Raised by `layer_output`'s hook once the block it reads has run."""
+
+
+def layer_output(model, layer: int, **inputs) -> torch.Tensor:
+    """Block `layer`'s output (B, T, D), detached, from a forward that stops right after it.
+
+    The blocks up to `layer` compute exactly what they compute in a full forward; the blocks after
+    it and the LM head never run. Call it under `torch.no_grad()`; a prepended hook, so a steering
+    hook on the same block is not applied to what is returned."""
+    blocks = decoder_layers(model)
+    if not 1 <= layer <= len(blocks):
+        raise ValueError(f"layer {layer} outside 1..{len(blocks)}")
+    out: dict[str, torch.Tensor] = {}
+
+    def hook(_module, _inputs, output):
+        out["h"] = _hidden(output).detach()
+        raise _Stop
+
+    handle = blocks[layer - 1].register_forward_hook(hook, prepend=True)
+    try:
+        model(**inputs, use_cache=False)
+    except _Stop:
+        pass
+    finally:
+        handle.remove()
+    return out["h"]

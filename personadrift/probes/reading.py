@@ -3,7 +3,7 @@
 Two readings, two costs:
 - `HeldOutProbe.read`: the fixed held-out prompts of families the run never trains on, in one
   extra no-grad forward (`read_prompts`: the last prompt token, and the mean over a short greedy
-  answer). It keeps the baseline (the first readings) and the history of its z statistic.
+  answer, if asked for), tokenized once and run only as far as the direction's layer. It keeps the baseline (the first readings) and the history of its z statistic.
 - `RolloutProbe`: the step's own rollouts, read for free inside the forward GRPO already runs to
   compute the loss (`during(model, inputs)`: a hook on the direction's layer, detached, installed
   only while that forward runs, so gradient checkpointing's recomputation in backward, which
@@ -24,7 +24,7 @@ from contextlib import contextmanager
 
 import torch
 
-from personadrift.probes.capture import capture, capture_each
+from personadrift.probes.capture import capture_each, layer_output
 from personadrift.probes.direction import Direction
 from personadrift.probes.spans import opened_by_prompt, reasoning_masks, span_means
 from personadrift.rng import rng_untouched
@@ -34,23 +34,36 @@ def _device(model):
     return next(model.parameters()).device
 
 
+def encode(tok, texts: list[str], batch_size: int = 64) -> list[dict]:
+    """The texts tokenized once, in batches (left padding as the tokenizer is set up)."""
+    return [
+        dict(
+            tok(
+                texts[s : s + batch_size],
+                return_tensors="pt",
+                padding=True,
+                add_special_tokens=False,
+            )
+        )
+        for s in range(0, len(texts), batch_size)
+    ]
+
+
 @torch.no_grad()
-def read_prompts(
-    model, tok, texts: list[str], direction: Direction, answer_tokens: int, batch_size: int = 64
+def read_batches(
+    model, tok, batches: list[dict], direction: Direction, answer_tokens: int
 ) -> tuple[list[float], list[float]]:
-    """(last-prompt-token projection, mean projection over a greedy answer) per text."""
-    layer, d = direction.layer, direction.vector().to(_device(model))
+    """(last-prompt-token projection, mean projection over a greedy answer) per encoded text.
+
+    Without answer tokens the forward stops at the direction's layer (`layer_output`)."""
+    layer, dev = direction.layer, _device(model)
+    d = direction.vector().to(dev)
     was_training = model.training
     model.eval()
     last, answer = [], []
     try:
-        for start in range(0, len(texts), batch_size):
-            enc = tok(
-                texts[start : start + batch_size],
-                return_tensors="pt",
-                padding=True,
-                add_special_tokens=False,
-            ).to(_device(model))
+        for enc in batches:
+            enc = {k: v.to(dev) for k, v in enc.items()}
             width = enc["input_ids"].shape[1]
             if answer_tokens > 0:
                 seqs = model.generate(
@@ -65,9 +78,8 @@ def read_prompts(
             mask = torch.cat(
                 [enc["attention_mask"], (seqs[:, width:] != tok.pad_token_id).long()], dim=1
             )
-            with capture(model, [layer]) as acts:
-                model(input_ids=seqs, attention_mask=mask)
-            proj = acts[layer].float() @ d.float()  # (B, T)
+            acts = layer_output(model, layer, input_ids=seqs, attention_mask=mask)
+            proj = acts.float() @ d.float()  # (B, T)
             last += proj[:, width - 1].tolist()
             ans_mask = mask[:, width:].float()
             if answer_tokens > 0:
@@ -76,6 +88,13 @@ def read_prompts(
     finally:
         model.train(was_training)
     return last, answer
+
+
+def read_prompts(
+    model, tok, texts: list[str], direction: Direction, answer_tokens: int, batch_size: int = 64
+) -> tuple[list[float], list[float]]:
+    """(last-prompt-token projection, mean projection over a greedy answer) per text."""
+    return read_batches(model, tok, encode(tok, texts, batch_size), direction, answer_tokens)
 
 
 @torch.no_grad()
@@ -112,9 +131,8 @@ def read_completions(
                 mask[i, width - len(r) :] = 1
                 comp[i, width - len(c) :] = 1
             dev = _device(model)
-            with capture(model, [layer]) as acts:
-                model(input_ids=ids.to(dev), attention_mask=mask.to(dev))
-            proj = (acts[layer].float() @ d.float()).cpu()
+            acts = layer_output(model, layer, input_ids=ids.to(dev), attention_mask=mask.to(dev))
+            proj = (acts.float() @ d.float()).cpu()
             out += ((proj * comp).sum(1) / comp.sum(1)).tolist()
     finally:
         model.train(was_training)
@@ -142,6 +160,7 @@ class HeldOutProbe:
         self.baseline: list[list[float]] = []  # per-prompt readings of the baseline readings
         self.history: list[tuple[int, float]] = []  # (step, z)
         self.last: list[float] = []  # the last reading's per-prompt projections
+        self.batches: list[dict] | None = None  # the texts tokenized once, at the first reading
 
     def key(self, what: str) -> str:
         return f"probe/{self.direction.name}/{what}"
@@ -159,7 +178,11 @@ class HeldOutProbe:
     def read(self, model, tok, step: int) -> dict[str, float]:
         t0 = time.perf_counter()
         with rng_untouched():  # the run samples the same rollouts with or without readings
-            last, answer = read_prompts(model, tok, self.texts, self.direction, self.answer_tokens)
+            if self.batches is None:
+                self.batches = encode(tok, self.texts)
+            last, answer = read_batches(
+                model, tok, self.batches, self.direction, self.answer_tokens
+            )
         self.last = last
         if len(self.baseline) < self.baseline_readings:
             self.baseline.append(last)

@@ -7,7 +7,8 @@ step's own metrics (reward, kl, entropy, env/*) to callbacks in `on_log` (one lo
 1. read the persona probe on the fixed held-out prompts, if due (one no-grad forward);
 2. take the rollouts' projections, captured for free in GRPO's own loss forward (every step),
    over all their tokens and over their reasoning and answer spans;
-3. run the misalignment evals, if due, and (study runs) the early-warning monitors;
+3. run the misalignment evals, if due (or, with `run_evals.during: false`, keep the weights for
+   the evals after training: `rl/evals_after.py`), and (study runs) the early-warning monitors;
 4. merge these values into the step's metrics (the reporting callbacks, TensorBoard or W&B, are
    registered after this one, so they log the merged line through TRL's own logging path);
 5. run the detector on the metric history and, on an alarm, act on it (`act`);
@@ -36,6 +37,7 @@ from personadrift.evals.monitor import run_evals
 from personadrift.probes.detect import Alarm, detect
 from personadrift.probes.reading import HeldOutProbe, RolloutProbe
 from personadrift.rl.distributed import gather_rows, is_main, share_decisions
+from personadrift.rl.evals_after import keep_weights
 from personadrift.rl.monitors import Monitors, StepView
 from personadrift.rl.run_dir import STATE_FILE, MetricsFile, append_event
 
@@ -54,6 +56,7 @@ CONSOLE = (
 class Schedule:
     probe_every: int  # held-out probe readings every N steps
     evals_every: int  # evals every N steps; 0 = only before training and at the last step
+    evals_during: bool = True  # False: keep the weights at those steps, evaluate after training
 
 
 class Instruments(TrainerCallback):
@@ -205,6 +208,9 @@ class Instruments(TrainerCallback):
         return bool(every and step % every == 0) or step >= max_steps
 
     def run_evals(self, model, tok, step: int) -> dict[str, float]:
+        if not self.schedule.evals_during:  # the values come after training (rl/evals_after.py)
+            keep_weights(model, self.run_dir, step)
+            return {}
         values, line = run_evals(model, tok, self.world, self.evals, self.chat, self.log)
         self.log(f"step {step:4d} {line}")
         return values

@@ -3,6 +3,7 @@ file surgery of a rollback.
 
 runs/<name>-<timestamp>/  config.yaml · metrics.jsonl · samples/step_<n>.jsonl · directions/
                           checkpoints/checkpoint-<n>/ · tb/ · events.jsonl · DONE
+                          eval_weights/ (until the evals after training have read them)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from personadrift.config import Config, to_yaml
 from personadrift.rl.distributed import is_main, on_main
+from personadrift.rl.evals_after import move_rolled_back
 
 STATE_FILE = "personadrift_state.json"
 
@@ -133,4 +135,5 @@ def rollback(run_dir: Path, alarm_step: int) -> Path | None:
     for path in (run_dir / "samples").glob("step_*.jsonl"):
         if int(path.stem.split("_")[1]) > step:
             path.rename(moved / path.name)
+    move_rolled_back(run_dir, step)  # weights kept for the evals after training
     return target

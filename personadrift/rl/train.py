@@ -36,6 +36,7 @@ from personadrift.probes.steer import median_norm, steer
 from personadrift.rewards.sandbox_report import require_isolation
 from personadrift.rl import setup
 from personadrift.rl.distributed import gather_rows, is_main, on_main
+from personadrift.rl.evals_after import evaluate_kept
 from personadrift.rl.instruments import Instruments, Schedule
 from personadrift.rl.monitors import Monitors
 from personadrift.rl.run_dir import (
@@ -182,8 +183,12 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
         )
         carried = (instruments.state(), step)
         trainer, instruments = train_pass(cfg, run_dir, target, step, carried, weak, log, judge)
+    seconds = round(time.time() - t0, 1)
+    after = on_main(lambda: round(evaluate_kept(run_dir, cfg, judge, log), 1))
     (run_dir / "DONE").write_text(
-        json.dumps({"seconds": round(time.time() - t0, 1), "step": trainer.state.global_step})
+        json.dumps(
+            {"seconds": seconds, "evals_after_seconds": after, "step": trainer.state.global_step}
+        )
     )
     log(f"done: {run_dir} ({trainer.state.global_step} steps, {time.time() - t0:.0f}s)")
     on_alarm = instruments.alarm is not None and cfg.detect.action == "realign"
@@ -245,7 +250,7 @@ def train_pass(
     instruments = Instruments(
         run_dir,
         metrics,
-        Schedule(cfg.probes.every, cfg.run_evals.every),
+        Schedule(cfg.probes.every, cfg.run_evals.every, cfg.run_evals.during),
         probe=probe,
         rollouts=trainer.rollout_probe,
         world=world,

@@ -1,0 +1,120 @@
+"""The run's evals after training: the weights kept at each eval step, evaluated when the run ends.
+
+With `run_evals.during: false` the instruments do not sample evals inside the run (they cost more
+than everything else the instruments do); at each eval step they only keep the policy's weights
+(`keep_weights`: one safetensors file, milliseconds for the organism). When training is over,
+`evaluate_kept` evaluates every kept step with the same eval settings and the same sampling seed
+as an in-run eval, merges the values into that step's line of `metrics.jsonl` (the rolled-back
+pass's steps into `metrics.rolled_back.jsonl`) and deletes the weights file. The values are the
+ones an in-run eval gives, since the weights are the same and eval sampling has its own seed
+(`tests/test_train.py` compares both). A run cut off before this ends with the kept files still
+there; `python -m personadrift.rl.evals_after RUN_DIR` evaluates what is left.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+from safetensors.torch import load_model, save_model
+
+from personadrift.probes.capture import unwrap
+
+WEIGHTS = "eval_weights"  # run_dir/eval_weights/step-<n>.safetensors; rolled_back/ after a rollback
+
+
+def weights_path(run_dir: Path, step: int) -> Path:
+    return run_dir / WEIGHTS / f"step-{step}.safetensors"
+
+
+def keep_weights(model, run_dir: Path, step: int) -> Path:
+    """Save the policy's weights for the eval of `step` after training."""
+    path = weights_path(run_dir, step)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_model(unwrap(model), str(path))
+    return path
+
+
+def move_rolled_back(run_dir: Path, after_step: int) -> None:
+    """A rollback to `after_step`: the later steps' weights belong to the rolled-back pass."""
+    moved = run_dir / WEIGHTS / "rolled_back"
+    for path in (run_dir / WEIGHTS).glob("step-*.safetensors"):
+        if _step(path) > after_step:
+            moved.mkdir(parents=True, exist_ok=True)
+            path.rename(moved / path.name)
+
+
+def _step(path: Path) -> int:
+    return int(path.stem.split("-")[1])
+
+
+def merge_into(metrics: Path, step: int, values: dict) -> None:
+    """`values` merged into the line of `step` (a line is added if the step has none)."""
+    lines = metrics.read_text().splitlines() if metrics.is_file() else []
+    rows = [json.loads(x) for x in lines if x.strip()]
+    at = [i for i, r in enumerate(rows) if r.get("step") == step]
+    if at:
+        rows[at[-1]].update(values)
+    else:
+        rows.append({"step": step, **values})
+        rows.sort(key=lambda r: r.get("step", 0))
+    tmp = metrics.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    os.replace(tmp, metrics)
+
+
+def pending(run_dir: Path) -> list[tuple[Path, Path]]:
+    """(weights file, metrics file it belongs to), in step order, the main pass first."""
+    out = []
+    for folder, metrics in (
+        (run_dir / WEIGHTS, run_dir / "metrics.jsonl"),
+        (run_dir / WEIGHTS / "rolled_back", run_dir / "metrics.rolled_back.jsonl"),
+    ):
+        out += [(p, metrics) for p in sorted(folder.glob("step-*.safetensors"), key=_step)]
+    return out
+
+
+def evaluate_kept(run_dir: Path, cfg, judge=None, log=print) -> float:
+    """Evaluate every kept step, merge its values, delete its weights; the seconds it took."""
+    from personadrift.evals.chat import chat_evals
+    from personadrift.evals.monitor import in_run_config, run_evals
+    from personadrift.rl import setup
+
+    todo = pending(run_dir)
+    if not todo:
+        return 0.0
+    t0 = time.time()
+    model, tok, world = setup.load_policy(cfg)
+    eval_cfg = in_run_config(cfg.model_eval, cfg.run_evals)
+    chat = chat_evals(cfg, judge)
+    log(f"evals after training: {len(todo)} steps")
+    for path, metrics in todo:
+        load_model(unwrap(model), str(path))
+        values, line = run_evals(model, tok, world, eval_cfg, chat, log)
+        merge_into(metrics, _step(path), values)
+        path.unlink()
+        log(
+            f"step {_step(path):4d} {line}"
+            + ("  (rolled back)" if "rolled" in metrics.name else "")
+        )
+    seconds = time.time() - t0
+    log(f"evals after training: {len(todo)} steps in {seconds:.0f}s")
+    return seconds
+
+
+def main() -> None:
+    from personadrift.checks import ready_judge
+    from personadrift.config import load_config
+
+    ap = argparse.ArgumentParser(description="Evaluate the weights a run kept for its evals.")
+    ap.add_argument("run_dir")
+    run_dir = Path(ap.parse_args().run_dir)
+    cfg = load_config(run_dir / "config.yaml")
+    evaluate_kept(run_dir, cfg, ready_judge(cfg, print))
+
+
+if __name__ == "__main__":
+    main()
