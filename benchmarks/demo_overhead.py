@@ -3,10 +3,12 @@
     python benchmarks/demo_overhead.py [--config configs/organism/visible_tests.yaml] [--steps 20] [key=value ...]
 
 Runs, in this one process and one after the other, the same GRPO config twice: bare (no probes,
-no evals, no detector) and as configured (probe readings every `probes.every` steps, held-out
-evals every `run_evals.every` steps, the z-score alarm). Prints the wall time of each run (start-up
-included: loading the organism, extracting the direction, the step-0 readings) and their ratio,
-and how the instrumented run's extra time splits into probe readings and evals.
+no evals, no detector) and as configured (probe readings every `probes.every` steps, the rollouts'
+projections at every step, the alarm; the evals of every `run_evals.every` steps as the config
+says: inside the run, or with `run_evals.during: false`, as the demo's configs do, from the
+weights kept at those steps, after training). Prints the wall time of each run (start-up
+included: loading the organism, extracting the direction, the step-0 readings), the evals after
+training apart, and the ratios: the run itself (the target) and the run with its evals after.
 """
 
 from __future__ import annotations
@@ -40,10 +42,11 @@ def run(config: str, steps: int, instrumented: bool, out: str, extra: list[str])
     t0 = time.time()
     run_dir = train(cfg, log=lambda *_: None)
     wall = time.time() - t0
+    after = json.loads((run_dir / "DONE").read_text()).get("evals_after_seconds", 0.0)
     rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
     reads = sum(r[k] for r in rows for k in r if k.endswith("/read_seconds"))
     evals = sum(1 for r in rows if "evals/mean/misaligned_rate" in r)
-    return {"wall_s": wall, "read_s": reads, "evals": evals, "steps": steps}
+    return {"wall_s": wall - after, "after_s": after, "read_s": reads, "evals": evals}
 
 
 def main() -> None:
@@ -59,9 +62,13 @@ def main() -> None:
     print(f"bare (no probes/evals/detector): {bare['wall_s']:.1f} s for {a.steps} steps")
     print(
         f"instrumented:                    {full['wall_s']:.1f} s for {a.steps} steps "
-        f"({full['evals']} eval readings, probe readings {full['read_s']:.1f} s in all)"
+        f"(probe readings {full['read_s']:.1f} s in all)"
     )
-    print(f"ratio of wall times (instrumented/bare): {full['wall_s'] / bare['wall_s']:.3f}")
+    print(f"evals after training:            {full['after_s']:.1f} s ({full['evals']} eval steps)")
+    ratio = full["wall_s"] / bare["wall_s"]
+    print(f"ratio of wall times (instrumented run / bare): {ratio:.3f}   target <= 1.15")
+    with_evals = (full["wall_s"] + full["after_s"]) / bare["wall_s"]
+    print(f"ratio with the evals after training:           {with_evals:.3f}")
 
 
 if __name__ == "__main__":

@@ -65,6 +65,16 @@ ROWS = [
     ("train", ["probes.n_docs=0"], "probes.n_docs"),
     ("train", ["grpo.logging_steps=5"], "grpo.logging_steps"),
     ("train", ["probes.answer_tokens=-1"], "probes.answer_tokens"),
+    ("train", ["run_evals.during=sometimes"], "run_evals.during"),
+    (
+        "train",
+        [
+            "run_evals.during=false",
+            "detect.rule=zscore",
+            "detect.metric=evals/mean/misaligned_rate",
+        ],
+        "detect.metric",
+    ),
     ("train", ["probes.baseline_readings=0"], "probes.baseline_readings"),
     ("train", ["probes.layer=-1"], "probes.layer"),
     ("train", ["probes.method=pca"], "probes.method"),
