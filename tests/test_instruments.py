@@ -184,3 +184,28 @@ def test_study_runs_record_every_monitor_at_every_step(tiny, cache_dir, tmp_path
         assert rows[step]["monitor/hack_rate"] == rows[step]["env/hack_rate"]
     state = json.loads((run_dir / "checkpoints/checkpoint-2/personadrift_state.json").read_text())
     assert state["monitors"]["behaviour_n"] == 2 and state["monitors"]["rollout_cut"] is not None
+
+
+def test_a_detector_on_a_monitor_reads_that_monitor_alone(tiny, cache_dir, tmp_path):
+    """`detect.metric: monitor/probe` without `monitors.record`: the paired probe statistic is
+    logged at every reading, and none of the other monitors (the behaviour sample costs time)."""
+    import json
+
+    from personadrift.config import load_config
+    from personadrift.rl.train import train
+
+    overrides = [
+        f"organism.cache_dir={cache_dir}",
+        f"out_dir={tmp_path}",
+        "grpo.max_steps=2",
+        "probes.every=1",
+        "run_evals.every=-1",
+        "detect.rule=zscore",
+        "detect.metric=monitor/probe",
+        "detect.params={threshold: 1.0e9, k: 1}",
+    ]
+    run_dir = train(load_config(ROOT / "configs/tiny.yaml", overrides), log=lambda *_: None)
+    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "monitor/probe" in r] == [0, 1, 2]
+    assert {k for r in rows for k in r if k.startswith("monitor/")} == {"monitor/probe"}
+    assert rows[1]["monitor/probe"] != 0.0

@@ -12,6 +12,9 @@ watches):
   probe reading's wall time buys (`monitors.behaviour_n`, or measured at step 0);
 - `trace`: the keyword monitor on the step's rollouts (`evals.trace`), the cheap text baseline;
 - `hack_rate`: the secure grader's hack rate, a reference a real lab would not have.
+
+A study run records all of them (`monitors.record`); a run whose detector watches one
+(`detect.metric: monitor/probe`, the calibrated alarm) reads only that one (`names`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from personadrift.evals.trace import trace_rate
 from personadrift.probes.paired import high_fraction, paired_stat, percentile
 from personadrift.rng import rng_untouched
 
+NAMES = ("probe", "probe_rollout", "behaviour", "trace", "hack_rate")
 SIZING_N = 8  # answers per family of the step-0 reading that measures a sample's cost
 
 
@@ -41,8 +45,9 @@ class StepView:
 
 
 class Monitors:
-    def __init__(self, cfg: MonitorsConfig, world, base_eval: ModelEvalConfig) -> None:
+    def __init__(self, cfg: MonitorsConfig, world, base_eval: ModelEvalConfig, names=NAMES) -> None:
         self.cfg = cfg
+        self.names = set(names)
         self.world = world
         self.base_eval = base_eval
         self.rollout_cut: float | None = None  # the base model's rollout percentile
@@ -57,20 +62,21 @@ class Monitors:
 
     def read(self, view: StepView, model, tok) -> dict[str, float]:
         out: dict[str, float] = {}
-        if view.baseline is not None and view.now is not None:
+        want = self.names.__contains__
+        if want("probe") and view.baseline is not None and view.now is not None:
             out["monitor/probe"] = paired_stat(view.baseline, view.now)
-        if view.projections:
+        if want("probe_rollout") and view.projections:
             if self.rollout_cut is None:
                 self.rollout_cut = percentile(view.projections, self.cfg.rollout_quantile)
             out["monitor/probe_rollout"] = high_fraction(view.projections, self.rollout_cut)
-        if self.world is not None:
+        if want("behaviour") and self.world is not None:
             rate, seconds = self.behaviour(model, tok, view)
             out["monitor/behaviour"] = rate
             out["monitor/behaviour_seconds"] = seconds
-        if view.completions:
+        if want("trace") and view.completions:
             markers = self.world.markers if self.world is not None else ()
             out["monitor/trace"] = trace_rate(view.completions, markers)
-        if view.hack_rate is not None:
+        if want("hack_rate") and view.hack_rate is not None:
             out["monitor/hack_rate"] = view.hack_rate
         return out
 

@@ -38,6 +38,7 @@ from personadrift.rl import setup
 from personadrift.rl.distributed import gather_rows, is_main, on_main
 from personadrift.rl.evals_after import evaluate_kept
 from personadrift.rl.instruments import Instruments, Schedule
+from personadrift.rl.monitors import NAMES as MONITOR_NAMES
 from personadrift.rl.monitors import Monitors
 from personadrift.rl.run_dir import (
     STATE_FILE,
@@ -245,7 +246,12 @@ def train_pass(
         if penalty is not None:
             penalty.bind(trainer, direction)
     evals = cfg.run_evals.every >= 0 and world is not None
-    monitors = Monitors(cfg.monitors, world, cfg.model_eval) if cfg.monitors.record else None
+    monitors = None
+    watched = cfg.detect.metric.removeprefix("monitor/") if cfg.detect.rule else ""
+    if cfg.monitors.record:
+        monitors = Monitors(cfg.monitors, world, cfg.model_eval)
+    elif watched in MONITOR_NAMES:  # the detector's monitor alone (the calibrated alarm)
+        monitors = Monitors(cfg.monitors, world, cfg.model_eval, names=[watched])
     parts = {"penalty": penalty, "monitors": monitors}
     instruments = Instruments(
         run_dir,
