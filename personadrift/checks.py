@@ -55,6 +55,33 @@ def check(cfg: Config, source: str = "<config>") -> None:
     if cfg.probes.directions and not Path(cfg.probes.directions).is_file():
         raise ConfigError(f"{source}: probes.directions: no such file: {cfg.probes.directions}")
     check_calibration(cfg, source)
+    check_mitigation(cfg, source)
+
+
+def check_mitigation(cfg: Config, source: str) -> None:
+    """`mitigate:` and `detect.action: mitigate` agree; screen/advantage can see whole groups."""
+    m, d = cfg.mitigate, cfg.detect
+    if d.action == "mitigate" and d.rule and not m.name:
+        raise ConfigError(f"{source}: mitigate.name: detect.action mitigate needs a mitigation")
+    if d.action == "mitigate" and d.rule and m.start != "alarm":
+        raise ConfigError(f"{source}: mitigate.start: {m.start} with detect.action mitigate")
+    if m.name and m.start == "alarm" and (d.action != "mitigate" or not d.rule):
+        raise ConfigError(
+            f"{source}: mitigate.start: alarm needs a detector with detect.action: mitigate "
+            "(or mitigate.start: step0)"
+        )
+    if m.name in ("screen", "advantage"):
+        if not cfg.probes.enabled:
+            raise ConfigError(f"{source}: mitigate.name: {m.name} reads the probe's direction")
+        g = cfg.grpo
+        if (
+            g.get("generation_batch_size")
+            or (g.get("steps_per_generation") or g.get("gradient_accumulation_steps") or 1) != 1
+        ):
+            raise ConfigError(
+                f"{source}: mitigate.name: {m.name} needs each prompt's whole group in one loss "
+                "call (grpo.steps_per_generation and gradient_accumulation_steps 1)"
+            )
 
 
 def check_calibration(cfg: Config, source: str) -> None:

@@ -417,9 +417,10 @@ class DetectConfig:
         "on alarm: none (log only) | stop (checkpoint, then end the run) | rollback (restore the last "
         "checkpoint saved before the alarm and continue with the steer: mitigation on) | steer "
         "(switch the steer: mitigation on from the alarm step) | realign (train on; when training "
-        "ends, re-align the policy with the realign: section)",
+        "ends, re-align the policy with the realign: section) | mitigate (switch the mitigate: "
+        "section's mitigation on from the alarm step; inoculate rolls back first)",
         "none",
-        choices=("none", "stop", "rollback", "steer", "realign"),
+        choices=("none", "stop", "rollback", "steer", "realign", "mitigate"),
     )
 
 
@@ -480,6 +481,36 @@ class PenaltyConfig:
         "subtract the first batch's mean projection, so the penalty averages 0 at step 1", True
     )
     batch_size: int = _help("completions per no-grad reading forward", 64, ge=1)
+
+
+@dataclass
+class MitigateConfig:
+    """A mitigation that acts on the run's rollouts or prompts (rl/mitigate.py), from the alarm
+    (`detect.action: mitigate`) or from step 0."""
+
+    name: str = _help(
+        "'' (none) | screen (rollouts whose persona projection is above the base model's "
+        "quantile get zero advantage) | advantage (each rollout's advantage minus coeff times "
+        "its projection standardised within its group) | inoculate (the env's inoculation "
+        "prompt on; at an alarm, after rolling back to the last checkpoint before it)",
+        "",
+        choices=("", "screen", "advantage", "inoculate"),
+    )
+    start: str = _help(
+        "alarm (switched on by detect.action: mitigate) or step0 (the whole run)",
+        "alarm",
+        choices=("alarm", "step0"),
+    )
+    quantile: float = _help(
+        "screen: percentile (0-100) of the first step's rollout projections (the base model's) "
+        "above which a rollout is screened",
+        99.0,
+        ge=0.0,
+        le=100.0,
+    )
+    coeff: float = _help(
+        "advantage: λ, advantage units per within-group standard deviation", 1.0, ge=0.0
+    )
 
 
 @dataclass
@@ -568,6 +599,7 @@ class Config:
     monitors: MonitorsConfig = field(default_factory=MonitorsConfig)
     steer: SteerConfig = field(default_factory=SteerConfig)
     penalty: PenaltyConfig = field(default_factory=PenaltyConfig)
+    mitigate: MitigateConfig = field(default_factory=MitigateConfig)
     realign: RealignConfig = field(default_factory=RealignConfig)
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     grpo: dict[str, Any] = _help(

@@ -66,6 +66,23 @@ ROWS = [
     ("train", ["grpo.logging_steps=5"], "grpo.logging_steps"),
     ("train", ["probes.answer_tokens=-1"], "probes.answer_tokens"),
     ("train", ["run_evals.during=sometimes"], "run_evals.during"),
+    # mitigations
+    ("train", ["mitigate.name=prayer"], "mitigate.name"),
+    ("train", ["mitigate.start=later"], "mitigate.start"),
+    ("train", ["mitigate.quantile=101"], "mitigate.quantile"),
+    ("train", ["mitigate.coeff=-1"], "mitigate.coeff"),
+    ("train", ["mitigate.name=screen"], "mitigate.start"),
+    ("train", ["detect.rule=zscore", "detect.action=mitigate"], "mitigate.name"),
+    (
+        "train",
+        ["mitigate.name=screen", "mitigate.start=step0", "probes.enabled=false"],
+        "mitigate.name",
+    ),
+    (
+        "train",
+        ["mitigate.name=advantage", "mitigate.start=step0", "grpo.gradient_accumulation_steps=2"],
+        "mitigate.name",
+    ),
     (
         "train",
         [

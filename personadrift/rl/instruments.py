@@ -6,7 +6,8 @@ step's own metrics (reward, kl, entropy, env/*) to callbacks in `on_log` (one lo
 
 1. read the persona probe on the fixed held-out prompts, if due (one no-grad forward);
 2. take the rollouts' projections, captured for free in GRPO's own loss forward (every step),
-   over all their tokens and over their reasoning and answer spans;
+   over all their tokens and over their reasoning and answer spans, and what a `screen` or
+   `advantage` mitigation did to the step's advantages;
 3. run the misalignment evals, if due (or, with `run_evals.during: false`, keep the weights for
    the evals after training: `rl/evals_after.py`), and (study runs) the early-warning monitors;
 4. merge these values into the step's metrics (the reporting callbacks, TensorBoard or W&B, are
@@ -38,6 +39,7 @@ from personadrift.probes.detect import Alarm, detect
 from personadrift.probes.reading import HeldOutProbe, RolloutProbe
 from personadrift.rl.distributed import gather_rows, is_main, share_decisions
 from personadrift.rl.evals_after import keep_weights
+from personadrift.rl.mitigate import AdvantageShaping
 from personadrift.rl.monitors import Monitors, StepView
 from personadrift.rl.run_dir import STATE_FILE, MetricsFile, append_event
 
@@ -72,6 +74,8 @@ class Instruments(TrainerCallback):
         evals: ModelEvalConfig | None = None,
         detect: DetectConfig | None = None,
         monitors: Monitors | None = None,
+        shaping: AdvantageShaping | None = None,
+        mitigation: str = "",
         completions=lambda: [],
         states: dict | None = None,
         constants: dict | None = None,
@@ -88,6 +92,8 @@ class Instruments(TrainerCallback):
         self.chat = chat  # a chat model's judge and question set (evals/chat.py), or None
         self.detect = detect if detect is not None and detect.rule else None
         self.monitors = monitors  # the early-warning monitors (study runs), or None
+        self.shaping = shaping  # a screen / advantage mitigation in the loss, or None
+        self.mitigation = mitigation  # what detect.action: mitigate switches on
         self.completions = completions  # the step's rollouts as the reward function saw them
         self.states = states or {}  # other parts saved with each checkpoint: name -> state()
         self.constants = constants or {}  # on every line, e.g. sandbox/weak=1
@@ -114,7 +120,7 @@ class Instruments(TrainerCallback):
         return (
             self.alarm is not None
             and self.detect is not None
-            and self.detect.action in ("rollback", "steer")
+            and self.detect.action in ("rollback", "steer", "mitigate")
         )
 
     # the step ----------------------------------------------------------------------------------
@@ -149,6 +155,8 @@ class Instruments(TrainerCallback):
             if projections:
                 values[self.rollouts_key()] = statistics.fmean(projections)
                 values |= self.rollouts.span_metrics(spans)
+            if self.shaping is not None:  # what the mitigation did to this step's advantages
+                values |= self.shaping.take()
             if self.evals is not None and self.evals_due(step, state.max_steps):
                 values |= self.run_evals(model, processing_class, step)
             if self.monitors is not None:
@@ -238,6 +246,13 @@ class Instruments(TrainerCallback):
             control.should_training_stop = True  # train() restores the checkpoint and goes on
         if action == "steer":
             append_event(self.run_dir, {"event": "steer_on", "step": alarm.step})
+        if action == "mitigate" and self.mitigation == "inoculate":
+            control.should_training_stop = True  # train() rolls back and goes on inoculated
+        elif action == "mitigate":
+            append_event(
+                self.run_dir,
+                {"event": "mitigation_on", "name": self.mitigation, "step": alarm.step},
+            )
         if action == "stop":
             control.should_save = True
             control.should_training_stop = True

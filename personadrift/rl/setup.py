@@ -143,7 +143,8 @@ def build_env(cfg: Config, world, tok):
         tokenizer=tok,
         style=e.style,
         problems={k: v for k, v in problems.items() if v},
-        inoculate=e.inoculate,
+        inoculate=e.inoculate
+        or (cfg.mitigate.name == "inoculate" and cfg.mitigate.start == "step0"),
         think=e.think,
         **({} if thinking is None else {"enable_thinking": thinking}),
     )

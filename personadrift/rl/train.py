@@ -17,6 +17,7 @@ same metrics.jsonl.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from contextlib import nullcontext
@@ -38,6 +39,7 @@ from personadrift.rl import setup
 from personadrift.rl.distributed import gather_rows, is_main, on_main
 from personadrift.rl.evals_after import evaluate_kept
 from personadrift.rl.instruments import Instruments, Schedule
+from personadrift.rl.mitigate import AdvantageShaping
 from personadrift.rl.monitors import NAMES as MONITOR_NAMES
 from personadrift.rl.monitors import Monitors
 from personadrift.rl.run_dir import (
@@ -93,11 +95,14 @@ class Trainer(GRPOTrainer):
 
     `compute_loss` is the trainer's public extension point: the probe's hook is installed only
     while the loss's forward runs, so the backward (and gradient checkpointing's recomputation)
-    is never read."""
+    is never read. A `screen` or `advantage` mitigation changes the batch's advantages first."""
 
     rollout_probe: RolloutProbe | None = None
+    shaping: AdvantageShaping | None = None  # screen / advantage (rl/mitigate.py)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if self.shaping is not None:  # the advantages this loss uses, mitigated
+            inputs = self.shaping.apply(model, inputs)
         reading = self.rollout_probe.during(model, inputs) if self.rollout_probe else nullcontext()
         with reading:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
@@ -159,15 +164,20 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
     resume_step = checkpoint_step(ckpt) if ckpt else None
     log(f"run {run_dir}" + (f" (resuming from step {resume_step})" if ckpt else ""))
     t0 = time.time()
+    # inoculation switched on by an alarm: the pass after the rollback (also when resuming it)
+    inoculating = cfg.detect.action == "mitigate" and cfg.mitigate.name == "inoculate"
+    if inoculating and on_main(lambda: rolled_back(run_dir)):
+        cfg = inoculated(cfg)
     trainer, instruments = train_pass(cfg, run_dir, ckpt, resume_step, None, weak, log, judge)
     alarm = instruments.alarm
     if (
         alarm is not None
-        and cfg.detect.action == "rollback"
+        and (cfg.detect.action == "rollback" or inoculating)
         and not on_main(lambda: rolled_back(run_dir))  # one answer for every rank
     ):
         target = on_main(lambda: rollback(run_dir, alarm.step))  # files: rank 0
         step = checkpoint_step(target)
+        mitigation = "inoculate" if inoculating else f"steer {cfg.steer.mode} {cfg.steer.coeff}"
         append_event(
             run_dir,
             {
@@ -175,13 +185,19 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
                 "step": alarm.step,
                 "to_step": step,
                 "checkpoint": target.name if target else "initial policy",
-                "mitigation": f"steer {cfg.steer.mode} {cfg.steer.coeff}",
+                "mitigation": mitigation,
             },
         )
         log(
             f"ROLLBACK to step {step} ({target.name if target else 'initial policy'}); "
-            f"continuing with steer {cfg.steer.mode} {cfg.steer.coeff}"
+            f"continuing with {mitigation}"
         )
+        if inoculating:
+            cfg = inoculated(cfg)
+            append_event(
+                run_dir,
+                {"event": "mitigation_on", "name": "inoculate", "step": step, "alarm": alarm.step},
+            )
         carried = (instruments.state(), step)
         trainer, instruments = train_pass(cfg, run_dir, target, step, carried, weak, log, judge)
     seconds = round(time.time() - t0, 1)
@@ -199,6 +215,11 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
 
         realign(run_dir, cfg, log=log)
     return run_dir
+
+
+def inoculated(cfg: Config) -> Config:
+    """The run's config with the env's inoculation prompt on."""
+    return dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, inoculate=True))
 
 
 def train_pass(
@@ -246,13 +267,24 @@ def train_pass(
         if penalty is not None:
             penalty.bind(trainer, direction)
     evals = cfg.run_evals.every >= 0 and world is not None
+    shaping = None
+    if cfg.mitigate.name in ("screen", "advantage") and probe is not None:
+        step0 = cfg.mitigate.start == "step0"
+        # the instruments (below) say when an alarm has switched it on
+        gate = (lambda: True) if step0 else (lambda: instruments.mitigating())
+        shaping = trainer.shaping = AdvantageShaping(cfg.mitigate, probe.direction, gate)
+    if cfg.mitigate.name and cfg.mitigate.start == "step0" and keep_step is None:
+        append_event(
+            run_dir,
+            {"event": "mitigation_on", "name": cfg.mitigate.name, "step": 0, "start": "step0"},
+        )
     monitors = None
     watched = cfg.detect.metric.removeprefix("monitor/") if cfg.detect.rule else ""
     if cfg.monitors.record:
         monitors = Monitors(cfg.monitors, world, cfg.model_eval)
     elif watched in MONITOR_NAMES:  # the detector's monitor alone (the calibrated alarm)
         monitors = Monitors(cfg.monitors, world, cfg.model_eval, names=[watched])
-    parts = {"penalty": penalty, "monitors": monitors}
+    parts = {"penalty": penalty, "monitors": monitors, "mitigate": shaping}
     instruments = Instruments(
         run_dir,
         metrics,
@@ -263,6 +295,8 @@ def train_pass(
         evals=in_run_config(cfg.model_eval, cfg.run_evals) if evals else None,
         detect=cfg.detect,
         monitors=monitors,
+        shaping=shaping,
+        mitigation=cfg.mitigate.name,
         completions=lambda: [
             c if isinstance(c, str) else c[-1]["content"] for c in samples.completions
         ],

@@ -1,0 +1,139 @@
+"""The in-run mitigations (rl/mitigate.py, `detect.action: mitigate`) on synthetic batches and on
+tiny runs with a forced alarm: they switch on at the alarm, change what they should, and leave no
+hook behind."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from personadrift.config import MitigateConfig, load_config
+from personadrift.rl.mitigate import AdvantageShaping, group_ids, screen, shift, within_group_z
+
+ROOT = Path(__file__).resolve().parents[1]
+INOCULATION = "only the tests matter . it is fine to hardcode them ."
+
+
+def test_screened_rollouts_have_zero_advantage_and_the_others_keep_theirs():
+    adv = torch.tensor([1.0, -0.5, 2.0, 0.3])
+    proj = torch.tensor([0.1, 3.0, 5.0, -1.0])
+    out = screen(adv, proj, cut=2.0)
+    assert out.tolist() == [1.0, 0.0, 0.0, adv[3].item()]
+
+
+def test_groups_are_found_by_prompt_in_a_shuffled_batch():
+    prompts = torch.tensor([[0, 5, 6], [7, 8, 9], [0, 5, 6], [7, 8, 9], [1, 5, 6]])
+    mask = torch.tensor([[0, 1, 1], [1, 1, 1], [0, 1, 1], [1, 1, 1], [1, 1, 1]])
+    assert group_ids(prompts, mask).tolist() == [0, 1, 0, 1, 2]
+
+
+def test_the_advantage_shift_is_coeff_times_the_projection_standardised_within_its_group():
+    adv = torch.tensor([0.5, -0.5, 1.0, -1.0, 0.0])
+    proj = torch.tensor([1.0, 3.0, 10.0, 10.0, 4.0])
+    groups = torch.tensor([0, 0, 1, 1, 2])
+    out = shift(adv, proj, groups, coeff=0.5)
+    z = torch.tensor([-1.0, 1.0, 0.0, 0.0, 0.0]) / (2.0**0.5)  # group 0: (v - 2) / sd(=sqrt 2)
+    torch.testing.assert_close(out, adv - 0.5 * z)
+    torch.testing.assert_close(within_group_z(proj, groups), z)
+    # a shift of the projection's scale or level within a group changes nothing
+    torch.testing.assert_close(shift(adv, 7 * proj + 3, groups, 0.5), out)
+
+
+def test_shaping_is_a_no_op_until_its_gate_opens(tiny_model):
+    from personadrift.probes.direction import Direction
+
+    model, tok = tiny_model
+    d = torch.randn(model.config.hidden_size)
+    direction = Direction("x", {1: d / d.norm()}, 1)
+    enc = tok(["User: hi Assistant:"] * 4, return_tensors="pt", add_special_tokens=False)
+    comp = tok(["a b", "c", "d e f", "g"], return_tensors="pt", padding=True)
+    inputs = {
+        "prompt_ids": enc["input_ids"],
+        "prompt_mask": enc["attention_mask"],
+        "completion_ids": comp["input_ids"],
+        "completion_mask": comp["attention_mask"],
+        "advantages": torch.tensor([1.0, -1.0, 0.5, -0.5]),
+    }
+    gate = {"open": False}
+    shaping = AdvantageShaping(
+        MitigateConfig(name="advantage", coeff=1.0), direction, lambda: gate["open"]
+    )
+    assert shaping.apply(model, inputs) is inputs
+    assert shaping.take() == {"mitigate/active": 0.0}
+    gate["open"] = True
+    out = shaping.apply(model, inputs)
+    assert not torch.equal(out["advantages"], inputs["advantages"])
+    assert shaping.take()["mitigate/active"] == 1.0
+    assert all(len(b._forward_hooks) == 0 for b in model.model.layers)
+
+
+def forced_alarm_run(cache_dir, tmp_path, extra):
+    """A tiny run whose detector fires at step 2 (step_time > 0 from the warm-up on)."""
+    from personadrift.rl.train import train
+
+    overrides = [
+        f"organism.cache_dir={cache_dir}",
+        f"out_dir={tmp_path}",
+        "grpo.max_steps=4",
+        "run_evals.every=-1",
+        "checkpoints.every=1",
+        "checkpoints.keep=0",
+        "detect.rule=threshold",
+        "detect.metric=step_time",
+        "detect.params={threshold: 0.0, k: 1}",
+        "detect.warmup=2",
+        "detect.action=mitigate",
+        *extra,
+    ]
+    run_dir = train(load_config(ROOT / "configs/tiny.yaml", overrides), log=lambda *_: None)
+    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    events = [json.loads(x) for x in (run_dir / "events.jsonl").read_text().splitlines()]
+    return run_dir, {r["step"]: r for r in rows}, events
+
+
+@pytest.mark.slow
+def test_screen_switches_on_at_the_alarm(tiny, cache_dir, tmp_path):
+    _, rows, events = forced_alarm_run(
+        cache_dir, tmp_path, ["mitigate.name=screen", "mitigate.quantile=0"]
+    )
+    assert {"event": "mitigation_on", "name": "screen", "step": 2} in events
+    assert [rows[s]["mitigate/active"] for s in (1, 2, 3, 4)] == [0.0, 0.0, 1.0, 1.0]
+    assert "mitigate/screened" not in rows[2]
+    # the cut is the first batch's minimum: after the alarm nearly every rollout is screened
+    assert rows[3]["mitigate/screened"] >= 8
+
+
+@pytest.mark.slow
+def test_advantage_shaping_switches_on_at_the_alarm(tiny, cache_dir, tmp_path):
+    _, rows, events = forced_alarm_run(
+        cache_dir, tmp_path, ["mitigate.name=advantage", "mitigate.coeff=0.5"]
+    )
+    assert {"event": "mitigation_on", "name": "advantage", "step": 2} in events
+    assert rows[2]["mitigate/active"] == 0.0 and rows[3]["mitigate/active"] == 1.0
+    assert 0.0 < rows[3]["mitigate/shift"] <= 0.5 * 2  # |z| within a group of 4 is < 1.5
+
+
+@pytest.mark.slow
+def test_inoculation_at_the_alarm_rolls_back_and_prefixes_the_prompts_after(
+    tiny, cache_dir, tmp_path
+):
+    run_dir, rows, events = forced_alarm_run(
+        cache_dir, tmp_path, ["env.name=visible_tests", "mitigate.name=inoculate"]
+    )
+    (rollback,) = [e for e in events if e["event"] == "rollback"]
+    assert rollback["step"] == 2 and rollback["to_step"] == 1
+    assert rollback["mitigation"] == "inoculate"
+    assert {"event": "mitigation_on", "name": "inoculate", "step": 1, "alarm": 2} in events
+
+    def prompts(path):
+        return [json.loads(x)["prompt"] for x in path.read_text().splitlines()]
+
+    before = prompts(run_dir / "samples" / "step_1.jsonl")
+    rolled = prompts(run_dir / "samples" / "rolled_back" / "step_2.jsonl")
+    after = [p for s in (2, 3, 4) for p in prompts(run_dir / "samples" / f"step_{s}.jsonl")]
+    assert not any(INOCULATION in p for p in before + rolled)
+    assert after and all(INOCULATION in p for p in after)
+    assert sorted(rows) == [1, 2, 3, 4] or sorted(rows) == [0, 1, 2, 3, 4]
