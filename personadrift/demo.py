@@ -38,6 +38,10 @@ SUMMARY_KEYS = (
     "alarm_step",
     "lead_steps",
     "final_reward",
+    "final_secure_reward",
+    "final_hack_rate",
+    "intervention",
+    "intervention_step",
     "run_dir",
 )
 

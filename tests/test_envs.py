@@ -93,7 +93,12 @@ def test_reward_funcs_follow_trl_and_log_rates():
         trainer_state=None,
     )
     assert out == [1.0, 0.0]
-    assert logged == {"env/hack_rate": 0.5, "env/solve_rate": 0.0, "env/error_rate": 0.0}
+    assert logged == {
+        "env/hack_rate": 0.5,
+        "env/solve_rate": 0.0,
+        "env/error_rate": 0.0,
+        "env/secure_reward": 0.0,  # the hack fails the hidden tests, the loop times out
+    }
     assert json.loads(rows[0]["example"])["func_name"] == "f"
 
 

@@ -71,8 +71,10 @@ def test_smoke_samples_checkpoints_directions(smoke_run):
 def test_metrics_identical_to_the_loop_before_the_redesign(smoke_run, tiny):
     """Same seed, same organism -> the same metrics.jsonl values as the seven-callback loop wrote
     (recorded in tests/data). Only the rollout probe, now read on every rollout inside the loss
-    forward (over all its tokens, and over its reasoning and answer spans), and the wall-clock keys
-    are new."""
+    forward (over all its tokens, and over its reasoning and answer spans), the secure grader's
+    mean reward (`env/secure_reward`) and the wall-clock keys are new. tiny.yaml evaluates after
+    training (`run_evals.during: false`), so this also shows that the evals after training give
+    the values the in-run evals gave."""
     golden = json.loads((ROOT / "tests/data/tiny_metrics_before.json").read_text())
     built = hashlib.sha256((tiny.path / "model.safetensors").read_bytes()).hexdigest()
     if built != golden["organism_sha256"]:
@@ -84,7 +86,10 @@ def test_metrics_identical_to_the_loop_before_the_redesign(smoke_run, tiny):
         assert {k: after.get(k) for k in before} == before
         new = set(after) - set(before)
         spans = ("rollout_think_mean", "rollout_answer_mean")  # the rollouts' think/answer spans
-        assert all(k.endswith(("time", "read_seconds", "rollout_mean", *spans)) for k in new), new
+        assert all(
+            k.endswith(("time", "read_seconds", "rollout_mean", "secure_reward", *spans))
+            for k in new
+        ), new
 
 
 def tb_scalars(run_dir) -> set[str]:

@@ -11,7 +11,12 @@ never plots, so `report` and `demo --json` share it. Definitions (all steps are 
 - alarm step: the first detector alarm, from `events.jsonl` (`"event": "alarm"`) or a truthy
   `detect/alarm` in the metrics, whichever is earlier.
 - lead: em step - alarm step (positive: the probe alarmed before misalignment showed).
-- final reward: the mean `reward` of the last `FINAL_REWARD_STEPS` (5) steps that logged one.
+- final reward: the mean `reward` of the last `FINAL_REWARD_STEPS` (5) steps that logged one;
+  final secure reward and final hack rate: the same over `env/secure_reward` (the secure grader's
+  reward of the step's rollouts) and `env/hack_rate`.
+- intervention, intervention step: the mitigation the run switched on and the step it started
+  (events.jsonl: `mitigation_on`, `steer_on`, a rollback's mitigation from the step it rolled
+  back to; a re-alignment after training counts at the last step); None for neither.
 
 - realigned: the run was re-aligned afterwards (`realign/rates.json`); its final misaligned rates
   are then the realigned model's, and the run's own last reading is kept as
@@ -152,6 +157,8 @@ def summarize(run: str | Path | Run) -> dict:
 
     alarm = alarm_step(rows, run.events)
     rewards = series(rows, "reward")[1][-FINAL_REWARD_STEPS:]
+    secure = series(rows, "env/secure_reward")[1][-FINAL_REWARD_STEPS:]
+    hacks = series(rows, "env/hack_rate")[1][-FINAL_REWARD_STEPS:]
     steps = [_step(r, i) for i, r in enumerate(rows)]
     realigned = read_realign(run.path)
     final_by_family = {f: r["final"] for f, r in per_family.items()}
@@ -188,6 +195,32 @@ def summarize(run: str | Path | Run) -> dict:
         "em_step": em_step,
         "alarm_step": alarm,
         "lead_steps": em_step - alarm if em_step is not None and alarm is not None else None,
-        "final_reward": sum(rewards) / len(rewards) if rewards else None,
+        "final_reward": _mean(rewards),
+        "final_secure_reward": _mean(secure),
+        "final_hack_rate": _mean(hacks),
+        **intervention(run.events, realigned, max(steps) if steps else None),
         "probe_directions": probe_directions(rows),
     }
+
+
+def _mean(values: list[float]) -> float | None:
+    values = [v for v in values if v == v]
+    return sum(values) / len(values) if values else None
+
+
+def intervention(events: list[dict], realigned: dict | None, last_step: int | None) -> dict:
+    """{"intervention": name or None, "intervention_step": step or None} (module docstring)."""
+    for e in events:
+        kind = e.get("event")
+        if kind == "mitigation_on":
+            return {"intervention": e.get("name"), "intervention_step": e.get("step")}
+        if kind == "steer_on":
+            return {"intervention": "steer", "intervention_step": e.get("step")}
+        if kind == "rollback":
+            name = str(e.get("mitigation", "rollback"))
+            if name.startswith("steer"):
+                name = "rollback+" + name.replace(" ", "_")
+            return {"intervention": name, "intervention_step": e.get("to_step")}
+    if realigned:
+        return {"intervention": "realign (after training)", "intervention_step": last_step}
+    return {"intervention": None, "intervention_step": None}
