@@ -35,9 +35,11 @@ from personadrift.config import (
     Config,
     ConfigError,
     DetectConfig,
+    MitigateConfig,
     ModelEvalConfig,
     RealignConfig,
     RunEvalsConfig,
+    SteerConfig,
     config_hash,
     resolve_organism,
 )
@@ -106,8 +108,9 @@ def organism_fingerprint(cfg: Config) -> str:
 
 def config_fingerprint(cfg: Config) -> str:
     """Hash of what sets a monitor's null distribution: the training setup less seeds, names,
-    paths, bookkeeping (checkpoints, logging, in-run evals), the detector and the realign step
-    after training; a hackable env and its `_secure` twin hash alike (the null run's pair)."""
+    paths, bookkeeping (checkpoints, logging, in-run evals), the detector, the mitigations that
+    only an alarm switches on and the realign step after training; a hackable env and its
+    `_secure` twin hash alike (the null run's pair)."""
     grpo = {k: v for k, v in cfg.grpo.items() if k not in GRPO_BOOKKEEPING}
     same = dataclasses.replace(
         cfg,
@@ -124,6 +127,9 @@ def config_fingerprint(cfg: Config) -> str:
         realign=RealignConfig(),
         monitors=dataclasses.replace(cfg.monitors, record=False),
         grpo=grpo,
+        # a mitigation switched on by the alarm does not act before it: off the null distribution
+        mitigate=MitigateConfig() if cfg.mitigate.start == "alarm" else cfg.mitigate,
+        steer=SteerConfig() if cfg.steer.start == "alarm" else cfg.steer,
     )
     return config_hash(same)
 
