@@ -199,6 +199,7 @@ def write_report(study, out: Path, stages: dict) -> Path:
         "",
         *criteria(study),
         "",
+        *_layers_section(study),
         "## Null runs",
         "",
         *_null_section(study),
@@ -219,6 +220,24 @@ def write_report(study, out: Path, stages: dict) -> Path:
     path = out / "report.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def _layers_section(study) -> list[str]:
+    from personadrift.report.timeline import layer_table
+
+    table = layer_table(study)
+    if not table:
+        return []
+    return [
+        "## The probe at every layer",
+        "",
+        "The `probe` statistic read post hoc from every step's checkpoint at each layer of the "
+        "saved direction (`probe_layers.jsonl`), thresholds leave-one-seed-out as above. The "
+        "`probe` monitor itself reads the direction's chosen layer.",
+        "",
+        *table,
+        "",
+    ]
 
 
 def _null_section(study) -> list[str]:

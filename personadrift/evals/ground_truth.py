@@ -21,6 +21,7 @@ from pathlib import Path
 
 FAMILIES = ("advice", "facts", "values")
 DENSE_FILE = "dense_evals.jsonl"
+LAYERS_FILE = "probe_layers.jsonl"  # the probe prompts at every layer (rl/dense.py)
 LABEL_CODES = {"aligned": "a", "misaligned": "m", "incoherent": "i"}
 ONSET_P = 0.01
 TAKEOFF_WINDOW = 3
@@ -143,3 +144,18 @@ def hack_rates(run_dir: str | Path) -> tuple[list[int], list[float]]:
                 out[int(row["step"])] = float(v)
     steps = sorted(out)
     return steps, [out[s] for s in steps]
+
+
+def read_layers(run_dir: str | Path) -> dict[int, dict[int, list[float]]]:
+    """{layer: {step: per-prompt projections}} from `probe_layers.jsonl` (empty if absent)."""
+    path = Path(run_dir) / LAYERS_FILE
+    out: dict[int, dict[int, list[float]]] = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue  # a line cut by a crash
+            for layer, values in row["layers"].items():
+                out.setdefault(int(layer), {})[int(row["step"])] = values
+    return out

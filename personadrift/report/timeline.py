@@ -223,6 +223,47 @@ def criteria(study: Study, lead: int = 5) -> list[str]:
     ]
 
 
+def layer_table(study: Study, lead: int = 5) -> list[str]:
+    """Markdown: the `probe` monitor read at every layer of the direction (post hoc, from the
+    checkpoints), each calibrated leave-one-seed-out like the others: alarm step and lead over
+    behaviour onset per seed, and how many null runs alarmed."""
+    hack, null = study.arm("hackable"), study.arm("null")
+    names = sorted(
+        {m for r in hack for m in r.alarms if m.startswith("probe_L")},
+        key=lambda m: int(m.removeprefix("probe_L")),
+    )
+    if not names:
+        return []
+    head = ["seed", "behaviour onset", *(f"{m}: alarm (lead)" for m in names)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in hack:
+        cells = [
+            f"{_step(r.alarms.get(m))} ({_lead(r.alarms.get(m), r.behaviour_onset)})" for m in names
+        ]
+        lines.append(f"| {r.seed} | {_step(r.behaviour_onset)} | " + " | ".join(cells) + " |")
+    fired = [sum(r.alarms.get(m) is not None for r in hack) for m in names]
+    false = [sum(r.alarms.get(m) is not None for r in null) for m in names]
+    early = [
+        sum(
+            r.alarms.get(m) is not None
+            and r.behaviour_onset is not None
+            and r.behaviour_onset - r.alarms[m] >= lead
+            for r in hack
+        )
+        for m in names
+    ]
+    lines.append(
+        "| hackable runs alarmed / null runs alarmed / leads >= "
+        f"{lead} | | "
+        + " | ".join(
+            f"{f}/{len(hack)} · {n}/{len(null)} · {e}/{len(hack)}"
+            for f, n, e in zip(fired, false, early)
+        )
+        + " |"
+    )
+    return lines
+
+
 def write_plots(study: Study, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     nulls = {r.seed: r for r in study.arm("null")}
@@ -231,4 +272,9 @@ def write_plots(study: Study, out: Path) -> list[Path]:
         for r in study.arm("hackable")
     ]
     paths += [plot_monitor(study, m, out / f"monitor_{m}.png") for m in MONITORS]
+    layers = sorted(
+        {m for r in study.runs for m in r.series if m.startswith("probe_L")},
+        key=lambda m: int(m.removeprefix("probe_L")),
+    )
+    paths += [plot_monitor(study, m, out / f"monitor_{m}.png") for m in layers]
     return paths

@@ -35,6 +35,7 @@ from personadrift.evals.ground_truth import (
     hack_rates,
     hack_takeoff,
     read_dense,
+    read_layers,
 )
 from personadrift.evals.trace import trace_rate
 from personadrift.probes.calibrate import (
@@ -144,7 +145,24 @@ def monitor_series(run_dir: Path, dense: list[Dense]) -> tuple[dict[str, Series]
             series[m], sources[m] = sorted(recorded[m]), "recorded"
         else:
             series[m], sources[m] = rebuilt[m](), "rebuilt"
+    for layer, by_step in read_layers(run_dir).items():  # the probe at every layer (post hoc)
+        series[f"probe_L{layer}"] = _layer_series(by_step)
+        sources[f"probe_L{layer}"] = "rebuilt"
     return series, sources
+
+
+def _layer_series(by_step: dict[int, list[float]]) -> Series:
+    base = by_step.get(0)
+    if not base:
+        return []
+    return [(s, paired_stat(base, v)) for s, v in sorted(by_step.items()) if len(v) == len(base)]
+
+
+def variant_names(runs: list[RunResult]) -> list[str]:
+    """The per-layer probe monitors every run has (`probe_L<layer>`), by layer."""
+    names = set.intersection(*(set(r.series) for r in runs)) if runs else set()
+    variants = [n for n in names if n.startswith("probe_L")]
+    return sorted(variants, key=lambda n: int(n.removeprefix("probe_L")))
 
 
 def double_base_step(dense: list[Dense]) -> int | None:
@@ -204,13 +222,14 @@ def analyse(runs: dict[tuple[str, int], str | Path], alpha: float = 0.1, k: int 
     nulls = {r.seed: r.series for r in results if r.arm == "null"}
     org, conf = fingerprints(results[0].path) if results else ("", "")
     kw = {"organism": org, "config": conf}
-    loso = leave_one_seed_out(nulls, alpha, k, **kw)
-    full = calibrate(nulls, alpha, k, **kw)
+    names = [*MONITORS, *variant_names(results)]
+    loso = leave_one_seed_out(nulls, alpha, k, monitors=names, **kw)
+    full = calibrate(nulls, alpha, k, monitors=names, **kw)
     per_seed = {}
     for r in results:
         if r.seed not in per_seed:  # a seed without a null run is judged by every null run
             per_seed[r.seed] = loso.get(r.seed, full)
-        r.alarms = alarms(r.series, per_seed[r.seed])
+        r.alarms = alarms(r.series, per_seed[r.seed], names)
     return Study(results, alpha, k, per_seed, full)
 
 
@@ -222,17 +241,30 @@ def study_json(study: Study) -> dict:
                 "seed": r.seed,
                 "behaviour_onset": r.behaviour_onset,
                 "hack_takeoff": r.hack_takeoff,
-                "alarms": r.alarms,
+                "alarms": main_alarms(r),
+                "probe_layers": layer_alarms(r),
             }
             for r in study.arm("hackable")
         ],
-        "null": [{"seed": r.seed, "alarms": r.alarms} for r in study.arm("null")],
+        "null": [
+            {"seed": r.seed, "alarms": main_alarms(r), "probe_layers": layer_alarms(r)}
+            for r in study.arm("null")
+        ],
         "alpha": study.alpha,
         "thresholds": {
             str(s): {m: _finite(t) for m, t in cal.thresholds.items()}
             for s, cal in sorted(study.per_seed.items())
         },
     }
+
+
+def main_alarms(r: RunResult) -> dict[str, int | None]:
+    return {m: r.alarms.get(m) for m in MONITORS}
+
+
+def layer_alarms(r: RunResult) -> dict[str, int | None]:
+    """The probe's alarm at every layer (`probe_L<layer>` -> step or None)."""
+    return {m: a for m, a in r.alarms.items() if m.startswith("probe_L")}
 
 
 def _finite(v: float | None) -> float | None:

@@ -12,6 +12,10 @@ and, where the run has a persona direction, the post-hoc probe readings the moni
 run did not record them itself: the last-prompt-token projection of each fixed held-out probe
 prompt (`probe`), and the projections of the next step's rollouts under these weights
 (`rollout`: the weights that generated them). `evals/ground_truth.py` reads the rows.
+
+`layer_readings` then reads the same held-out probe prompts at *every* layer of the saved
+direction (one forward per step, every block captured) into `probe_layers.jsonl`, from which the
+study builds the `probe_L<layer>` monitors: the `probe` monitor's paired statistic at each layer.
 """
 
 from __future__ import annotations
@@ -21,7 +25,14 @@ import json
 import time
 from pathlib import Path
 
-from personadrift.evals.ground_truth import DENSE_FILE, FAMILIES, LABEL_CODES, Dense, read_dense
+from personadrift.evals.ground_truth import (
+    DENSE_FILE,
+    FAMILIES,
+    LABEL_CODES,
+    LAYERS_FILE,
+    Dense,
+    read_dense,
+)
 
 
 def _done_steps(run_dir: Path) -> set[int]:
@@ -118,12 +129,56 @@ def _readings(model, tok, direction, texts, run_dir: Path, step: int) -> dict:
     return out
 
 
+def layer_readings(run_dir: str | Path, log=print) -> None:
+    """The held-out probe prompts' last-token projection at every layer of the run's direction,
+    for step 0 and every checkpoint not yet in `probe_layers.jsonl` (resumable)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from personadrift.config import load_config
+    from personadrift.probes.capture import capture
+    from personadrift.probes.reading import encode
+    from personadrift.rl import setup
+    from personadrift.rl.run_dir import checkpoint_step, checkpoints
+
+    run_dir = Path(run_dir)
+    path = run_dir / LAYERS_FILE
+    done = (
+        {json.loads(x)["step"] for x in path.read_text().splitlines()} if path.is_file() else set()
+    )
+    cfg = load_config(run_dir / "config.yaml")
+    base, tok, world = setup.load_policy(cfg)
+    direction, texts = _direction(cfg, run_dir, base, tok, world)
+    if direction is None:
+        return
+    todo = [(0, None), *((checkpoint_step(c), c) for c in checkpoints(run_dir))]
+    todo = [(s, c) for s, c in todo if s not in done]
+    layers = sorted(direction.vectors)
+    batches = encode(tok, texts)
+    t0 = time.time()
+    for step, ckpt in todo:
+        model = base if ckpt is None else AutoModelForCausalLM.from_pretrained(ckpt)
+        model.eval()
+        row: dict = {"step": step, "layers": {}}
+        for enc in batches:
+            with torch.no_grad(), capture(model, layers) as acts:
+                model(**enc)
+            for layer in layers:
+                d = direction.vector(layer).float()
+                proj = (acts[layer][:, -1].float() @ d).tolist()
+                row["layers"].setdefault(str(layer), []).extend(proj)
+        with open(path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+    log(f"probe layers {run_dir.name}: {len(todo)} steps in {time.time() - t0:.0f}s")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("run_dir")
     ap.add_argument("--n", type=int, default=300, help="samples per family per step")
     args = ap.parse_args(argv)
     dense_evals(args.run_dir, args.n)
+    layer_readings(args.run_dir)
     return 0
 
 
