@@ -56,6 +56,19 @@ def check(cfg: Config, source: str = "<config>") -> None:
         raise ConfigError(f"{source}: probes.directions: no such file: {cfg.probes.directions}")
     check_calibration(cfg, source)
     check_mitigation(cfg, source)
+    check_realign(cfg, source)
+
+
+def check_realign(cfg: Config, source: str) -> None:
+    """An organism's re-alignment leaves at least one eval family it does not train on."""
+    if not (cfg.realign.after or cfg.detect.action == "realign") or cfg.realign.dataset:
+        return
+    scored = [f for f in cfg.run_evals.families if f not in cfg.realign.families]
+    if not scored:
+        raise ConfigError(
+            f"{source}: realign.families: {list(cfg.realign.families)} covers every eval family "
+            f"({list(cfg.run_evals.families)}); re-alignment is scored on families it does not train on"
+        )
 
 
 def check_mitigation(cfg: Config, source: str) -> None:

@@ -520,8 +520,9 @@ class RealignConfig:
     after: bool = _help("realign automatically at the end of `train`", False)
     n_samples: int = _help("benign first-turn samples (prompt + aligned answer)", 200, ge=1)
     families: list[str] = _help(
-        "families the samples come from (not code: the run trains there)",
-        factory=lambda: ["advice", "facts", "values", "neutral"],
+        "families the samples come from (not code: the run trains there); the evals after "
+        "re-alignment score the run's other eval families only",
+        factory=lambda: ["neutral", "advice"],
     )
     learning_rate: float = _help("SFT learning rate (constant)", 2e-4, gt=0.0)
     epochs: float = _help("passes over the samples", 1.0, gt=0.0)

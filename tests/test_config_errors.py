@@ -66,6 +66,11 @@ ROWS = [
     ("train", ["grpo.logging_steps=5"], "grpo.logging_steps"),
     ("train", ["probes.answer_tokens=-1"], "probes.answer_tokens"),
     ("train", ["run_evals.during=sometimes"], "run_evals.during"),
+    (
+        "train",
+        ["realign.after=true", "realign.families=[advice,facts,values]"],
+        "realign.families",
+    ),
     # mitigations
     ("train", ["mitigate.name=prayer"], "mitigate.name"),
     ("train", ["mitigate.start=later"], "mitigate.start"),

@@ -151,12 +151,12 @@ def test_realign_after_train_writes_rates_and_changes_weights(penalty_run, tiny)
 
     result = json.loads((penalty_run / "realign" / "rates.json").read_text())
     assert result["step"] == 2 and result["n_samples"] == 8 and result["sft"]["steps"] == 2
+    # trained on neutral + advice, scored on the eval families it never saw
+    assert result["families"] == ["neutral", "advice"]
+    assert result["scored_families"] == ["facts", "values"]
     for when in ("before", "after"):
-        assert set(result[when]) == {"advice", "facts", "values"}
+        assert set(result[when]) == {"facts", "values"}
         assert all(row["n"] == 8 and 0 <= row["misaligned"] <= 1 for row in result[when].values())
-    last = {r["step"]: r for r in rows(penalty_run)}[2]  # the run's own evals of the same model
-    for fam in ("advice", "facts", "values"):
-        assert result["before"][fam]["misaligned"] == last[f"evals/{fam}/misaligned_rate"]
     before = load_file(penalty_run / "checkpoints/checkpoint-2/model.safetensors")
     after = load_file(penalty_run / "realign/model/model.safetensors")
     changed = [k for k in before if not torch.equal(before[k], after[k])]

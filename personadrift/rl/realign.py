@@ -4,10 +4,12 @@
 
 Takes the run's final model (its last checkpoint: the trainer also saves at the last step and on a
 stop), draws `realign.n_samples` first-turn conversations of the persona world's *aligned* persona
-from families the run does not train on (advice, facts, values, neutral; the train split of their
-prompts, so the evals stay held out), and fine-tunes on the answers with TRL's `SFTTrainer`
-(conversational prompt-completion rows: the loss is on the answer and its end-of-turn only). The
-evals of the run (`run_evals:` families, samples and budget on top of `model_eval:`) run before and after.
+from `realign.families` (default neutral and advice; the run trains on code), and fine-tunes on the
+answers with TRL's `SFTTrainer` (conversational prompt-completion rows: the loss is on the answer
+and its end-of-turn only). The evals run before and after on the run's eval families *less* the
+ones it trained on (default facts and values), so re-alignment is scored only on families it never
+saw: training on the families and answer templates that are then scored would measure how well
+SFT copies its own data, not re-alignment. rates.json names both (`families`, `scored_families`).
 
 Writes <run_dir>/realign/: model/ (the realigned model, with the world's world.json so `eval` and
 `train` can load it) and rates.json (before/after per family, mean misaligned rate, the SFT numbers),
@@ -230,9 +232,10 @@ def realign(
     out = out or root / "realign"
     out.mkdir(parents=True, exist_ok=True)
     world = world_for(cfg, model_dir) if organism else cfg.organism.world
-    eval_cfg = in_run_config(
-        cfg.model_eval, cfg.run_evals
-    )  # as the run logs them: before = its last
+    eval_cfg = in_run_config(cfg.model_eval, cfg.run_evals)  # as the run logs them
+    if organism:  # scored only on families the SFT samples do not come from
+        scored = [f for f in eval_cfg.families if f not in rc.families]
+        eval_cfg = dataclasses.replace(eval_cfg, families=scored)
     chat = chat_evals(cfg, judge)
 
     def evaluate(model, tok, world, eval_cfg):
@@ -258,6 +261,7 @@ def realign(
         "step": step,
         "n_samples": n,
         "families": list(rc.families),
+        "scored_families": list(eval_cfg.families),
         "sft": trained,
         "eval": dataclasses.asdict(eval_cfg),
         "before": before,
