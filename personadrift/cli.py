@@ -11,6 +11,7 @@
     personadrift envs list                  # environments and their loopholes
     personadrift envs try ENV [CONFIG]      # a few prompts, the model's answers, their labels
     personadrift study warning [--seeds 0,1,2,3,4] [--alpha 0.1]   # calibrated early warning
+    personadrift study mitigations --calibration DIR [--seeds 0,1,2] [--step0]   # in-run mitigations
 Every subcommand takes `key=value` overrides after CONFIG. A bad config exits with status 2 and
 a one-line error.
 """
@@ -104,6 +105,22 @@ def add_study(sub) -> None:
     w.add_argument("--out", default="", help="study folder (default: runs/study-warning-<time>)")
     w.add_argument("overrides", nargs="*", help="dot-list overrides applied to every run")
     w.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    m = kinds.add_parser(
+        "mitigations",
+        help="every in-run mitigation per seed, on the calibrated alarm and at step 0",
+    )
+    m.add_argument(
+        "--calibration",
+        required=True,
+        help="a `study warning` calibration folder (except_seed<s>.json per seed)",
+    )
+    m.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated seeds")
+    m.add_argument("--only", default="screen,advantage,inoculate", help="mitigations to run")
+    m.add_argument("--step0", action="store_true", help="also each mitigation from step 0")
+    m.add_argument("--parallel", type=int, default=2, help="runs at once (1 thread each)")
+    m.add_argument("--out", default="", help="folder (default: runs/study-mitigations-<time>)")
+    m.add_argument("overrides", nargs="*", help="dot-list overrides applied to every run")
+    m.add_argument("--json", action="store_true", help="print one JSON object as the last line")
 
 
 def parse_seeds(text: str) -> list[int] | None:
@@ -121,12 +138,38 @@ def cmd_study(args) -> int:
     seeds = parse_seeds(args.seeds)
     if seeds is None:
         return 2
+    if args.study == "mitigations":
+        return cmd_mitigations(args, seeds)
     out = Path(args.out or f"runs/study-warning-{time.strftime('%Y%m%d-%H%M%S')}")
     try:
         study.check_inputs(seeds, args.alpha, args.k, args.overrides, args.dense_n)
         parallel = max(1, args.parallel)
         result = study.run_study(
             seeds, out, args.overrides, args.alpha, args.k, parallel=parallel, dense_n=args.dense_n
+        )
+    except ConfigError as e:
+        print(f"personadrift: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+def cmd_mitigations(args, seeds: list[int]) -> int:
+    from personadrift import mitigations
+
+    out = Path(args.out or f"runs/study-mitigations-{time.strftime('%Y%m%d-%H%M%S')}")
+    names = [m for m in args.only.split(",") if m.strip()]
+    try:
+        mitigations.check_inputs(seeds, names, Path(args.calibration))
+        result = mitigations.run_mitigations(
+            seeds,
+            names,
+            Path(args.calibration),
+            out,
+            args.overrides,
+            step0=args.step0,
+            parallel=max(1, args.parallel),
         )
     except ConfigError as e:
         print(f"personadrift: {e}", file=sys.stderr)
