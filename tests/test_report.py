@@ -191,3 +191,26 @@ def test_overlay_styles_tell_demo_arms_and_seeds_apart():
     plain = overlay_styles(["run-20250101-000000", "run-20250102-000000", "other"])
     assert [s.label for s in plain] == ["run-20250101-000000", "run-20250102-000000", "other"]
     assert len({s.color for s in plain}) == 3
+
+
+def test_the_probe_monitor_is_drawn_against_the_null_runs_band(tmp_path):
+    import json as _json
+
+    from personadrift.report.plots import is_null_run, plot_null_band
+    from personadrift.report.summary import load_run, summarize
+
+    runs = []
+    for name, env, values in (
+        ("hackable", "visible_tests", [0.0, 0.5, 3.0, 9.0]),
+        ("control", "visible_tests_secure", [0.0, -0.4, 0.6, 0.2]),
+    ):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "config.yaml").write_text(f"env:\n  name: {env}\n")
+        rows = [{"step": s, "monitor/probe": v} for s, v in enumerate(values)]
+        (d / "metrics.jsonl").write_text("".join(_json.dumps(r) + "\n" for r in rows))
+        runs.append(load_run(d))
+    assert [is_null_run(r) for r in runs] == [False, True]
+    path = plot_null_band(runs, [summarize(r) for r in runs], tmp_path)
+    assert path == tmp_path / "null_band_probe.png" and path.stat().st_size > 10_000
+    assert plot_null_band(runs[:1], [summarize(runs[0])], tmp_path) is None  # no null run

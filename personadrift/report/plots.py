@@ -407,6 +407,81 @@ def quantities(runs: list[Run]) -> list[Quantity]:
 
 
 def plot_overlays(runs: list[Run], summaries: list[dict], out_dir: Path) -> list[Path]:
-    """`overlay_<quantity>.png` for each quantity at least one run logged."""
+    """`overlay_<quantity>.png` for each quantity at least one run logged, and the calibrated
+    probe monitor against its null band (`null_band_probe.png`) where runs logged it."""
     made = [plot_overlay(runs, summaries, q, out_dir) for q in quantities(runs) if q.panels]
+    made.append(plot_null_band(runs, summaries, out_dir))
     return [p for p in made if p]
+
+
+def is_null_run(run: Run) -> bool:
+    """A secure-twin run (env `<name>_secure`): the hack does not pay, a null run for monitors."""
+    from omegaconf import OmegaConf
+
+    path = run.path / "config.yaml"
+    if not path.is_file():
+        return False
+    env = OmegaConf.to_container(OmegaConf.load(path)).get("env", {})
+    return str(env.get("name", "")).endswith("_secure")
+
+
+def _threshold(run: Run, monitor: str) -> float | None:
+    """The run's calibrated threshold for `monitor`, from its `detect.calibration` file."""
+    from omegaconf import OmegaConf
+
+    from personadrift.probes.calibrate import Calibration
+
+    path = run.path / "config.yaml"
+    cal = OmegaConf.to_container(OmegaConf.load(path)).get("detect", {}).get("calibration")
+    if not cal or not Path(cal).is_file():
+        return None
+    return Calibration.load(cal).threshold(monitor)
+
+
+def plot_null_band(
+    runs: list[Run], summaries: list[dict], out_dir: Path, monitor: str = "probe"
+) -> Path | None:
+    """`null_band_<monitor>.png`: `monitor/<monitor>` of every run that is not a null run, over
+    the null runs' range per step (shaded), with each run's calibrated threshold (dotted) and
+    alarm (dashed). None when fewer than one null run and one other run logged it."""
+    key = f"monitor/{monitor}"
+    logged = [(run, s) for run, s in zip(runs, summaries) if series(run.rows, key)[0]]
+    nulls = [run for run, _ in logged if is_null_run(run)]
+    others = [(run, s) for run, s in logged if not is_null_run(run)]
+    if not nulls or not others:
+        return None
+    fig = Figure(figsize=(10, 5.5), layout="constrained")
+    ax = fig.subplots()
+    by_step: dict[int, list[float]] = {}
+    for run in nulls:
+        for step, v in zip(*series(run.rows, key)):
+            by_step.setdefault(step, []).append(v)
+    steps = sorted(by_step)
+    ax.fill_between(
+        steps,
+        [min(by_step[t]) for t in steps],
+        [max(by_step[t]) for t in steps],
+        color="tab:blue",
+        alpha=0.2,
+        label=f"null runs (secure twins, n={len(nulls)}): min–max",
+    )
+    names = [run.name for run, _ in others]
+    styles = dict(zip(names, overlay_styles(names)))
+    thresholds = set()
+    for run, s in others:
+        st = styles[run.name]
+        ax.plot(*series(run.rows, key), color=st.color, linestyle=st.linestyle, label=run.name)
+        if s.get("alarm_step") is not None:
+            ax.axvline(s["alarm_step"], color=st.color, linestyle="--", linewidth=0.9)
+        if (t := _threshold(run, monitor)) is not None:
+            thresholds.add(round(t, 3))
+    for t in sorted(thresholds):
+        ax.axhline(t, color="black", linestyle=":", linewidth=1.0, label=f"threshold {t:g}")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("step")
+    ax.set_ylabel("paired t of the held-out prompts' projection shift")
+    ax.set_title(f"{key}: runs against the null band (dashed: alarms)")
+    ax.legend(fontsize=8, ncols=2)
+    path = out_dir / f"null_band_{monitor}.png"
+    fig.savefig(path, dpi=DPI)
+    return path
