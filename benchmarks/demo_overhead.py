@@ -2,7 +2,8 @@
 
     python benchmarks/demo_overhead.py [--config configs/organism/visible_tests.yaml] [--steps 20] [key=value ...]
 
-Runs, in this one process and one after the other, the same GRPO config twice: bare (no probes,
+Runs the same GRPO config twice, side by side (two processes, one thread each, started together,
+so that both see the same load on a shared machine): bare (no probes,
 no evals, no detector) and as configured (probe readings every `probes.every` steps, the rollouts'
 projections at every step, the alarm; the evals of every `run_evals.every` steps as the config
 says: inside the run, or with `run_evals.during: false`, as the demo's configs do, from the
@@ -15,6 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -49,16 +53,48 @@ def run(config: str, steps: int, instrumented: bool, out: str, extra: list[str])
     return {"wall_s": wall - after, "after_s": after, "read_s": reads, "evals": evals}
 
 
+def side_by_side(config: str, steps: int, overrides: list[str]) -> tuple[dict, dict]:
+    """(bare, instrumented): both runs at once, each in its own one-thread process."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    with tempfile.TemporaryDirectory() as out:
+        run(config, 1, False, out, overrides)  # warm-up: organism cache, imports, sandbox
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    __file__,
+                    "--config",
+                    config,
+                    "--steps",
+                    str(steps),
+                    "--one",
+                    arm,
+                    "--out",
+                    out,
+                    *overrides,
+                ],
+                stdout=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            for arm in ("bare", "instrumented")
+        ]
+        results = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
+    return results[0], results[1]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config", default="configs/organism/visible_tests.yaml")
     ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--one", choices=("bare", "instrumented"), help=argparse.SUPPRESS)
+    ap.add_argument("--out", help=argparse.SUPPRESS)
     ap.add_argument("overrides", nargs="*")
     a = ap.parse_args()
-    with tempfile.TemporaryDirectory() as out:
-        run(a.config, 1, False, out, a.overrides)  # warm-up: organism cache, imports, sandbox
-        bare = run(a.config, a.steps, False, out, a.overrides)
-        full = run(a.config, a.steps, True, out, a.overrides)
+    if a.one:  # one of the two processes: its result as the last line
+        print(json.dumps(run(a.config, a.steps, a.one == "instrumented", a.out, a.overrides)))
+        return
+    bare, full = side_by_side(a.config, a.steps, a.overrides)
     print(f"bare (no probes/evals/detector): {bare['wall_s']:.1f} s for {a.steps} steps")
     print(
         f"instrumented:                    {full['wall_s']:.1f} s for {a.steps} steps "

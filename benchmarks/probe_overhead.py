@@ -2,7 +2,8 @@
 
     python benchmarks/probe_overhead.py [--config configs/organism/visible_tests.yaml] [--steps 30] [key=value ...]
 
-Both runs are in this one process on the same machine state, evals off. The script prints the
+Both runs go side by side (two processes, one thread each, started together, so that both see
+the same load on a shared machine), evals off. The script prints the
 mean wall time per step of each, probe readings included (start-up excluded), TRL's own
 `step_time`, their ratio (target <= 1.03), and the cost of one reading against the step time (the
 steadier figure on a shared machine: both runs train on the same rollouts, since readings leave the
@@ -14,7 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -47,16 +51,48 @@ def run(config: str, steps: int, probes: bool, out: str, extra: list[str]) -> di
     return {"wall_s": wall, "per_step": per_step, "step_time": step_time, "reads": reads}
 
 
+def side_by_side(config: str, steps: int, overrides: list[str]) -> tuple[dict, dict]:
+    """(probes off, probes every step): both runs at once, each in its own one-thread process."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    with tempfile.TemporaryDirectory() as out:
+        run(config, 2, False, out, overrides)  # warm-up: organism cache, imports, sandbox
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    __file__,
+                    "--config",
+                    config,
+                    "--steps",
+                    str(steps),
+                    "--one",
+                    arm,
+                    "--out",
+                    out,
+                    *overrides,
+                ],
+                stdout=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            for arm in ("off", "on")
+        ]
+        results = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
+    return results[0], results[1]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config", default="configs/organism/visible_tests.yaml")
     ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--one", choices=("off", "on"), help=argparse.SUPPRESS)
+    ap.add_argument("--out", help=argparse.SUPPRESS)
     ap.add_argument("overrides", nargs="*")
     a = ap.parse_args()
-    with tempfile.TemporaryDirectory() as out:
-        run(a.config, 2, False, out, a.overrides)  # warm-up: organism cache, imports, sandbox
-        off = run(a.config, a.steps, False, out, a.overrides)
-        on = run(a.config, a.steps, True, out, a.overrides)
+    if a.one:  # one of the two processes: its result as the last line
+        print(json.dumps(run(a.config, a.steps, a.one == "on", a.out, a.overrides)))
+        return
+    off, on = side_by_side(a.config, a.steps, a.overrides)
     for name, r in (("probes off", off), ("probes every step", on)):
         print(
             f"{name:16s} {r['per_step']:.3f} s/step wall (TRL step_time {r['step_time']:.3f}), run {r['wall_s']:.1f} s"

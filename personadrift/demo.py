@@ -54,6 +54,22 @@ def repo_file(rel: str) -> Path:
     raise ConfigError(f"demo: {rel} not found (run from the project root)")
 
 
+CALIBRATIONS = "configs/calibration"  # except_seed<s>.json: thresholds from the other seeds' nulls
+
+
+def seed_calibration(seed: int, overrides: list[str]) -> list[str]:
+    """`detect.calibration=` the shipped calibration made without this seed's null run, so that
+    no demo run is judged by a threshold fitted to its own seed; none if the caller set one or
+    none was shipped for the seed (the configs' default, made on every study seed, applies)."""
+    if any(o.startswith("detect.calibration=") for o in overrides):
+        return []
+    try:
+        path = repo_file(f"{CALIBRATIONS}/except_seed{seed}.json")
+    except ConfigError:
+        return []
+    return [f"detect.calibration={path}"]
+
+
 def prepare_seed(seed: int, out: Path, overrides: list[str], log) -> Path:
     """Build or load the seed's organism, extract its persona direction; the direction's path."""
     from personadrift.rl import setup
@@ -155,6 +171,7 @@ def run_demo(
         path = prepare_seed(seed, out / f"seed{seed}", overrides, log)
         stages[f"seed{seed}/organism+direction"] = round(time.time() - t0, 1)
         args = [*overrides, f"seed={seed}", f"organism.seed={seed}", f"probes.directions={path}"]
+        args += seed_calibration(seed, overrides)
         jobs += [(arm, seed, args) for arm in ARMS]
     t0 = time.time()
     log(f"training {len(jobs)} runs, {parallel} at a time")

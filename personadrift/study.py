@@ -39,6 +39,8 @@ STUDY_OVERRIDES = [
     "grpo.save_only_model=true",
     "probes.every=1",
     "run_evals.every=0",
+    "detect.rule=''",  # the study calibrates the monitors; no run of it depends on a calibration
+    "detect.calibration=''",
 ]
 DENSE_N = 300  # samples per family per step of the dense evals
 
