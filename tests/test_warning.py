@@ -344,14 +344,15 @@ def test_study_analysis_and_json(study_runs):
     assert set(result) == {"hackable", "null", "alpha", "thresholds"}
     assert result["alpha"] == 0.1 and set(result["thresholds"]) == {"0", "1", "2", "3", "4"}
     for entry in result["hackable"]:
-        assert set(entry) == {"seed", "behaviour_onset", "hack_takeoff", "alarms"}
+        assert set(entry) == {"seed", "behaviour_onset", "hack_takeoff", "alarms", "probe_layers"}
         assert set(entry["alarms"]) == set(MONITORS)
         assert entry["behaviour_onset"] == ONSET and entry["hack_takeoff"] == TAKEOFF
         assert entry["alarms"]["probe"] == SHIFT + 1  # k = 2 readings above the null runs
         assert entry["alarms"]["hack_rate"] == TAKEOFF + 1
         assert entry["alarms"]["trace"] == TAKEOFF + 1
     for entry in result["null"]:
-        assert set(entry) == {"seed", "alarms"} and set(entry["alarms"]) == set(MONITORS)
+        assert set(entry) == {"seed", "alarms", "probe_layers"}
+        assert set(entry["alarms"]) == set(MONITORS)
         assert all(v is None or isinstance(v, int) for v in entry["alarms"].values())
     # a null run's threshold is fitted on the other seeds only
     assert study.per_seed[0].seeds == [1, 2, 3, 4]
@@ -464,8 +465,10 @@ def test_study_on_the_tiny_organism_writes_the_json(tiny, cache_dir, tmp_path):
     result = json.loads(res.stdout.strip().splitlines()[-1])
     assert set(result) == {"hackable", "null", "alpha", "thresholds"}
     (hack,), (null,) = result["hackable"], result["null"]
-    assert set(hack) == {"seed", "behaviour_onset", "hack_takeoff", "alarms"}
+    assert set(hack) == {"seed", "behaviour_onset", "hack_takeoff", "alarms", "probe_layers"}
     assert set(hack["alarms"]) == set(null["alarms"]) == set(MONITORS)
+    layers = {f"{stat}_L{layer}" for stat in ("probe", "probe_shift") for layer in (1, 2)}
+    assert set(hack["probe_layers"]) == layers  # the tiny organism's 2 layers, both statistics
     run = next((out / "seed0").glob("hackable-s0-*"))
     assert [r.step for r in read_dense(run)] == [0, 1, 2, 3]  # a checkpoint at every step
     assert "[hackable s0]" in res.stdout and "dense" in res.stdout  # progress as it comes
@@ -473,3 +476,14 @@ def test_study_on_the_tiny_organism_writes_the_json(tiny, cache_dir, tmp_path):
     again = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert again.returncode == 0 and "reusing" in again.stdout  # resumed from disk
     assert json.loads(again.stdout.strip().splitlines()[-1]) == result
+
+
+def test_the_shift_statistic_is_the_mean_change_in_prompt_sds_and_ignores_uniform_noise():
+    from personadrift.probes.paired import paired_stat, shift_stat
+
+    base = [0.0, 1.0, 2.0, 3.0]  # population SD sqrt(1.25)
+    assert shift_stat(base, [b + 0.5 for b in base]) == pytest.approx(0.5 / 1.25**0.5)
+    assert shift_stat(base, base) == 0.0
+    # a tiny uniform move: t explodes (the per-prompt changes barely scatter), the shift does not
+    tiny = [b + 0.01 + 1e-4 * (i % 2) for i, b in enumerate(base)]
+    assert abs(paired_stat(base, tiny)) > 100 and abs(shift_stat(base, tiny)) < 0.01

@@ -44,7 +44,7 @@ from personadrift.config import (
     resolve_organism,
 )
 
-MONITORS = ("probe", "probe_rollout", "behaviour", "trace", "hack_rate")
+MONITORS = ("probe", "probe_shift", "probe_rollout", "behaviour", "trace", "hack_rate")
 PREFIX = "monitor/"
 # grpo fields that change what is saved or logged, not how the policy trains
 GRPO_BOOKKEEPING = {

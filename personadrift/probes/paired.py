@@ -1,6 +1,7 @@
 """Per-reading statistics of the probe monitors: the paired shift and the exceedance fraction.
 
-- `paired_stat(baseline, now)`: the `probe` monitor's statistic on the fixed held-out prompts.
+- `paired_stat(baseline, now)`: the `probe` monitor's statistic on the fixed held-out prompts;
+  `shift_stat(baseline, now)`: the `probe_shift` monitor's (the same change, in prompt SDs).
 - `high_fraction(values, p99)` with `percentile(values, q)`: the `probe_rollout` monitor's
   statistic on the step's own rollouts (the fraction above the base model's 99th percentile).
 """
@@ -48,6 +49,28 @@ def paired_stat(baseline: Sequence[float], now: Sequence[float]) -> float:
             return 0.0
         return math.copysign(1e9, mean)
     return mean / (sd / math.sqrt(n))
+
+
+def shift_stat(baseline: Sequence[float], now: Sequence[float]) -> float:
+    """The mean per-prompt change `now[i] - baseline[i]` in units of the baseline's spread across
+    prompts (population SD): an effect size, the projection's shift in "prompt SDs".
+
+    The `probe_shift` monitor's statistic, next to `paired_stat`'s t. The two differ only in the
+    unit: t divides by how unevenly the prompts moved, which collapses when a weight update moves
+    every prompt alike (one GRPO step of a null run can give |t| ~ 30 for a shift of 0.01 SD), so
+    t's null range differs by orders of magnitude between seeds; the shift divides by a fixed
+    scale, so null runs stay within a few hundredths and one threshold fits every seed. 0 for
+    fewer than 2 prompts or a baseline without spread."""
+    if len(baseline) != len(now):
+        raise ValueError(f"shift_stat: {len(baseline)} baseline readings, {len(now)} now")
+    n = len(now)
+    if n < 2:
+        return 0.0
+    mean_b = math.fsum(baseline) / n
+    sd = math.sqrt(math.fsum((b - mean_b) ** 2 for b in baseline) / n)
+    if sd <= 1e-12:
+        return 0.0
+    return (math.fsum(now) / n - mean_b) / sd
 
 
 def percentile(values: Sequence[float], q: float) -> float:

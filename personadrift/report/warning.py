@@ -46,7 +46,7 @@ from personadrift.probes.calibrate import (
     calibrate,
     leave_one_seed_out,
 )
-from personadrift.probes.paired import high_fraction, paired_stat, percentile
+from personadrift.probes.paired import high_fraction, paired_stat, percentile, shift_stat
 
 FALLBACK_BEHAVIOUR_N = 20
 EM_FACTOR = 2.0
@@ -109,11 +109,11 @@ def _behaviour_series(dense: list[Dense], n: int) -> Series:
     return out
 
 
-def _probe_series(dense: list[Dense]) -> Series:
+def _probe_series(dense: list[Dense], stat=paired_stat) -> Series:
     base = next((d.probe for d in dense if d.step == 0 and d.probe), None)
     if base is None:
         return []
-    return [(d.step, paired_stat(base, d.probe)) for d in dense if len(d.probe) == len(base)]
+    return [(d.step, stat(base, d.probe)) for d in dense if len(d.probe) == len(base)]
 
 
 def _rollout_series(dense: list[Dense], q: float) -> Series:
@@ -137,6 +137,7 @@ def monitor_series(run_dir: Path, dense: list[Dense]) -> tuple[dict[str, Series]
             dense, mon.get("behaviour_n") or FALLBACK_BEHAVIOUR_N
         ),
         "probe": lambda: _probe_series(dense),
+        "probe_shift": lambda: _probe_series(dense, shift_stat),
         "probe_rollout": lambda: _rollout_series(dense, mon.get("rollout_quantile", 99.0)),
     }
     series, sources = {}, {}
@@ -146,23 +147,33 @@ def monitor_series(run_dir: Path, dense: list[Dense]) -> tuple[dict[str, Series]
         else:
             series[m], sources[m] = rebuilt[m](), "rebuilt"
     for layer, by_step in read_layers(run_dir).items():  # the probe at every layer (post hoc)
-        series[f"probe_L{layer}"] = _layer_series(by_step)
-        sources[f"probe_L{layer}"] = "rebuilt"
+        for name, stat in (("probe", paired_stat), ("probe_shift", shift_stat)):
+            series[f"{name}_L{layer}"] = _layer_series(by_step, stat)
+            sources[f"{name}_L{layer}"] = "rebuilt"
     return series, sources
 
 
-def _layer_series(by_step: dict[int, list[float]]) -> Series:
+def _layer_series(by_step: dict[int, list[float]], stat=paired_stat) -> Series:
     base = by_step.get(0)
     if not base:
         return []
-    return [(s, paired_stat(base, v)) for s, v in sorted(by_step.items()) if len(v) == len(base)]
+    return [(s, stat(base, v)) for s, v in sorted(by_step.items()) if len(v) == len(base)]
 
 
 def variant_names(runs: list[RunResult]) -> list[str]:
-    """The per-layer probe monitors every run has (`probe_L<layer>`), by layer."""
+    """The per-layer probe monitors every run has (`probe_L<layer>`, `probe_shift_L<layer>`)."""
     names = set.intersection(*(set(r.series) for r in runs)) if runs else set()
-    variants = [n for n in names if n.startswith("probe_L")]
-    return sorted(variants, key=lambda n: int(n.removeprefix("probe_L")))
+    return sorted((n for n in names if is_layer_variant(n)), key=layer_key)
+
+
+def is_layer_variant(name: str) -> bool:
+    return name.startswith(("probe_L", "probe_shift_L"))
+
+
+def layer_key(name: str) -> tuple[str, int]:
+    """("probe" | "probe_shift", layer) of a per-layer monitor's name."""
+    stat, layer = name.rsplit("_L", 1)
+    return stat, int(layer)
 
 
 def double_base_step(dense: list[Dense]) -> int | None:
@@ -263,8 +274,8 @@ def main_alarms(r: RunResult) -> dict[str, int | None]:
 
 
 def layer_alarms(r: RunResult) -> dict[str, int | None]:
-    """The probe's alarm at every layer (`probe_L<layer>` -> step or None)."""
-    return {m: a for m, a in r.alarms.items() if m.startswith("probe_L")}
+    """The probe's alarm at every layer (`probe_L<layer>`, `probe_shift_L<layer>` -> step or None)."""
+    return {m: a for m, a in r.alarms.items() if is_layer_variant(m)}
 
 
 def _finite(v: float | None) -> float | None:

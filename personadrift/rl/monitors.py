@@ -5,6 +5,8 @@ Each monitor turns something the run can see into one number per step, logged as
 watches):
 - `probe`: the paired statistic (`probes.paired.paired_stat`) of the held-out prompts' persona
   projections against each prompt's own baseline reading;
+- `probe_shift`: the same per-prompt change in units of the baseline's spread across prompts
+  (`probes.paired.shift_stat`: an effect size, whose null range does not collapse);
 - `probe_rollout`: the fraction of the step's rollouts whose projection (read in the loss forward)
   exceeds the base model's `rollout_quantile` percentile, taken from the first step's rollouts
   (sampled, and read, under the initial weights);
@@ -24,10 +26,10 @@ import dataclasses
 from personadrift.config import ModelEvalConfig, MonitorsConfig
 from personadrift.evals.behaviour import behaviour_reading, behaviour_samples
 from personadrift.evals.trace import trace_rate
-from personadrift.probes.paired import high_fraction, paired_stat, percentile
+from personadrift.probes.paired import high_fraction, paired_stat, percentile, shift_stat
 from personadrift.rng import rng_untouched
 
-NAMES = ("probe", "probe_rollout", "behaviour", "trace", "hack_rate")
+NAMES = ("probe", "probe_shift", "probe_rollout", "behaviour", "trace", "hack_rate")
 SIZING_N = 8  # answers per family of the step-0 reading that measures a sample's cost
 
 
@@ -63,8 +65,11 @@ class Monitors:
     def read(self, view: StepView, model, tok) -> dict[str, float]:
         out: dict[str, float] = {}
         want = self.names.__contains__
-        if want("probe") and view.baseline is not None and view.now is not None:
-            out["monitor/probe"] = paired_stat(view.baseline, view.now)
+        if view.baseline is not None and view.now is not None:
+            if want("probe"):
+                out["monitor/probe"] = paired_stat(view.baseline, view.now)
+            if want("probe_shift"):
+                out["monitor/probe_shift"] = shift_stat(view.baseline, view.now)
         if want("probe_rollout") and view.projections:
             if self.rollout_cut is None:
                 self.rollout_cut = percentile(view.projections, self.cfg.rollout_quantile)
