@@ -686,7 +686,22 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
         key = getattr(e, "full_key", None) or "?"
         raise ConfigError(f"{source}: key {key!r}: {str(e).splitlines()[0]}") from None
     validate(cfg, source)
+    if path is not None:
+        cfg.detect.calibration = shipped_path(cfg.detect.calibration, Path(path))
     return cfg
+
+
+def shipped_path(value: str, config_file: Path) -> str:
+    """A relative path that does not exist from the working directory but does from a folder
+    above the config file (a project file named from the project root, e.g.
+    `configs/calibration/visible_tests.json` in `configs/organism/visible_tests.yaml`), made
+    absolute; anything else as given."""
+    if not value or Path(value).is_absolute() or Path(value).exists():
+        return value
+    for folder in config_file.resolve().parents:
+        if (folder / value).exists():
+            return str(folder / value)
+    return value
 
 
 def validate(cfg: Config, source: str) -> None:

@@ -25,6 +25,9 @@ TINY = [
     "run_evals.max_new_tokens=16",
     "checkpoints.every=1",
     "realign.n_samples=8",
+    "detect.rule=zscore",  # the shipped calibration is the small organism's: a fixed rule here
+    "detect.metric=probe/toxic/z",
+    "detect.calibration=''",
     "detect.warmup=1",
     "detect.params={threshold: -1.0e9, k: 1}",
 ]
@@ -60,8 +63,17 @@ def test_demo_runs_three_arms_and_reports(tiny, cache_dir, tmp_path):
             "em_step",
             "alarm_step",
             "final_reward",
+            "final_secure_reward",
+            "final_hack_rate",
+            "intervention",
+            "intervention_step",
             "run_dir",
         }
+        assert 0.0 <= s["final_hack_rate"] <= 1.0 and 0.0 <= s["final_secure_reward"] <= 1.0
+        if arm == "intervention":
+            assert (s["intervention"], s["intervention_step"]) == ("realign (after training)", 2)
+        else:
+            assert s["intervention"] is None and s["intervention_step"] is None
         assert s["alarm_step"] == 1  # the threshold fires at the first reading after warm-up
         run = Path(s["run_dir"])
         assert [

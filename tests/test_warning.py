@@ -487,3 +487,13 @@ def test_the_shift_statistic_is_the_mean_change_in_prompt_sds_and_ignores_unifor
     # a tiny uniform move: t explodes (the per-prompt changes barely scatter), the shift does not
     tiny = [b + 0.01 + 1e-4 * (i % 2) for i, b in enumerate(base)]
     assert abs(paired_stat(base, tiny)) > 100 and abs(shift_stat(base, tiny)) < 0.01
+
+
+def test_a_probe_threshold_is_never_below_the_baseline_value():
+    from personadrift.probes.calibrate import calibrate
+
+    falling = [(s, -0.01 * s) for s in range(10)]  # a null run whose projection only drifts down
+    names = ["probe_shift", "probe_L2", "trace"]
+    cal = calibrate({0: {m: falling for m in names}}, k=2, monitors=names)
+    assert cal.thresholds["probe_shift"] == 0.0 and cal.thresholds["probe_L2"] == 0.0
+    assert cal.thresholds["trace"] == pytest.approx(-0.01)  # other monitors are not floored

@@ -206,6 +206,14 @@ def load_calibration(path: str | Path) -> Calibration:
 
 
 # fitting -----------------------------------------------------------------------------------
+def floored(monitor: str, threshold: float | None) -> float | None:
+    """A probe monitor's threshold is never below its baseline value 0: null runs that only drift
+    down would otherwise set a threshold that a run whose projection has not risen crosses."""
+    if threshold is None or not monitor.startswith("probe") or monitor.startswith("probe_rollout"):
+        return threshold
+    return max(threshold, 0.0)
+
+
 def calibrate(
     nulls: Mapping[int, Mapping[str, Series]],
     alpha: float = 0.1,
@@ -221,7 +229,7 @@ def calibrate(
     thresholds, maxima = {}, {}
     for m in monitors:
         runs = [by_monitor[m] for by_monitor in nulls.values() if m in by_monitor]
-        thresholds[m] = fit_threshold(runs, alpha, k, warmup)
+        thresholds[m] = floored(m, fit_threshold(runs, alpha, k, warmup))
         maxima[m] = [sustained_max(s, k, warmup) for s in runs]
     j = len(nulls)
     expected = (math.floor(alpha * j) + 1) / (j + 1) if j else float("nan")
