@@ -30,7 +30,13 @@ def run(config: str, steps: int, instrumented: bool, out: str, extra: list[str])
     bare = (
         []
         if instrumented
-        else ["probes.enabled=false", "run_evals.every=-1", "detect.rule=''", "detect.action=none"]
+        else [
+            "probes.enabled=false",
+            "run_evals.every=-1",
+            "detect.rule=''",
+            "detect.calibration=''",
+            "detect.action=none",
+        ]
     )
     cfg = load_config(
         config,

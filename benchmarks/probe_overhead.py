@@ -32,6 +32,7 @@ def run(config: str, steps: int, probes: bool, out: str, extra: list[str]) -> di
         "run_evals.every=-1",
         f"out_dir={out}",
         f"probes.enabled={str(probes).lower()}",
+        *([] if probes else ["detect.rule=''", "detect.calibration=''"]),
         "probes.every=1",
         "checkpoints.every=1000",
         "grpo.report_to=[]",

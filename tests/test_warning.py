@@ -241,6 +241,18 @@ def test_calibration_fingerprint_mismatch_is_refused(tmp_path):
     path = _cal_for(slower).save(tmp_path / "lr.json")
     with pytest.raises(ConfigError, match="different config"):
         load_checked(ROOT / "configs/organism/visible_tests.yaml", [f"detect.calibration={path}"])
+    # a run as long as the null runs or shorter is covered; a longer one is refused
+    steps = _cal_for(hack, steps=40).save(tmp_path / "steps.json")
+    for ok in (20, 40):
+        load_checked(
+            ROOT / "configs/organism/visible_tests.yaml",
+            [f"detect.calibration={steps}", f"grpo.max_steps={ok}"],
+        )
+    with pytest.raises(ConfigError, match="grpo.max_steps: 60 steps, longer than the 40-step"):
+        load_checked(
+            ROOT / "configs/organism/visible_tests.yaml",
+            [f"detect.calibration={steps}", "grpo.max_steps=60"],
+        )
     with pytest.raises(ConfigError, match="no such file"):
         load_checked(None, [f"detect.calibration={tmp_path / 'nope.json'}"])
     with pytest.raises(ConfigError, match="needs detect.calibration"):

@@ -111,7 +111,8 @@ def config_fingerprint(cfg: Config) -> str:
     paths, bookkeeping (checkpoints, logging, in-run evals), the detector, the mitigations that
     only an alarm switches on and the realign step after training; a hackable env and its
     `_secure` twin hash alike (the null run's pair)."""
-    grpo = {k: v for k, v in cfg.grpo.items() if k not in GRPO_BOOKKEEPING}
+    # the run's length is not in it: a calibration covers runs up to its null runs' length
+    grpo = {k: v for k, v in cfg.grpo.items() if k not in GRPO_BOOKKEEPING | {"max_steps"}}
     same = dataclasses.replace(
         cfg,
         name="",
@@ -148,6 +149,7 @@ class Calibration:
     warmup: int = 0
     null_maxima: dict[str, list[float]] = field(default_factory=dict)  # per monitor, per null run
     expected_false_alarm: float = float("nan")  # (r + 1) / (J + 1) for a new null run
+    steps: int | None = None  # the null runs' length: a longer run is refused (see `check`)
 
     def threshold(self, metric: str) -> float | None:
         """The threshold of a monitor, by name or by its metric key `monitor/<name>`."""
@@ -188,6 +190,13 @@ class Calibration:
                     f"{mine}, this run {theirs}); calibrate on null runs of this setup "
                     "(`personadrift study warning`)"
                 )
+        steps = cfg.grpo.get("max_steps")
+        if self.steps is not None and steps is not None and steps > self.steps:
+            raise ConfigError(
+                f"{source}: grpo.max_steps: {steps} steps, longer than the {self.steps}-step null "
+                "runs the calibration's thresholds were fitted on (a longer run has more steps "
+                "to cross them by chance); calibrate on runs at least as long"
+            )
 
 
 def _json_float(v: float) -> float | None:
@@ -222,6 +231,7 @@ def calibrate(
     organism: str = "",
     config: str = "",
     monitors: Sequence[str] = MONITORS,
+    steps: int | None = None,
 ) -> Calibration:
     """Thresholds from the null runs `{seed: {monitor: series}}`."""
     if not 0 < alpha < 1:
@@ -234,7 +244,7 @@ def calibrate(
     j = len(nulls)
     expected = (math.floor(alpha * j) + 1) / (j + 1) if j else float("nan")
     return Calibration(
-        thresholds, alpha, k, sorted(nulls), organism, config, warmup, maxima, expected
+        thresholds, alpha, k, sorted(nulls), organism, config, warmup, maxima, expected, steps
     )
 
 

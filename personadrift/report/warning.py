@@ -215,24 +215,25 @@ class Study:
         return sorted((r for r in self.runs if r.arm == arm), key=lambda r: r.seed)
 
 
-def fingerprints(run_dir: Path) -> tuple[str, str]:
-    """(organism, config) fingerprints of a run ('' when its config cannot be loaded)."""
+def fingerprints(run_dir: Path) -> tuple[str, str, int | None]:
+    """(organism, config) fingerprints of a run and its length ('', '', None when its config
+    cannot be loaded)."""
     from personadrift.config import ConfigError, load_config
     from personadrift.probes.calibrate import config_fingerprint, organism_fingerprint
 
     try:
         cfg = load_config(run_dir / "config.yaml")
     except ConfigError:
-        return "", ""
-    return organism_fingerprint(cfg), config_fingerprint(cfg)
+        return "", "", None
+    return organism_fingerprint(cfg), config_fingerprint(cfg), cfg.grpo.get("max_steps")
 
 
 def analyse(runs: dict[tuple[str, int], str | Path], alpha: float = 0.1, k: int = 2) -> Study:
     """Read every run, calibrate on the null runs leave-one-seed-out, find every alarm."""
     results = [read_run(arm, seed, path) for (arm, seed), path in sorted(runs.items())]
     nulls = {r.seed: r.series for r in results if r.arm == "null"}
-    org, conf = fingerprints(results[0].path) if results else ("", "")
-    kw = {"organism": org, "config": conf}
+    org, conf, steps = fingerprints(results[0].path) if results else ("", "", None)
+    kw = {"organism": org, "config": conf, "steps": steps}
     names = [*MONITORS, *variant_names(results)]
     loso = leave_one_seed_out(nulls, alpha, k, monitors=names, **kw)
     full = calibrate(nulls, alpha, k, monitors=names, **kw)
