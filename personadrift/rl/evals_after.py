@@ -77,17 +77,23 @@ def pending(run_dir: Path) -> list[tuple[Path, Path]]:
     return out
 
 
-def evaluate_kept(run_dir: Path, cfg, judge=None, log=print) -> float:
-    """Evaluate every kept step, merge its values, delete its weights; the seconds it took."""
+def evaluate_kept(run_dir: Path, cfg, judge=None, log=print, policy: tuple | None = None) -> float:
+    """Evaluate every kept step, merge its values, delete its weights; the seconds it took.
+
+    `policy`: (model, tokenizer, world) to load the kept weights into (the run's own model once
+    training is over: one process, no collective); None loads the run's policy afresh."""
     from personadrift.evals.chat import chat_evals
     from personadrift.evals.monitor import in_run_config, run_evals
-    from personadrift.rl import setup
 
     todo = pending(run_dir)
     if not todo:
         return 0.0
     t0 = time.time()
-    model, tok, world = setup.load_policy(cfg)
+    if policy is None:
+        from personadrift.rl import setup
+
+        policy = setup.load_policy(cfg)
+    model, tok, world = policy
     eval_cfg = in_run_config(cfg.model_eval, cfg.run_evals)
     chat = chat_evals(cfg, judge)
     log(f"evals after training: {len(todo)} steps")

@@ -31,6 +31,7 @@ from personadrift.checks import check, ready_judge
 from personadrift.config import Config, ConfigError, load_config
 from personadrift.evals.chat import chat_evals
 from personadrift.evals.monitor import in_run_config
+from personadrift.probes.capture import unwrap
 from personadrift.probes.penalty import PersonaPenalty
 from personadrift.probes.reading import HeldOutProbe, RolloutProbe
 from personadrift.probes.steer import median_norm, steer
@@ -201,12 +202,11 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
         carried = (instruments.state(), step)
         trainer, instruments = train_pass(cfg, run_dir, target, step, carried, weak, log, judge)
     seconds = round(time.time() - t0, 1)
-    after = on_main(lambda: round(evaluate_kept(run_dir, cfg, judge, log), 1))
-    (run_dir / "DONE").write_text(
-        json.dumps(
-            {"seconds": seconds, "evals_after_seconds": after, "step": trainer.state.global_step}
-        )
-    )
+    if is_main():  # the evals after training: the run's own model, the weights kept, one process
+        policy = (unwrap(trainer.model), trainer.processing_class, instruments.world)
+        after = round(evaluate_kept(run_dir, cfg, judge, log, policy), 1)
+        done = {"seconds": seconds, "evals_after_seconds": after}
+        (run_dir / "DONE").write_text(json.dumps({**done, "step": trainer.state.global_step}))
     log(f"done: {run_dir} ({trainer.state.global_step} steps, {time.time() - t0:.0f}s)")
     on_alarm = instruments.alarm is not None and cfg.detect.action == "realign"
     # one process realigns; SFT runs on a single device
