@@ -8,7 +8,8 @@ no evals, no detector) and as configured (probe readings every `probes.every` st
 projections at every step, the alarm; the evals of every `run_evals.every` steps as the config
 says: inside the run, or with `run_evals.during: false`, as the demo's configs do, from the
 weights kept at those steps, after training). Prints the wall time of each run (start-up
-included: loading the organism, extracting the direction, the step-0 readings), the evals after
+included: loading the organism, the step-0 readings; the persona direction is extracted once
+before both, as the demo extracts it once per seed for its arms), the evals after
 training apart, and the ratios: the run itself (the target) and the run with its evals after.
 """
 
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from personadrift.config import load_config
 from personadrift.rl.train import train
@@ -59,11 +61,24 @@ def run(config: str, steps: int, instrumented: bool, out: str, extra: list[str])
     return {"wall_s": wall - after, "after_s": after, "read_s": reads, "evals": evals}
 
 
+def direction(config: str, out: str, overrides: list[str]) -> Path:
+    from personadrift.rl import setup
+
+    cfg = load_config(config, [*overrides, f"out_dir={out}"])
+    model, tok, world = setup.load_policy(cfg)
+    d = setup.build_direction(cfg, model, tok, world, Path(out) / "directions", lambda *_: None)
+    return Path(out) / "directions" / f"{d.name}.json"
+
+
 def side_by_side(config: str, steps: int, overrides: list[str]) -> tuple[dict, dict]:
     """(bare, instrumented): both runs at once, each in its own one-thread process."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     with tempfile.TemporaryDirectory() as out:
         run(config, 1, False, out, overrides)  # warm-up: organism cache, imports, sandbox
+        # as the demo does: the seed's direction extracted once, before the arms start
+        t0 = time.time()
+        overrides = [*overrides, f"probes.directions={direction(config, out, overrides)}"]
+        print(f"direction extracted once, before both runs: {time.time() - t0:.1f} s")
         procs = [
             subprocess.Popen(
                 [
