@@ -408,9 +408,9 @@ def quantities(runs: list[Run]) -> list[Quantity]:
 
 def plot_overlays(runs: list[Run], summaries: list[dict], out_dir: Path) -> list[Path]:
     """`overlay_<quantity>.png` for each quantity at least one run logged, and the calibrated
-    probe monitor against its null band (`null_band_probe.png`) where runs logged it."""
+    probe monitors against their null band (`null_band_<monitor>.png`) where runs logged them."""
     made = [plot_overlay(runs, summaries, q, out_dir) for q in quantities(runs) if q.panels]
-    made.append(plot_null_band(runs, summaries, out_dir))
+    made += [plot_null_band(runs, summaries, out_dir, m) for m in ("probe_shift", "probe")]
     return [p for p in made if p]
 
 
@@ -479,7 +479,9 @@ def plot_null_band(
         ax.axhline(t, color="black", linestyle=":", linewidth=1.0, label=f"threshold {t:g}")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("step")
-    ax.set_ylabel("paired t of the held-out prompts' projection shift")
+    ax.set_ylabel(
+        "projection shift, prompt SDs" if monitor == "probe_shift" else "paired t of the shift"
+    )
     ax.set_title(f"{key}: runs against the null band (dashed: alarms)")
     ax.legend(fontsize=8, ncols=2)
     path = out_dir / f"null_band_{monitor}.png"
