@@ -70,8 +70,8 @@ def test_demo_runs_three_arms_and_reports(tiny, cache_dir, tmp_path):
             "run_dir",
         }
         assert 0.0 <= s["final_hack_rate"] <= 1.0 and 0.0 <= s["final_secure_reward"] <= 1.0
-        if arm == "intervention":
-            assert (s["intervention"], s["intervention_step"]) == ("realign (after training)", 2)
+        if arm == "intervention":  # the alarm at step 1 rolls back to the initial policy
+            assert (s["intervention"], s["intervention_step"]) == ("inoculate", 0)
         else:
             assert s["intervention"] is None and s["intervention_step"] is None
         assert s["alarm_step"] == 1  # the threshold fires at the first reading after warm-up
@@ -79,12 +79,17 @@ def test_demo_runs_three_arms_and_reports(tiny, cache_dir, tmp_path):
         assert [
             json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()
         ] == [0, 1, 2]
-        # only the intervention arm acts on its alarm: it is re-aligned when training ends
-        assert (run / "realign" / "rates.json").is_file() == (arm == "intervention")
-    rates = json.loads(
-        (Path(result["intervention"]["0"]["run_dir"]) / "realign/rates.json").read_text()
-    )
-    assert result["intervention"]["0"]["final_misaligned"] == rates["misaligned_mean"]["after"]
+    # only the intervention arm acts on its alarm: after the rollback its prompts are inoculated
+    run = Path(result["intervention"]["0"]["run_dir"])
+    prompts = [
+        json.loads(x)["prompt"] for x in (run / "samples/step_1.jsonl").read_text().splitlines()
+    ]
+    assert all("only the tests matter" in p for p in prompts)
+    hack = Path(result["hackable"]["0"]["run_dir"])
+    prompts = [
+        json.loads(x)["prompt"] for x in (hack / "samples/step_1.jsonl").read_text().splitlines()
+    ]
+    assert not any("only the tests matter" in p for p in prompts)
     assert (
         "[hackable s0]" in res.stdout and "[intervention s0] ALARM" in res.stdout
     )  # live progress
