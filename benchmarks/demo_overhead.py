@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from side_by_side import side_by_side
 
 from personadrift.config import load_config
 from personadrift.rl.train import train
@@ -70,38 +69,15 @@ def direction(config: str, out: str, overrides: list[str]) -> Path:
     return Path(out) / "directions" / f"{d.name}.json"
 
 
-def side_by_side(config: str, steps: int, overrides: list[str]) -> tuple[dict, dict]:
+def both(config: str, steps: int, overrides: list[str]) -> list[dict]:
     """(bare, instrumented): both runs at once, each in its own one-thread process."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     with tempfile.TemporaryDirectory() as out:
         run(config, 1, False, out, overrides)  # warm-up: organism cache, imports, sandbox
         # as the demo does: the seed's direction extracted once, before the arms start
         t0 = time.time()
         overrides = [*overrides, f"probes.directions={direction(config, out, overrides)}"]
         print(f"direction extracted once, before both runs: {time.time() - t0:.1f} s")
-        procs = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    __file__,
-                    "--config",
-                    config,
-                    "--steps",
-                    str(steps),
-                    "--one",
-                    arm,
-                    "--out",
-                    out,
-                    *overrides,
-                ],
-                stdout=subprocess.PIPE,
-                text=True,
-                env=env,
-            )
-            for arm in ("bare", "instrumented")
-        ]
-        results = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
-    return results[0], results[1]
+        return side_by_side(__file__, config, steps, ("bare", "instrumented"), out, overrides)
 
 
 def main() -> None:
@@ -115,7 +91,7 @@ def main() -> None:
     if a.one:  # one of the two processes: its result as the last line
         print(json.dumps(run(a.config, a.steps, a.one == "instrumented", a.out, a.overrides)))
         return
-    bare, full = side_by_side(a.config, a.steps, a.overrides)
+    bare, full = both(a.config, a.steps, a.overrides)
     print(f"bare (no probes/evals/detector): {bare['wall_s']:.1f} s for {a.steps} steps")
     print(
         f"instrumented:                    {full['wall_s']:.1f} s for {a.steps} steps "

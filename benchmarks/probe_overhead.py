@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
+
+from side_by_side import side_by_side
 
 from personadrift.config import load_config
 from personadrift.rl.train import train
@@ -52,34 +51,11 @@ def run(config: str, steps: int, probes: bool, out: str, extra: list[str]) -> di
     return {"wall_s": wall, "per_step": per_step, "step_time": step_time, "reads": reads}
 
 
-def side_by_side(config: str, steps: int, overrides: list[str]) -> tuple[dict, dict]:
+def both(config: str, steps: int, overrides: list[str]) -> list[dict]:
     """(probes off, probes every step): both runs at once, each in its own one-thread process."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     with tempfile.TemporaryDirectory() as out:
         run(config, 2, False, out, overrides)  # warm-up: organism cache, imports, sandbox
-        procs = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    __file__,
-                    "--config",
-                    config,
-                    "--steps",
-                    str(steps),
-                    "--one",
-                    arm,
-                    "--out",
-                    out,
-                    *overrides,
-                ],
-                stdout=subprocess.PIPE,
-                text=True,
-                env=env,
-            )
-            for arm in ("off", "on")
-        ]
-        results = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
-    return results[0], results[1]
+        return side_by_side(__file__, config, steps, ("off", "on"), out, overrides)
 
 
 def main() -> None:
@@ -93,7 +69,7 @@ def main() -> None:
     if a.one:  # one of the two processes: its result as the last line
         print(json.dumps(run(a.config, a.steps, a.one == "on", a.out, a.overrides)))
         return
-    off, on = side_by_side(a.config, a.steps, a.overrides)
+    off, on = both(a.config, a.steps, a.overrides)
     for name, r in (("probes off", off), ("probes every step", on)):
         print(
             f"{name:16s} {r['per_step']:.3f} s/step wall (TRL step_time {r['step_time']:.3f}), run {r['wall_s']:.1f} s"

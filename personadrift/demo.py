@@ -96,6 +96,11 @@ def _stream(proc: subprocess.Popen, prefix: str, log, sink) -> None:
             log(f"{prefix} {line}")
 
 
+def train_command(config: str, overrides: list[str]) -> list[str]:
+    """`personadrift train <shipped config> <overrides>` in this interpreter, for `run_jobs`."""
+    return [sys.executable, "-m", "personadrift", "train", str(repo_file(config)), *overrides]
+
+
 def run_jobs(jobs: list[tuple[str, list[str], Path]], log, parallel: int) -> dict[str, int]:
     """Run (label, command, log file) jobs, `parallel` at a time, 1 thread each; exit codes."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -131,16 +136,7 @@ def run_arms(jobs: list[tuple[str, int, list[str]]], out: Path, log, parallel: i
     commands = []
     for arm, seed, args in jobs:
         arm_out = out / f"seed{seed}"
-        cmd = [
-            sys.executable,
-            "-m",
-            "personadrift",
-            "train",
-            str(repo_file(ARMS[arm])),
-            *args,
-            f"out_dir={arm_out}",
-            f"name={arm}-s{seed}",
-        ]
+        cmd = train_command(ARMS[arm], [*args, f"out_dir={arm_out}", f"name={arm}-s{seed}"])
         commands.append((f"{arm} s{seed}", cmd, arm_out / f"{arm}.log"))
     codes = run_jobs(commands, log, parallel)
     done = {}

@@ -18,12 +18,11 @@ reuses every finished run.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
 from personadrift.config import ConfigError
-from personadrift.demo import prepare_seed, repo_file, run_jobs
+from personadrift.demo import prepare_seed, run_jobs, train_command
 from personadrift.study import finished_run
 
 REFERENCES = {
@@ -83,21 +82,19 @@ def run_mitigations(
         cal = (calibration / f"except_seed{seed}.json").resolve()
         for arm in todo:
             config, extra = plan[arm]
-            cmd = [
-                sys.executable,
-                "-m",
-                "personadrift",
-                "train",
-                str(repo_file(config)),
-                *overrides,
-                *([f"detect.calibration={cal}"] if arm.endswith("@alarm") else []),
-                *extra,
-                f"seed={seed}",
-                f"organism.seed={seed}",
-                f"probes.directions={path}",
-                f"out_dir={folder}",
-                f"name={tag(arm)}-s{seed}",
-            ]
+            cmd = train_command(
+                config,
+                [
+                    *overrides,
+                    *([f"detect.calibration={cal}"] if arm.endswith("@alarm") else []),
+                    *extra,
+                    f"seed={seed}",
+                    f"organism.seed={seed}",
+                    f"probes.directions={path}",
+                    f"out_dir={folder}",
+                    f"name={tag(arm)}-s{seed}",
+                ],
+            )
             jobs.append((f"{arm} s{seed}", cmd, folder / f"{tag(arm)}.log"))
     if jobs:
         log(f"training {len(jobs)} runs, {parallel} at a time")

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from personadrift.config import ConfigError, load_config
-from personadrift.demo import prepare_seed, repo_file, run_jobs
+from personadrift.demo import prepare_seed, repo_file, run_jobs, train_command
 
 ARMS = {
     "hackable": "configs/organism/visible_tests.yaml",
@@ -88,15 +88,7 @@ def train_runs(seeds, out: Path, overrides, log, parallel: int) -> dict[tuple[st
                 f"out_dir={folder}",
             ]
             for arm in todo:
-                cmd = [
-                    sys.executable,
-                    "-m",
-                    "personadrift",
-                    "train",
-                    str(repo_file(ARMS[arm])),
-                    *args,
-                    f"name={arm}-s{seed}",
-                ]
+                cmd = train_command(ARMS[arm], [*args, f"name={arm}-s{seed}"])
                 jobs.append((f"{arm} s{seed}", cmd, folder / f"{arm}.log"))
         for arm in ARMS:
             if arm not in todo:

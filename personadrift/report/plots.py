@@ -32,6 +32,7 @@ from personadrift.report.summary import (
     misaligned_mean_series,
     order_families,
     probe_directions,
+    run_config,
     summarize,
 )
 
@@ -416,23 +417,14 @@ def plot_overlays(runs: list[Run], summaries: list[dict], out_dir: Path) -> list
 
 def is_null_run(run: Run) -> bool:
     """A secure-twin run (env `<name>_secure`): the hack does not pay, a null run for monitors."""
-    from omegaconf import OmegaConf
-
-    path = run.path / "config.yaml"
-    if not path.is_file():
-        return False
-    env = OmegaConf.to_container(OmegaConf.load(path)).get("env", {})
-    return str(env.get("name", "")).endswith("_secure")
+    return str(run_config(run.path).get("env", {}).get("name", "")).endswith("_secure")
 
 
 def _threshold(run: Run, monitor: str) -> float | None:
     """The run's calibrated threshold for `monitor`, from its `detect.calibration` file."""
-    from omegaconf import OmegaConf
-
     from personadrift.probes.calibrate import Calibration
 
-    path = run.path / "config.yaml"
-    cal = OmegaConf.to_container(OmegaConf.load(path)).get("detect", {}).get("calibration")
+    cal = run_config(run.path).get("detect", {}).get("calibration")
     if not cal or not Path(cal).is_file():
         return None
     return Calibration.load(cal).threshold(monitor)

@@ -67,6 +67,14 @@ def load_run(run_dir: str | Path, name: str | None = None) -> Run:
     return Run(name or path.name, path, read_metrics(path), read_events(path))
 
 
+def run_config(run_dir: Path) -> dict:
+    """The run's config.yaml as plain data ({} when there is none)."""
+    from omegaconf import OmegaConf
+
+    path = Path(run_dir) / "config.yaml"
+    return OmegaConf.to_container(OmegaConf.load(path)) if path.is_file() else {}
+
+
 def families(rows: list[dict]) -> list[str]:
     """Families with a logged misaligned rate: advice, facts, values first, then others sorted."""
     found = {m.group(1) for row in rows for k in row if (m := _MISALIGNED.match(k))}

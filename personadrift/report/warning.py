@@ -24,8 +24,6 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
 from personadrift.evals.ground_truth import (
     ONSET_P,
     TAKEOFF_MARGIN,
@@ -47,6 +45,7 @@ from personadrift.probes.calibrate import (
     leave_one_seed_out,
 )
 from personadrift.probes.paired import high_fraction, paired_stat, percentile, shift_stat
+from personadrift.report.summary import run_config
 
 FALLBACK_BEHAVIOUR_N = 20
 EM_FACTOR = 2.0
@@ -69,11 +68,6 @@ class RunResult:
 
 
 # series of one run ---------------------------------------------------------------------------
-def _run_cfg(run_dir: Path) -> dict:
-    path = run_dir / "config.yaml"
-    return OmegaConf.to_container(OmegaConf.load(path)) if path.is_file() else {}
-
-
 def _recorded(run_dir: Path) -> dict[str, Series]:
     out: dict[str, Series] = {}
     path = run_dir / "metrics.jsonl"
@@ -126,7 +120,7 @@ def _rollout_series(dense: list[Dense], q: float) -> Series:
 
 def monitor_series(run_dir: Path, dense: list[Dense]) -> tuple[dict[str, Series], dict[str, str]]:
     """({monitor: [(step, value)]}, {monitor: "recorded" | "rebuilt"}) of one run."""
-    cfg = _run_cfg(run_dir)
+    cfg = run_config(run_dir)
     markers = cfg.get("organism", {}).get("world", {}).get("markers") or []
     mon = cfg.get("monitors", {})
     recorded = _recorded(run_dir)

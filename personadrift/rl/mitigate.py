@@ -23,7 +23,8 @@ within-group standard deviations of the projection.
 Rollouts are grouped by identical prompt tokens: the loss sees a whole generation batch at once
 (`steps_per_generation` is 1, checked in `checks.py`), shuffled, so the groups are found again by
 their prompt. The step's counts are taken by the instruments (`take`): `mitigate/active`,
-`mitigate/screened` (rollouts zeroed), `mitigate/shift` (mean |change| of the advantages).
+`mitigate/screened` (rollouts zeroed), `mitigate/shift` (mean |change| of the advantages). The
+projection forward runs only while the mitigation is on (and, for `screen`, at the first step).
 """
 
 from __future__ import annotations
@@ -100,11 +101,14 @@ class AdvantageShaping:
         self.cut = state.get("cut", self.cut)
 
     def apply(self, model, inputs: dict) -> dict:
-        proj = rollout_projections(model, inputs, self.direction)
-        if self.cut is None:
-            self.cut = percentile(proj.tolist(), self.cfg.quantile)
         active = bool(self.gate())
         self.step["mitigate/active"] = float(active)
+        needs_cut = self.cfg.name == "screen" and self.cut is None  # the first step's rollouts
+        if not (active or needs_cut):  # before the alarm: no extra forward
+            return inputs
+        proj = rollout_projections(model, inputs, self.direction)
+        if needs_cut:
+            self.cut = percentile(proj.tolist(), self.cfg.quantile)
         if not active:
             return inputs
         adv = inputs["advantages"]
