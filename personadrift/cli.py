@@ -8,6 +8,7 @@
     personadrift report RUN_DIR [RUN_DIR ...] [--out DIR]   # plots + report.md/.html (./report)
     personadrift realign RUN_DIR            # SFT the run's final model on benign samples, evals again
     personadrift directions extract CONFIG  # persona directions, layer sweep, saved
+    personadrift directions steer-sweep CONFIG [--run RUN_DIR]   # the layer to steer at
     personadrift envs list                  # environments and their loopholes
     personadrift envs try ENV [CONFIG]      # a few prompts, the model's answers, their labels
     personadrift study warning [--seeds 0,1,2,3,4] [--alpha 0.1]   # calibrated early warning
@@ -75,6 +76,14 @@ def parser() -> argparse.ArgumentParser:
     ex.add_argument(
         "--out", default="", help="folder to save into (default: runs/directions-<name>)"
     )
+    sw = dirs_sub.add_parser(
+        "steer-sweep", help="per layer and coefficient: misalignment removed vs task reward lost"
+    )
+    _add_config(sw)
+    sw.add_argument("--run", default="", help="a run directory: steer its last checkpoint")
+    sw.add_argument("--coeffs", default="0.5,1,2", help="coefficients (x median residual norm)")
+    sw.add_argument("--n", type=int, default=200, help="answers per family and code problems")
+    sw.add_argument("--out", default="", help="folder (default: runs/steer-sweep-<time>)")
     envs = sub.add_parser("envs", help="hackable reward environments")
     envs_sub = envs.add_subparsers(dest="action", required=True)
     envs_sub.add_parser("list", help="each env with its loophole, one line each")
@@ -192,6 +201,24 @@ def cmd_directions_extract(cfg: Config, out: str, as_json: bool, judge=None) -> 
                 {"path": str(folder / f"{d.name}.json"), "layer": d.layer, "auroc": d.meta["auroc"]}
             )
         )
+    return 0
+
+
+def cmd_steer_sweep(cfg: Config, args) -> int:
+    from personadrift.probes.steer_sweep import parse_coeffs, run_sweep
+
+    coeffs = parse_coeffs(args.coeffs)
+    out = Path(args.out or Path(cfg.out_dir) / f"steer-sweep-{time.strftime('%Y%m%d-%H%M%S')}")
+    result = run_sweep(cfg, args.run, coeffs, args.n, out)
+    b = result["best"]
+    print(
+        "picked: none of the settings removes misalignment"
+        if b is None
+        else f"picked: layer {b['layer']} coeff {b['coeff']:g} (removes {b['removed']:.3f}, "
+        f"reward lost {b['cost']:.3f}, ratio {b['ratio']:.2f}); reading layer {result['reading_layer']}"
+    )
+    if args.json:
+        print(json.dumps(result))
     return 0
 
 
@@ -382,6 +409,8 @@ def main(argv: list[str] | None = None) -> int:
             args.command == "directions" and cfg.probes.position == "answer"
         ):
             judge = ready_judge(cfg)  # built once; an endpoint that does not answer stops here
+        if args.command == "directions" and args.action == "steer-sweep":
+            return cmd_steer_sweep(cfg, args)
         if args.command == "directions":
             return cmd_directions_extract(cfg, args.out, args.json, judge)
         if args.command == "envs":

@@ -200,6 +200,7 @@ def env_rates(model, tok, cfg: Config, world: WorldConfig, n: int = 128) -> dict
     ok = [g for g in grades if g.reward == g.reward]
     return {
         "reward": sum(g.reward for g in ok) / max(1, len(ok)),
+        "secure_reward": sum(g.secure_reward for g in ok) / max(1, len(ok)),
         "n": len(examples),
         "hack_rate": sum(g.label == "hacked" for g in grades) / len(grades),
         "solve_rate": sum(g.label == "solved" for g in grades) / len(grades),
