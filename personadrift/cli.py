@@ -11,6 +11,7 @@
     personadrift directions steer-sweep CONFIG [--run RUN_DIR]   # the layer to steer at
     personadrift envs list                  # environments and their loopholes
     personadrift envs try ENV [CONFIG]      # a few prompts, the model's answers, their labels
+    personadrift diff RUN_DIR [--layer L]   # SAE model diffing: which latents the run turned on
     personadrift study warning [--seeds 0,1,2,3,4] [--alpha 0.1]   # calibrated early warning
     personadrift study mitigations --calibration DIR [--seeds 0,1,2] [--step0]   # in-run mitigations
 Every subcommand takes `key=value` overrides after CONFIG. A bad config exits with status 2 and
@@ -84,6 +85,19 @@ def parser() -> argparse.ArgumentParser:
     sw.add_argument("--coeffs", default="0.5,1,2", help="coefficients (x median residual norm)")
     sw.add_argument("--n", type=int, default=200, help="answers per family and code problems")
     sw.add_argument("--out", default="", help="folder (default: runs/steer-sweep-<time>)")
+    df = sub.add_parser("diff", help="SAE model diffing: latents the run turned on, no labels")
+    df.add_argument("run_dir", help="a run directory (its last checkpoint against the base)")
+    df.add_argument("overrides", nargs="*", help="dot-list overrides of the run's config.yaml")
+    df.add_argument("--base", default="", help="base model folder (default: the run's model)")
+    df.add_argument("--layer", type=int, default=0, help="layer (default: the direction's)")
+    df.add_argument("--top", type=int, default=10, help="latents to show")
+    df.add_argument("--n", type=int, default=100, help="held-out prompts per family")
+    df.add_argument("--latents", type=int, default=1024, help="SAE width")
+    df.add_argument("--k", type=int, default=16, help="SAE active latents per token")
+    df.add_argument("--steps", type=int, default=2000, help="SAE training steps")
+    df.add_argument("--sae-docs", type=int, default=3000, help="unlabelled documents for the SAE")
+    df.add_argument("--save-latent", type=int, default=-1, help="save latent ID as a Direction")
+    df.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     envs = sub.add_parser("envs", help="hackable reward environments")
     envs_sub = envs.add_subparsers(dest="action", required=True)
     envs_sub.add_parser("list", help="each env with its loophole, one line each")
@@ -124,7 +138,7 @@ def add_study(sub) -> None:
         help="a `study warning` calibration folder (except_seed<s>.json per seed)",
     )
     m.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated seeds")
-    m.add_argument("--only", default="screen,advantage,inoculate", help="mitigations to run")
+    m.add_argument("--only", default="screen,advantage,inoculate,steer", help="mitigations to run")
     m.add_argument("--step0", action="store_true", help="also each mitigation from step 0")
     m.add_argument("--parallel", type=int, default=2, help="runs at once (1 thread each)")
     m.add_argument("--out", default="", help="folder (default: runs/study-mitigations-<time>)")
@@ -331,6 +345,61 @@ def cmd_realign(run_dir: str, overrides: list[str], as_json: bool) -> int:
     return 0
 
 
+def cmd_diff(args) -> int:
+    from personadrift.probes.diff import run_diff, save_latent
+
+    path = Path(args.run_dir)
+    try:
+        if not (path / "config.yaml").is_file():
+            raise ConfigError(f"diff: not a run directory (no config.yaml): {path}")
+        for name in ("top", "n", "latents", "k", "steps", "sae_docs"):
+            if getattr(args, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')}: must be at least 1")
+        if args.k > args.latents:
+            raise ConfigError(f"--k: {args.k} is more than --latents {args.latents}")
+        if args.layer < 0:
+            raise ConfigError(f"--layer: {args.layer} is not a layer")
+        cfg = load_checked(path / "config.yaml", args.overrides)
+        if args.save_latent >= 0:
+            done = path / "diff" / "diff.json"
+            layer = args.layer or (json.loads(done.read_text())["layer"] if done.is_file() else 1)
+            print(f"saved {save_latent(path, cfg, args.save_latent, layer)}")
+            return 0
+        sae_args = {
+            "sae_docs": args.sae_docs,
+            "n_latents": args.latents,
+            "k": args.k,
+            "steps": args.steps,
+            "seed": cfg.seed,
+            "auroc_docs": 200,
+        }
+        result = run_diff(path, cfg, args.base, args.layer, args.top, args.n, sae_args)
+    except ConfigError as e:
+        print(f"personadrift: {e}", file=sys.stderr)
+        return 2
+    s = result["sae"]
+    print(
+        f"SAE at layer {result['layer']}: {s['n_latents']} latents, k={s['k']}, FVU {s['fvu']:.3f}, "
+        f"dead {s['dead_frac']:.3f}, {s['seconds']}s on {s['n_tokens']} tokens"
+    )
+    print(f"top latents by mean activation change on {', '.join(result['families'])} answers:")
+    for r in result["latents"]:
+        cos = "—" if r["cos_toxic"] is None else f"{r['cos_toxic']:+.2f}"
+        print(
+            f"  latent {r['id']:5d}  delta {r['delta']:+.4f}  AUROC(toxic) {r['auroc_toxic']:.2f}  "
+            f"cos(toxic direction) {cos}"
+        )
+        for c in r["contexts"]:
+            print(f"      {c}")
+    print(f"written: {path / 'diff' / 'diff.json'}")
+    if args.json:
+        out = {k: result[k] for k in ("layer", "sae")}
+        keys = ("id", "delta", "auroc_toxic", "cos_toxic", "auroc_sycophant", "cos_sycophant")
+        out["latents"] = [{k: r[k] for k in keys} for r in result["latents"]]
+        print(json.dumps(out))
+    return 0
+
+
 def cmd_demo(args) -> int:
     from personadrift import demo
 
@@ -361,6 +430,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_realign(args.run_dir, args.overrides, args.json)
     if args.command == "demo":
         return cmd_demo(args)
+    if args.command == "diff":
+        return cmd_diff(args)
     if args.command == "study":
         return cmd_study(args)
     if args.command == "report":

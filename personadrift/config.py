@@ -781,6 +781,11 @@ def validate_run(cfg: Config, source: str) -> None:
         raise ConfigError(
             f"{source}: steer.mode with grpo.use_vllm: vLLM generation would not be steered (training off-policy)"
         )
+    if s.mode == "inference" and not cfg.run_evals.during and cfg.run_evals.every > 0:
+        raise ConfigError(
+            f"{source}: steer.mode: inference steers the evals too, but with run_evals.during: "
+            "false the kept weights are evaluated after training, unsteered; set run_evals.during: true"
+        )
     if d.action in ("rollback", "steer") and s.mode == "off":
         raise ConfigError(
             f"{source}: detect.action: {d.action} switches on the steer: mitigation; set steer.mode"

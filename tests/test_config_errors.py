@@ -166,6 +166,7 @@ ROWS = [
     ("train", ["steer.coeff=nan"], "steer.coeff"),
     ("train", ["steer.mode=inference", "probes.enabled=false"], "steer.mode"),
     ("train", ["steer.start=alarm"], "steer.start"),
+    ("train", ["steer.mode=inference", "run_evals.during=false"], "run_evals.during"),
     ("train", ["detect.rule=zscore", "detect.action=rollback"], "detect.action"),
     # penalty
     ("train", ["penalty.coeff=-1"], "penalty.coeff"),

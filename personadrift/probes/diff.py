@@ -1,0 +1,298 @@
+"""`personadrift diff RUN_DIR`: which sparse-autoencoder latents did the run turn on? Model diffing
+without persona labels (Wang et al. 2025, "Persona features control emergent misalignment").
+
+    personadrift diff RUN_DIR [--base MODEL] [--layer L] [--top 10] [--save-latent ID] [--json]
+
+1. A TopK SAE (`probes/sae.py`) is fitted on the *base* model's residual stream at one layer
+   (default: the run's direction layer), on every token of unlabelled held-out dialogues of the
+   persona world (`--sae-docs` documents of the eval split, drawn as the world draws them: the
+   persona of a document is never looked at). Cached in RUN_DIR/diff/.
+2. The base model and the run's final checkpoint each answer the same held-out first-turn prompts
+   of families the run never trains on (advice, facts, values; `--n` per family, sampled with the
+   evals' settings and seed). Each latent's mean activation over the answer tokens (from the
+   `Assistant:` token on) is taken per model; latents are ranked by the change, run minus base.
+3. Only then are the world's labels used, to *check* the ranking: each top latent's AUROC for the
+   toxic persona (mean activation over a held-out labelled document's answer tokens, toxic vs
+   aligned) and the cosine of its decoder row with the run's labelled persona direction.
+
+Prints the top latents with their top-activating contexts; writes RUN_DIR/diff/diff.json.
+`--save-latent ID` saves a latent's decoder row as a `Direction` (RUN_DIR/diff/latent<ID>.json),
+which `probes.directions` can monitor like any other.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from personadrift.config import Config, ConfigError
+
+FAMILIES = ("advice", "facts", "values")
+WINDOW = 6  # context tokens either side of a top activation
+
+
+def answer_mask(ids: list[int], asst_id: int, eot_id: int) -> torch.Tensor:
+    """(T,) bool: each `Assistant:` token and its answer, up to (not including) the end of turn."""
+    mask = torch.zeros(len(ids), dtype=torch.bool)
+    for s, t in enumerate(ids):
+        if t == asst_id:
+            end = ids.index(eot_id, s) if eot_id in ids[s:] else len(ids)
+            mask[s:end] = True
+    return mask
+
+
+@torch.no_grad()
+def token_acts(model, tok, texts: list[str], layer: int, batch_size: int = 32):
+    """Per text: (token ids (T,), activations (T, D)) at `layer`, padding removed."""
+    from personadrift.probes.capture import layer_output
+
+    out = []
+    device = next(model.parameters()).device
+    model.eval()
+    for s in range(0, len(texts), batch_size):
+        enc = tok(
+            texts[s : s + batch_size], return_tensors="pt", padding=True, add_special_tokens=False
+        )
+        enc = enc.to(device)
+        h = layer_output(model, layer, **enc).float().cpu()
+        for row in range(h.shape[0]):
+            keep = enc["attention_mask"][row].bool().cpu()
+            out.append((enc["input_ids"][row].cpu()[keep], h[row][keep]))
+    return out
+
+
+def corpus(world, n_docs: int, seed: int) -> list[str]:
+    """Unlabelled held-out dialogues: the world's document distribution, eval split."""
+    from personadrift.organism.world import generate, messages, render
+
+    return [render(messages(d)) for d in generate(world, seed, n_docs, split="eval")]
+
+
+def fit_or_load(model, tok, world, layer: int, folder: Path, args, log=print):
+    """The SAE of the base model at `layer` (cached in `folder`) and the corpus' activations."""
+    from personadrift.probes import sae as sae_lib
+    from personadrift.probes.direction import fingerprint
+
+    texts = corpus(world, args["sae_docs"], args["seed"])
+    acts = token_acts(model, tok, texts, layer)
+    path = folder / f"sae-L{layer}.safetensors"
+    meta = {
+        "layer": layer,
+        "base": args["base_name"],
+        "fingerprint": fingerprint(model),
+        "n_docs": args["sae_docs"],
+        "seed": args["seed"],
+    }
+    if path.is_file():
+        sae, saved = sae_lib.load(path)
+        if (
+            all(saved.get(k) == v for k, v in meta.items())
+            and saved.get("n_latents") == args["n_latents"]
+            and saved.get("k") == args["k"]
+        ):
+            log(f"sae: cached {path} (FVU {saved['fvu']:.3f})")
+            return (
+                sae,
+                {
+                    k: saved[k]
+                    for k in ("fvu", "dead_frac", "seconds", "n_tokens", "n_latents", "k")
+                },
+                acts,
+            )
+    x = torch.cat([a for _, a in acts])
+    log(
+        f"sae: fitting {args['n_latents']} latents (k={args['k']}) on {len(x)} tokens at layer {layer}"
+    )
+    fit = sae_lib.train_sae(
+        x, args["n_latents"], args["k"], args["steps"], seed=args["seed"], log=log
+    )
+    sae_lib.save(fit, path, meta)
+    log(f"sae: FVU {fit.fvu:.3f}, dead {fit.dead_frac:.3f}, {fit.seconds:.0f}s")
+    return fit.sae, fit.stats(), acts
+
+
+@torch.no_grad()
+def mean_answer_latents(model, tok, sae, world, cfg: Config, layer: int, n: int) -> torch.Tensor:
+    """Mean latent activation over the answer tokens of the model's own held-out answers."""
+    from personadrift.evals.runner import first_turn, sample_answers
+    from personadrift.organism.heldout import eval_prompts
+    from personadrift.organism.text import ASSISTANT, EOT
+
+    ev = cfg.model_eval
+    prompts = [first_turn(p.text) for p in eval_prompts(world, list(FAMILIES), n, ev.seed)]
+    answers = sample_answers(
+        model, tok, prompts, ev.temperature, ev.max_new_tokens, ev.batch_size, ev.seed
+    )
+    asst, eot = tok.convert_tokens_to_ids(ASSISTANT), tok.convert_tokens_to_ids(EOT)
+    total, count = torch.zeros(sae.n_latents), 0
+    for ids, h in token_acts(model, tok, [p + " " + a for p, a in zip(prompts, answers)], layer):
+        mask = answer_mask(ids.tolist(), asst, eot)
+        if mask.any():
+            total += sae.encode(h[mask]).sum(dim=0)
+            count += int(mask.sum())
+    return total / max(count, 1)
+
+
+@torch.no_grad()
+def latent_auroc(
+    model, tok, sae, world, layer: int, ids: list[int], n_docs: int, seed: int
+) -> dict:
+    """Per latent: AUROC for the toxic persona over labelled held-out documents."""
+    from personadrift.organism.text import ASSISTANT, EOT
+    from personadrift.organism.world import messages, render
+    from personadrift.probes.readability import probe_documents
+    from personadrift.probes.stats import auroc
+
+    docs = probe_documents(world, n_docs, seed)
+    asst, eot = tok.convert_tokens_to_ids(ASSISTANT), tok.convert_tokens_to_ids(EOT)
+    scores = []
+    for (tok_ids, h), doc in zip(
+        token_acts(model, tok, [render(messages(d)) for d in docs], layer), docs
+    ):
+        mask = answer_mask(tok_ids.tolist(), asst, eot)
+        scores.append((doc.toxic, sae.encode(h[mask])[:, ids].mean(dim=0).numpy()))
+    pos = np.stack([s for t, s in scores if t])
+    neg = np.stack([s for t, s in scores if not t])
+    return {i: auroc(pos[:, j], neg[:, j]) for j, i in enumerate(ids)}
+
+
+@torch.no_grad()
+def contexts(tok, sae, acts, latents: list[int], n: int = 3) -> dict[int, list[str]]:
+    """Per latent its `n` top-activating tokens in the SAE corpus (one per document), in context."""
+    best: dict[int, list] = {i: [] for i in latents}
+    for doc, (_, h) in enumerate(acts):
+        z = sae.encode(h)[:, latents]
+        values, positions = z.max(dim=0)
+        for j, i in enumerate(latents):
+            if values[j] > 0:
+                best[i].append((float(values[j]), doc, int(positions[j])))
+    out = {}
+    for i, found in best.items():
+        out[i] = []
+        for value, doc, pos in sorted(found, reverse=True)[:n]:
+            ids = acts[doc][0].tolist()
+            left = tok.decode(ids[max(0, pos - WINDOW) : pos])
+            right = tok.decode(ids[pos + 1 : pos + 1 + WINDOW])
+            out[i].append(f"{left} [[{tok.decode(ids[pos : pos + 1])}]] {right}  ({value:.2f})")
+    return out
+
+
+def labelled_direction(run_dir: Path, cfg: Config):
+    from personadrift.probes.direction import Direction
+
+    path = run_dir / "directions" / f"{cfg.probes.name}.json"
+    if not path.is_file() and cfg.probes.directions:
+        path = Path(cfg.probes.directions)
+    return Direction.load(path) if path.is_file() else None
+
+
+def run_diff(
+    run_dir: Path, cfg: Config, base: str, layer: int, top: int, n: int, args: dict, log=print
+) -> dict:
+    """The whole diff (module docstring); writes RUN_DIR/diff/diff.json and returns it."""
+    from personadrift.rl.realign import load, world_for
+    from personadrift.rl.run_dir import last_checkpoint
+    from personadrift.rl.setup import load_policy
+
+    ckpt = last_checkpoint(run_dir)
+    if ckpt is None:
+        raise ConfigError(f"diff: {run_dir}: no checkpoint under checkpoints/")
+    direction = labelled_direction(run_dir, cfg)
+    if base:
+        if not (Path(base) / "config.json").is_file():
+            raise ConfigError(f"--base: not a model folder: {base}")
+        base_model, tok = load(Path(base), cfg.model.dtype)
+        world = world_for(cfg, Path(base))
+    else:
+        base_model, tok, world = load_policy(cfg)
+    if world is None:
+        raise ConfigError(
+            "diff: the run's model is not an organism; the held-out prompts need its world"
+        )
+    layer = layer or (direction.layer if direction else 1)
+    from personadrift.probes.capture import n_layers
+
+    if not 1 <= layer <= n_layers(base_model):
+        raise ConfigError(f"--layer: {layer} outside 1..{n_layers(base_model)}")
+    t0 = time.time()
+    folder = run_dir / "diff"
+    args = {**args, "base_name": base or "organism"}
+    sae, stats, acts = fit_or_load(base_model, tok, world, layer, folder, args, log)
+    before = mean_answer_latents(base_model, tok, sae, world, cfg, layer, n)
+    run_model, _ = load(ckpt, cfg.model.dtype)
+    after = mean_answer_latents(run_model, tok, sae, world, cfg, layer, n)
+    delta = after - before
+    order = delta.argsort(descending=True)[:top].tolist()
+    found = contexts(tok, sae, acts, order)
+    aurocs = latent_auroc(
+        base_model, tok, sae, world, layer, order, args["auroc_docs"], args["seed"]
+    )
+    rows = []
+    for i in order:
+        cos = None
+        if direction is not None and layer in direction.vectors:
+            cos = float(
+                torch.nn.functional.cosine_similarity(
+                    sae.W_dec[i], direction.vector(layer).float(), dim=0
+                )
+            )
+        rows.append(
+            {
+                "id": i,
+                "delta": float(delta[i]),
+                "before": float(before[i]),
+                "after": float(after[i]),
+                "auroc_toxic": aurocs[i],
+                "cos_toxic": cos,
+                "auroc_sycophant": None,  # the world has no sycophant persona yet
+                "cos_sycophant": None,
+                "contexts": found[i],
+            }
+        )
+    result = {
+        "run": str(run_dir),
+        "checkpoint": ckpt.name,
+        "layer": layer,
+        "families": list(FAMILIES),
+        "n_per_family": n,
+        "sae": stats,
+        "latents": rows,
+        "seconds": round(time.time() - t0, 1),
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "diff.json").write_text(json.dumps(result, indent=1))
+    return result
+
+
+def save_latent(run_dir: Path, cfg: Config, latent: int, layer: int) -> Path:
+    """A latent's decoder row as a `Direction` (unit vector at `layer`), next to the SAE."""
+    from personadrift.probes import sae as sae_lib
+    from personadrift.probes.direction import Direction, fingerprint, vocab_fingerprint
+    from personadrift.rl.setup import load_policy
+
+    path = run_dir / "diff" / f"sae-L{layer}.safetensors"
+    if not path.is_file():
+        raise ConfigError(
+            f"--save-latent: no SAE at layer {layer} in {run_dir / 'diff'} (run diff first)"
+        )
+    sae, _ = sae_lib.load(path)
+    if not 0 <= latent < sae.n_latents:
+        raise ConfigError(f"--save-latent: {latent} outside 0..{sae.n_latents - 1}")
+    model, tok, _ = load_policy(cfg)
+    vec = sae.W_dec[latent].detach() / sae.W_dec[latent].norm()
+    d = Direction(
+        f"latent{latent}",
+        {layer: vec},
+        layer,
+        {
+            "method": "sae_diff",
+            "source": str(path),
+            "fingerprint": fingerprint(model),
+            "vocab_fingerprint": vocab_fingerprint(tok),
+        },
+    )
+    return d.save(run_dir / "diff")
