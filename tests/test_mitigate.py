@@ -160,3 +160,24 @@ def test_the_mitigation_bar_contains_the_persona_and_keeps_the_reward_or_stops_t
     plan = arms(["screen"], step0=True)
     assert set(plan) == {"hackable", "control", "screen@alarm", "screen@step0"}
     assert "mitigate.start=step0" in plan["screen@step0"][1]
+
+
+def test_every_arm_of_the_study_is_a_valid_run():
+    """Each mitigation's config, on the alarm (with a seed's calibration) and in its step-0 form."""
+    from personadrift.checks import load_checked
+    from personadrift.mitigations import MITIGATIONS, arms
+
+    plan = arms(list(MITIGATIONS), step0=True)
+    assert set(plan) == {"hackable", "control"} | {
+        f"{m}@{when}" for m in MITIGATIONS for when in ("alarm", "step0")
+    }
+    cal = ROOT / "configs/calibration/except_seed0.json"
+    for arm, (config, overrides) in plan.items():
+        extra = [f"detect.calibration={cal}"] if arm.endswith("@alarm") else []
+        cfg = load_checked(ROOT / config, [*overrides, *extra, "seed=0", "organism.seed=0"])
+        if arm.endswith("@step0"):
+            assert cfg.detect.rule == "" and (
+                cfg.mitigate.start == "step0" or cfg.steer.start == "step0"
+            )
+        elif arm.endswith("@alarm"):
+            assert cfg.detect.rule == "calibrated" and cfg.detect.action in ("mitigate", "steer")
