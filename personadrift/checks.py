@@ -18,6 +18,7 @@ answers, still before anything is written.
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import re
 import typing
@@ -54,9 +55,26 @@ def check(cfg: Config, source: str = "<config>") -> None:
     check_chat_data(cfg, source)
     if cfg.probes.directions and not Path(cfg.probes.directions).is_file():
         raise ConfigError(f"{source}: probes.directions: no such file: {cfg.probes.directions}")
+    check_also(cfg, source)
     check_calibration(cfg, source)
     check_mitigation(cfg, source)
     check_realign(cfg, source)
+
+
+def check_also(cfg: Config, source: str) -> None:
+    """`probes.also`: saved directions, each with a name of its own."""
+    p = cfg.probes
+    names = [p.name] + (["random"] if p.random else [])
+    for path in p.also:
+        if not Path(path).is_file():
+            raise ConfigError(f"{source}: probes.also: no such file: {path}")
+        try:
+            name = json.loads(Path(path).read_text())["name"]
+        except (ValueError, KeyError, TypeError):
+            raise ConfigError(f"{source}: probes.also: {path} is not a saved direction") from None
+        if name in names:
+            raise ConfigError(f"{source}: probes.also: two directions named {name!r} ({path})")
+        names.append(name)
 
 
 def check_realign(cfg: Config, source: str) -> None:

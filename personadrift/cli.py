@@ -94,7 +94,7 @@ def parser() -> argparse.ArgumentParser:
     df.add_argument("--n", type=int, default=100, help="held-out prompts per family")
     df.add_argument("--latents", type=int, default=1024, help="SAE width")
     df.add_argument("--k", type=int, default=16, help="SAE active latents per token")
-    df.add_argument("--steps", type=int, default=2000, help="SAE training steps")
+    df.add_argument("--steps", type=int, default=1000, help="SAE training steps")
     df.add_argument("--sae-docs", type=int, default=3000, help="unlabelled documents for the SAE")
     df.add_argument("--save-latent", type=int, default=-1, help="save latent ID as a Direction")
     df.add_argument("--json", action="store_true", help="print one JSON object as the last line")

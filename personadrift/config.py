@@ -275,6 +275,16 @@ class ProbesConfig:
         "",
     )
     name: str = _help("name of the persona direction", "toxic")
+    also: list[str] = _help(
+        "more saved directions (.json) read with it at every held-out reading, each under its own "
+        "name (probe/<name>/eval_mean, z, shift); the detector and mitigations use the first",
+        factory=list,
+    )
+    random: bool = _help(
+        "also read a random unit direction (seeded by the run's seed, at the direction's layers) "
+        "as the null: probe/random/...",
+        False,
+    )
     method: str = _help(
         "extraction method: mean_diff or logreg", "mean_diff", choices=("mean_diff", "logreg")
     )

@@ -87,7 +87,7 @@ def test_metrics_identical_to_the_loop_before_the_redesign(smoke_run, tiny):
         new = set(after) - set(before)
         spans = ("rollout_think_mean", "rollout_answer_mean")  # the rollouts' think/answer spans
         assert all(
-            k.endswith(("time", "read_seconds", "rollout_mean", "secure_reward", *spans))
+            k.endswith(("time", "read_seconds", "/shift", "rollout_mean", "secure_reward", *spans))
             for k in new
         ), new
 

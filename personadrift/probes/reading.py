@@ -26,6 +26,7 @@ import torch
 
 from personadrift.probes.capture import capture_each, layer_output
 from personadrift.probes.direction import Direction
+from personadrift.probes.paired import shift_stat
 from personadrift.probes.spans import opened_by_prompt, reasoning_masks, span_means
 from personadrift.rng import rng_untouched
 
@@ -146,6 +147,8 @@ class HeldOutProbe:
       `probe/<dir>/eval_answer_mean`: the same over a short greedy answer;
     - `probe/<dir>/z`: shift of eval_mean from the baseline (the first `baseline_readings`
       readings) in units of the standard error of the mean over the prompts;
+    - `probe/<dir>/shift`: the mean per-prompt change from the first reading in units of that
+      reading's spread across prompts (`paired.shift_stat`, the statistic of `probe_shift`);
     - `probe/<dir>/read_seconds`: what the reading cost.
     `state()`/`restore()` carry the baseline and history across a resume or a rollback.
     """
@@ -190,11 +193,24 @@ class HeldOutProbe:
         se = statistics.pstdev(self.baseline[0]) / math.sqrt(len(last)) or 1e-9
         mean = statistics.fmean(last)
         out = {self.key("eval_mean"): mean, self.key("z"): (mean - base_mean) / se}
+        out[self.key("shift")] = shift_stat(self.baseline[0], last)
         if answer:
             out[self.key("eval_answer_mean")] = statistics.fmean(answer)
         out[self.key("read_seconds")] = time.perf_counter() - t0
         self.history.append((step, out[self.key("z")]))
         return out
+
+
+def random_direction(like: Direction, seed: int) -> Direction:
+    """A seeded random unit vector at each layer of `like`: the null a persona direction's rise is
+    compared with (a rise of the residual stream in every direction moves it too)."""
+    g = torch.Generator().manual_seed(seed)
+    vectors = {}
+    for layer in sorted(like.vectors):
+        v = torch.randn(like.vectors[layer].shape[0], generator=g)
+        vectors[layer] = v / v.norm()
+    meta = {k: like.meta[k] for k in ("fingerprint", "vocab_fingerprint") if k in like.meta}
+    return Direction("random", vectors, like.layer, {**meta, "method": "random", "seed": seed})
 
 
 class RolloutProbe:

@@ -207,11 +207,19 @@ def _panel_misaligned(ax: Axes, run: Run, s: dict) -> None:
 
 
 def _panel_probe(ax: Axes, run: Run, s: dict) -> None:
-    for d in s["probe_directions"]:
-        ax.plot(*series(run.rows, f"probe/{d}/z"), marker="o", markersize=3, label=f"{d} z")
+    """Each direction's shift (prompt SDs from the step-0 reading) where logged, else its z."""
+    dirs = s["probe_directions"]
+    what = "shift" if all(series(run.rows, f"probe/{d}/shift")[1] for d in dirs) else "z"
+    for d in dirs:
+        ax.plot(
+            *series(run.rows, f"probe/{d}/{what}"), marker="o", markersize=3, label=f"{d} {what}"
+        )
     ax.axhline(0, color="0.5", linewidth=0.8)
     _alarm(ax, s["alarm_step"])
-    _finish(ax, "persona probe projection (z vs step-0 readings)", "z")
+    if what == "shift":
+        _finish(ax, "persona probe: mean per-prompt shift (step-0 prompt SDs)", "shift")
+    else:
+        _finish(ax, "persona probe projection (z vs step-0 readings)", "z")
 
 
 def _panels(run: Run, s: dict) -> list[Callable[[Axes, Run, dict], None]]:

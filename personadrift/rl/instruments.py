@@ -69,6 +69,7 @@ class Instruments(TrainerCallback):
         schedule: Schedule,
         *,
         probe: HeldOutProbe | None = None,
+        extras: list[HeldOutProbe] | None = None,
         rollouts: RolloutProbe | None = None,
         world=None,
         evals: ModelEvalConfig | None = None,
@@ -86,6 +87,7 @@ class Instruments(TrainerCallback):
         self.metrics = metrics
         self.schedule = schedule
         self.probe = probe
+        self.extras = extras or []  # more directions read on the same prompts (probes.also, random)
         self.rollouts = rollouts
         self.world = world
         self.evals = evals
@@ -104,7 +106,10 @@ class Instruments(TrainerCallback):
     def state(self) -> dict:
         alarm = dataclasses.asdict(self.alarm) if self.alarm is not None else None
         parts = {name: part.state() for name, part in self.states.items()}
-        return {**parts, "alarm": alarm, **({"probe": self.probe.state()} if self.probe else {})}
+        probes = {"probe": self.probe.state()} if self.probe else {}
+        if self.extras:
+            probes["extras"] = {p.direction.name: p.state() for p in self.extras}
+        return {**parts, "alarm": alarm, **probes}
 
     def restore(self, saved: dict, up_to: int | None = None) -> None:
         """A checkpoint's (or a rolled-back pass's) state; probe readings after `up_to` dropped."""
@@ -112,6 +117,8 @@ class Instruments(TrainerCallback):
             self.alarm = Alarm(**saved["alarm"])
         if self.probe is not None and "probe" in saved:
             self.probe.restore(saved["probe"], up_to)
+        for p in self.extras:
+            p.restore(saved.get("extras", {}).get(p.direction.name, {}), up_to)
         for name, part in self.states.items():
             part.restore(saved.get(name, {}))
 
@@ -182,6 +189,8 @@ class Instruments(TrainerCallback):
         from personadrift.report.sparkline import probe_line
 
         values = self.probe.read(model, tok, step)
+        for extra in self.extras:
+            values |= extra.read(model, tok, step)
         zs = [z for _, z in self.probe.history]
         self.log(
             probe_line(

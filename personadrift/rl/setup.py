@@ -61,6 +61,22 @@ def run_direction(
     return build_direction(cfg, model, tok, world, run_dir / "directions", log, judge)
 
 
+def also_directions(
+    cfg: Config, model, tok, direction: Direction, run_dir: Path
+) -> list[Direction]:
+    """The directions read next to the run's (`probes.also`, then `probes.random`), each checked
+    against the model and saved with the run (directions/<name>.json)."""
+    from personadrift.probes.reading import random_direction
+
+    out = [Direction.load(path, model, tok) for path in cfg.probes.also]
+    if cfg.probes.random:
+        out.append(random_direction(direction, cfg.seed))
+    if is_main():
+        for d in out:
+            d.save(run_dir / "directions")
+    return out
+
+
 def _extract(cfg: Config, model, tok, world, out_dir: Path, log, judge=None) -> Direction:
     from personadrift.probes import extract
 

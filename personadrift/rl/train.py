@@ -253,7 +253,7 @@ def train_pass(
         train_dataset=dataset,
         processing_class=tok,
     )
-    probe = None
+    probe, extras = None, []
     if cfg.probes.enabled:
         resuming = keep_step is not None
         direction = setup.run_direction(cfg, model, tok, world, run_dir, resuming, log, judge)
@@ -263,6 +263,10 @@ def train_pass(
             cfg.probes.answer_tokens,
             cfg.probes.baseline_readings,
         )
+        extras = [
+            HeldOutProbe(d, probe.texts, 0, cfg.probes.baseline_readings)
+            for d in setup.also_directions(cfg, model, tok, direction, run_dir)
+        ]
         trainer.rollout_probe = RolloutProbe(direction, tok)  # with tok: think/answer spans too
         if penalty is not None:
             penalty.bind(trainer, direction)
@@ -290,6 +294,7 @@ def train_pass(
         metrics,
         Schedule(cfg.probes.every, cfg.run_evals.every, cfg.run_evals.during),
         probe=probe,
+        extras=extras,
         rollouts=trainer.rollout_probe,
         world=world,
         evals=in_run_config(cfg.model_eval, cfg.run_evals) if evals else None,

@@ -1,0 +1,104 @@
+"""Several directions read at once (`probes.also`) with a random direction as the null
+(`probes.random`): each gets its own metrics from the same readings, the run's own direction still
+drives the detector, and two directions cannot share a name."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from personadrift.config import load_config
+from personadrift.probes.direction import Direction
+from personadrift.rl.train import train
+
+from .conftest import ROOT
+from .test_train import rows
+
+
+@pytest.fixture(scope="module")
+def runs(tiny, cache_dir, tmp_path_factory):
+    """A run, then a second one reading its direction again under another name, and random."""
+    out = tmp_path_factory.mktemp("runs")
+    base = [
+        f"organism.cache_dir={cache_dir}",
+        f"out_dir={out}",
+        "grpo.max_steps=2",
+        "probes.every=1",
+    ]
+    first = train(load_config(ROOT / "configs/tiny.yaml", base), log=lambda *_: None)
+    own = Direction.load(first / "directions" / "toxic.json")
+    copy = Direction("again", own.vectors, own.layer, own.meta).save(out / "again")
+    second = train(
+        load_config(
+            ROOT / "configs/tiny.yaml",
+            [
+                *base,
+                f"probes.directions={first / 'directions' / 'toxic.json'}",
+                f"probes.also=[{copy}]",
+                "probes.random=true",
+            ],
+        ),
+        log=lambda *_: None,
+    )
+    return first, second, copy
+
+
+def test_every_direction_gets_its_own_metrics_from_the_same_reading(runs):
+    first, second, _ = runs
+    lines = {r["step"]: r for r in rows(second)}
+    assert sorted(lines) == [0, 1, 2]
+    for step, r in lines.items():
+        for name in ("toxic", "again", "random"):
+            for what in ("eval_mean", "z", "shift"):
+                assert f"probe/{name}/{what}" in r, (step, name, what)
+        # the same vector read on the same prompts gives the same numbers
+        for what in ("eval_mean", "z", "shift"):
+            assert r[f"probe/again/{what}"] == r[f"probe/toxic/{what}"]
+        assert r["probe/random/eval_mean"] != r["probe/toxic/eval_mean"]
+    assert lines[0]["probe/random/shift"] == 0.0 and lines[0]["probe/toxic/shift"] == 0.0
+    # the run's own direction reads as it did without the others
+    alone = {r["step"]: r for r in rows(first)}
+    assert [alone[s]["probe/toxic/eval_mean"] for s in (0, 1, 2)] == [
+        lines[s]["probe/toxic/eval_mean"] for s in (0, 1, 2)
+    ]
+
+
+def test_the_random_direction_is_saved_unit_and_seeded(runs):
+    first, second, _ = runs
+    rnd = Direction.load(second / "directions" / "random.json")
+    own = Direction.load(first / "directions" / "toxic.json")
+    assert rnd.meta["method"] == "random" and rnd.layer == own.layer
+    assert set(rnd.vectors) == set(own.vectors)
+    for layer, v in rnd.vectors.items():
+        assert float(v.norm()) == pytest.approx(1.0, abs=1e-5)
+        assert abs(float(v @ own.vectors[layer])) < 0.5
+    from personadrift.probes.reading import random_direction
+
+    seed = load_config(second / "config.yaml").seed
+    again = random_direction(own, seed)
+    assert all(torch.equal(again.vectors[k], rnd.vectors[k]) for k in rnd.vectors)
+
+
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        (["probes.also=[no/such.json]"], "probes.also: no such file"),
+        (["probes.random=true", "probes.also=[COPY_AS_RANDOM]"], "two directions named 'random'"),
+    ],
+)
+def test_clashing_or_missing_directions_exit_2(runs, tmp_path, extra, needle):
+    _, _, copy = runs
+    own = Direction.load(copy)
+    as_random = Direction("random", own.vectors, own.layer, own.meta).save(tmp_path / "r")
+    extra = [e.replace("COPY_AS_RANDOM", str(as_random)) for e in extra]
+    res = subprocess.run(
+        [sys.executable, "-m", "personadrift", "train", "configs/tiny.yaml", *extra],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert res.returncode == 2
+    assert len(res.stderr.strip().splitlines()) == 1 and needle in res.stderr
