@@ -102,3 +102,15 @@ def test_clashing_or_missing_directions_exit_2(runs, tmp_path, extra, needle):
     )
     assert res.returncode == 2
     assert len(res.stderr.strip().splitlines()) == 1 and needle in res.stderr
+
+
+def test_reading_more_directions_keeps_the_calibration_fingerprint(runs):
+    """The shipped calibrations still fit a run that reads more directions next to its own."""
+    from personadrift.checks import load_checked
+    from personadrift.probes.calibrate import config_fingerprint
+
+    _, _, copy = runs
+    config = ROOT / "configs/organism/visible_tests.yaml"
+    plain = load_checked(config, [])
+    more = load_checked(config, [f"probes.also=[{copy}]", "probes.random=true"])
+    assert config_fingerprint(plain) == config_fingerprint(more)
