@@ -9,6 +9,7 @@
     personadrift realign RUN_DIR            # SFT the run's final model on benign samples, evals again
     personadrift directions extract CONFIG  # persona directions, layer sweep, saved
     personadrift directions steer-sweep CONFIG [--run RUN_DIR]   # the layer to steer at
+    personadrift directions shift RUN_DIR ... [--also PATH]      # runs x directions moved
     personadrift envs list                  # environments and their loopholes
     personadrift envs try ENV [CONFIG]      # a few prompts, the model's answers, their labels
     personadrift diff RUN_DIR [--layer L]   # SAE model diffing: which latents the run turned on
@@ -98,6 +99,13 @@ def parser() -> argparse.ArgumentParser:
     df.add_argument("--sae-docs", type=int, default=3000, help="unlabelled documents for the SAE")
     df.add_argument("--save-latent", type=int, default=-1, help="save latent ID as a Direction")
     df.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    sh = dirs_sub.add_parser("shift", help="runs x directions: how far each run moved each one")
+    sh.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="finished runs")
+    sh.add_argument(
+        "--also", action="append", default=[], help="another direction (.json; {seed} = the run's)"
+    )
+    sh.add_argument("--no-random", action="store_true", help="leave out the random direction")
+    sh.add_argument("--json", action="store_true", help="print one JSON list as the last line")
     envs = sub.add_parser("envs", help="hackable reward environments")
     envs_sub = envs.add_subparsers(dest="action", required=True)
     envs_sub.add_parser("list", help="each env with its loophole, one line each")
@@ -432,6 +440,14 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_demo(args)
     if args.command == "diff":
         return cmd_diff(args)
+    if args.command == "directions" and args.action == "shift":
+        from personadrift.probes.specificity import main as shift_main
+
+        try:
+            return shift_main(args.run_dirs, args.also, not args.no_random, args.json)
+        except ConfigError as e:
+            print(f"personadrift: {e}", file=sys.stderr)
+            return 2
     if args.command == "study":
         return cmd_study(args)
     if args.command == "report":

@@ -114,3 +114,38 @@ def test_reading_more_directions_keeps_the_calibration_fingerprint(runs):
     plain = load_checked(config, [])
     more = load_checked(config, [f"probes.also=[{copy}]", "probes.random=true"])
     assert config_fingerprint(plain) == config_fingerprint(more)
+
+
+def test_directions_shift_rebuilds_the_in_run_shift_of_every_direction(runs, tmp_path):
+    """`directions shift` on a finished run gives the shifts its last in-run reading logged."""
+    _, second, copy = runs
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "personadrift",
+            "directions",
+            "shift",
+            str(second),
+            "--also",
+            str(copy),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    (result,) = __import__("json").loads(res.stdout.strip().splitlines()[-1])
+    last = rows(second)[-1]
+    assert set(result["shifts"]) == {"toxic", "again", "random"}
+    for name, value in result["shifts"].items():
+        assert value == pytest.approx(last[f"probe/{name}/shift"], abs=1e-4)
+    assert "| run | seed | env | toxic | again | random |" in res.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "personadrift", "directions", "shift", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1

@@ -1,0 +1,91 @@
+"""`personadrift directions shift`: which direction did a run move? A table of runs x directions.
+
+    personadrift directions shift RUN_DIR [RUN_DIR ...] [--also PATH ...] [--no-random] [--json]
+
+For each finished run, its held-out probe prompts are read on the base model and on the run's
+last checkpoint, along the run's own direction, every `--also` direction (a path; `{seed}` in it is
+replaced by the run's seed, since each seed has its own organism) and a random unit direction
+seeded by the run's seed (as `probes.random` reads it in-run). The number per direction is the
+probe's `shift`: the mean per-prompt change in units of the base reading's spread across prompts,
+the statistic of `probe/<name>/shift` and of the calibrated `probe_shift` monitor, so the table
+shows at once whether the persona direction moved more than a direction found another way, more
+than a random one, and more than in the run's null twin.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from personadrift.config import ConfigError
+
+
+def run_shift(run_dir: Path, also: list[str], random: bool) -> dict:
+    """{run, seed, env, checkpoint, shifts: {direction name: shift}} of one finished run."""
+    from personadrift.checks import load_checked
+    from personadrift.probes.direction import Direction
+    from personadrift.probes.paired import shift_stat
+    from personadrift.probes.reading import encode, random_direction, read_batches
+    from personadrift.rl.realign import load
+    from personadrift.rl.run_dir import last_checkpoint
+    from personadrift.rl.setup import load_policy, probe_texts
+
+    if not (run_dir / "config.yaml").is_file():
+        raise ConfigError(f"directions shift: not a run directory (no config.yaml): {run_dir}")
+    cfg = load_checked(run_dir / "config.yaml", [])
+    ckpt = last_checkpoint(run_dir)
+    if ckpt is None:
+        raise ConfigError(f"directions shift: {run_dir}: no checkpoint under checkpoints/")
+    own = run_dir / "directions" / f"{cfg.probes.name}.json"
+    paths = [own if own.is_file() else Path(cfg.probes.directions)]
+    paths += [Path(p.replace("{seed}", str(cfg.seed))) for p in also]
+    for p in paths:
+        if not p.is_file():
+            raise ConfigError(f"directions shift: no such direction: {p}")
+    base, tok, world = load_policy(cfg)
+    directions = [Direction.load(p, base, tok) for p in paths]
+    if random:
+        directions.append(random_direction(directions[0], cfg.seed))
+    names = [d.name for d in directions]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"directions shift: two directions share a name: {names}")
+    batches = encode(tok, probe_texts(cfg, world, tok))
+    before = {d.name: read_batches(base, tok, batches, d, 0)[0] for d in directions}
+    final, _ = load(ckpt, cfg.model.dtype)
+    after = {d.name: read_batches(final, tok, batches, d, 0)[0] for d in directions}
+    return {
+        "run": str(run_dir),
+        "name": cfg.name,
+        "seed": cfg.seed,
+        "env": cfg.env.name,
+        "checkpoint": ckpt.name,
+        "shifts": {n: shift_stat(before[n], after[n]) for n in names},
+    }
+
+
+def table(results: list[dict]) -> str:
+    """A markdown table: one row per run, one column per direction."""
+    cols = []
+    for r in results:
+        cols += [n for n in r["shifts"] if n not in cols]
+    head = "| run | seed | env | " + " | ".join(cols) + " |"
+    lines = [head, "|" + "---|" * (3 + len(cols))]
+    for r in results:
+        cells = [f"{r['shifts'][c]:+.2f}" if c in r["shifts"] else "—" for c in cols]
+        lines.append(f"| {r['name']} | {r['seed']} | {r['env']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(run_dirs: list[str], also: list[str], random: bool, as_json: bool) -> int:
+    for d in run_dirs:  # every path checked before the first model is loaded
+        if not (Path(d) / "config.yaml").is_file():
+            raise ConfigError(f"directions shift: not a run directory (no config.yaml): {d}")
+    results = []
+    for d in run_dirs:
+        results.append(run_shift(Path(d), also, random))
+        shifts = "  ".join(f"{n} {v:+.2f}" for n, v in results[-1]["shifts"].items())
+        print(f"{results[-1]['name']} (seed {results[-1]['seed']}): {shifts}", flush=True)
+    print(table(results))
+    if as_json:
+        print(json.dumps(results))
+    return 0
