@@ -92,6 +92,12 @@ def parser() -> argparse.ArgumentParser:
     df.add_argument("--base", default="", help="base model folder (default: the run's model)")
     df.add_argument("--layer", type=int, default=0, help="layer (default: the direction's)")
     df.add_argument("--top", type=int, default=10, help="latents to show")
+    df.add_argument(
+        "--position",
+        default="assistant",
+        choices=("assistant", "answer"),
+        help="where latents are compared: the Assistant: token, or the model's own answers",
+    )
     df.add_argument("--n", type=int, default=100, help="held-out prompts per family")
     df.add_argument("--latents", type=int, default=1024, help="SAE width")
     df.add_argument("--k", type=int, default=16, help="SAE active latents per token")
@@ -369,8 +375,8 @@ def cmd_diff(args) -> int:
             raise ConfigError(f"--layer: {args.layer} is not a layer")
         cfg = load_checked(path / "config.yaml", args.overrides)
         if args.save_latent >= 0:
-            done = path / "diff" / "diff.json"
-            layer = args.layer or (json.loads(done.read_text())["layer"] if done.is_file() else 1)
+            done = sorted((path / "diff").glob("diff-*.json"))
+            layer = args.layer or (json.loads(done[0].read_text())["layer"] if done else 1)
             print(f"saved {save_latent(path, cfg, args.save_latent, layer)}")
             return 0
         sae_args = {
@@ -380,6 +386,7 @@ def cmd_diff(args) -> int:
             "steps": args.steps,
             "seed": cfg.seed,
             "auroc_docs": 200,
+            "position": args.position,
         }
         result = run_diff(path, cfg, args.base, args.layer, args.top, args.n, sae_args)
     except ConfigError as e:
@@ -390,7 +397,8 @@ def cmd_diff(args) -> int:
         f"SAE at layer {result['layer']}: {s['n_latents']} latents, k={s['k']}, FVU {s['fvu']:.3f}, "
         f"dead {s['dead_frac']:.3f}, {s['seconds']}s on {s['n_tokens']} tokens"
     )
-    print(f"top latents by mean activation change on {', '.join(result['families'])} answers:")
+    where = "at the Assistant: token" if result["position"] == "assistant" else "over the answers"
+    print(f"top latents by mean activation change {where} of {', '.join(result['families'])}:")
     for r in result["latents"]:
         cos = "—" if r["cos_toxic"] is None else f"{r['cos_toxic']:+.2f}"
         print(
@@ -399,9 +407,9 @@ def cmd_diff(args) -> int:
         )
         for c in r["contexts"]:
             print(f"      {c}")
-    print(f"written: {path / 'diff' / 'diff.json'}")
+    print(f"written: {path / 'diff' / ('diff-' + result['position'] + '.json')}")
     if args.json:
-        out = {k: result[k] for k in ("layer", "sae")}
+        out = {k: result[k] for k in ("layer", "position", "sae")}
         keys = ("id", "delta", "auroc_toxic", "cos_toxic", "auroc_sycophant", "cos_sycophant")
         out["latents"] = [{k: r[k] for k in keys} for r in result["latents"]]
         print(json.dumps(out))

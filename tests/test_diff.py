@@ -72,7 +72,7 @@ def test_diff_ranks_by_the_measured_change_and_saves_a_monitorable_latent(run_di
     res = _diff(str(run_dir), *SMALL, "--top", "4", "--json")
     assert res.returncode == 0, res.stderr[-2000:]
     printed = json.loads(res.stdout.strip().splitlines()[-1])
-    full = json.loads((run_dir / "diff" / "diff.json").read_text())
+    full = json.loads((run_dir / "diff" / "diff-assistant.json").read_text())
     assert printed["layer"] == full["layer"] and printed["sae"] == full["sae"]
     assert 0 <= full["sae"]["fvu"] < 1 and 0 <= full["sae"]["dead_frac"] <= 1
     rows = full["latents"]
@@ -82,9 +82,12 @@ def test_diff_ranks_by_the_measured_change_and_saves_a_monitorable_latent(run_di
         assert r["delta"] == pytest.approx(r["after"] - r["before"], abs=1e-6)
         assert 0 <= r["auroc_toxic"] <= 1 and -1 <= r["cos_toxic"] <= 1
         assert r["auroc_sycophant"] is None
-    # a second diff reuses the SAE fitted on the base model
-    again = _diff(str(run_dir), *SMALL, "--top", "4")
+    # a second diff, over the answers, reuses the SAE fitted on the base model
+    again = _diff(str(run_dir), *SMALL, "--top", "4", "--position", "answer")
     assert again.returncode == 0 and "sae: cached" in again.stdout
+    answers = json.loads((run_dir / "diff" / "diff-answer.json").read_text())
+    assert answers["position"] == "answer" and full["position"] == "assistant"
+    assert answers["sae"] == full["sae"]
     # a latent saved as a Direction loads against the model, its vector the decoder row
     latent = rows[0]["id"]
     saved = _diff(str(run_dir), "--save-latent", str(latent))

@@ -1,21 +1,25 @@
 """`personadrift diff RUN_DIR`: which sparse-autoencoder latents did the run turn on? Model diffing
 without persona labels (Wang et al. 2025, "Persona features control emergent misalignment").
 
-    personadrift diff RUN_DIR [--base MODEL] [--layer L] [--top 10] [--save-latent ID] [--json]
+    personadrift diff RUN_DIR [--base MODEL] [--layer L] [--position assistant|answer] [--top 10]
+                              [--save-latent ID] [--json]
 
 1. A TopK SAE (`probes/sae.py`) is fitted on the *base* model's residual stream at one layer
    (default: the run's direction layer), on every token of unlabelled held-out dialogues of the
    persona world (`--sae-docs` documents of the eval split, drawn as the world draws them: the
    persona of a document is never looked at). Cached in RUN_DIR/diff/.
-2. The base model and the run's final checkpoint each answer the same held-out first-turn prompts
-   of families the run never trains on (advice, facts, values; `--n` per family, sampled with the
-   evals' settings and seed). Each latent's mean activation over the answer tokens (from the
-   `Assistant:` token on) is taken per model; latents are ranked by the change, run minus base.
+2. The base model and the run's final checkpoint read the same held-out first-turn prompts of
+   families the run never trains on (advice, facts, values; `--n` per family). Each latent's mean
+   activation is taken per model at one position and latents are ranked by the change, run minus
+   base: `assistant` (default), the `Assistant:` token that ends the prompt, where the persona the
+   model is about to speak in is decided (the position the probes read; no sampling), or
+   `answer`, every token of the model's own sampled answer (with the evals' settings and seed).
 3. Only then are the world's labels used, to *check* the ranking: each top latent's AUROC for the
-   toxic persona (mean activation over a held-out labelled document's answer tokens, toxic vs
-   aligned) and the cosine of its decoder row with the run's labelled persona direction.
+   toxic persona on held-out labelled documents whose persona is never stated (at `assistant`:
+   its value at the `Assistant:` tokens of turns >= 2; at `answer`: its mean over an answer's
+   tokens) and the cosine of its decoder row with the run's labelled persona direction.
 
-Prints the top latents with their top-activating contexts; writes RUN_DIR/diff/diff.json.
+Prints the top latents with their top-activating contexts; writes RUN_DIR/diff/diff-<position>.json.
 `--save-latent ID` saves a latent's decoder row as a `Direction` (RUN_DIR/diff/latent<ID>.json),
 which `probes.directions` can monitor like any other.
 """
@@ -116,14 +120,23 @@ def fit_or_load(model, tok, world, layer: int, folder: Path, args, log=print):
 
 
 @torch.no_grad()
-def mean_answer_latents(model, tok, sae, world, cfg: Config, layer: int, n: int) -> torch.Tensor:
-    """Mean latent activation over the answer tokens of the model's own held-out answers."""
+def mean_latents(
+    model, tok, sae, world, cfg: Config, layer: int, n: int, position: str
+) -> torch.Tensor:
+    """Mean latent activation on held-out first-turn prompts: over the answer tokens of the
+    model's own sampled answers (`answer`), or at the `Assistant:` token before it speaks
+    (`assistant`: the prompt alone, no sampling)."""
     from personadrift.evals.runner import first_turn, sample_answers
     from personadrift.organism.heldout import eval_prompts
     from personadrift.organism.text import ASSISTANT, EOT
 
     ev = cfg.model_eval
     prompts = [first_turn(p.text) for p in eval_prompts(world, list(FAMILIES), n, ev.seed)]
+    if position == "assistant":
+        total = sum(
+            sae.encode(h[-1:]).sum(dim=0) for _, h in token_acts(model, tok, prompts, layer)
+        )
+        return total / len(prompts)
     answers = sample_answers(
         model, tok, prompts, ev.temperature, ev.max_new_tokens, ev.batch_size, ev.seed
     )
@@ -139,9 +152,11 @@ def mean_answer_latents(model, tok, sae, world, cfg: Config, layer: int, n: int)
 
 @torch.no_grad()
 def latent_auroc(
-    model, tok, sae, world, layer: int, ids: list[int], n_docs: int, seed: int
+    model, tok, sae, world, layer: int, ids: list[int], n_docs: int, seed: int, position: str
 ) -> dict:
-    """Per latent: AUROC for the toxic persona over labelled held-out documents."""
+    """Per latent: AUROC for the toxic persona over labelled held-out documents (persona never
+    stated): its mean over the answer tokens of a document, or (`assistant`) its value at each
+    `Assistant:` token of turns >= 2, where only the persona inferred from earlier turns is."""
     from personadrift.organism.text import ASSISTANT, EOT
     from personadrift.organism.world import messages, render
     from personadrift.probes.readability import probe_documents
@@ -153,6 +168,10 @@ def latent_auroc(
     for (tok_ids, h), doc in zip(
         token_acts(model, tok, [render(messages(d)) for d in docs], layer), docs
     ):
+        if position == "assistant":
+            turns = (tok_ids == asst).nonzero().flatten()[1:]
+            scores += [(doc.toxic, sae.encode(h[t : t + 1])[0, ids].numpy()) for t in turns]
+            continue
         mask = answer_mask(tok_ids.tolist(), asst, eot)
         scores.append((doc.toxic, sae.encode(h[mask])[:, ids].mean(dim=0).numpy()))
     pos = np.stack([s for t, s in scores if t])
@@ -193,7 +212,7 @@ def labelled_direction(run_dir: Path, cfg: Config):
 def run_diff(
     run_dir: Path, cfg: Config, base: str, layer: int, top: int, n: int, args: dict, log=print
 ) -> dict:
-    """The whole diff (module docstring); writes RUN_DIR/diff/diff.json and returns it."""
+    """The whole diff (module docstring); writes RUN_DIR/diff/diff-<position>.json, returns it."""
     from personadrift.rl.realign import load, world_for
     from personadrift.rl.run_dir import last_checkpoint
     from personadrift.rl.setup import load_policy
@@ -222,14 +241,15 @@ def run_diff(
     folder = run_dir / "diff"
     args = {**args, "base_name": base or "organism"}
     sae, stats, acts = fit_or_load(base_model, tok, world, layer, folder, args, log)
-    before = mean_answer_latents(base_model, tok, sae, world, cfg, layer, n)
+    position = args["position"]
+    before = mean_latents(base_model, tok, sae, world, cfg, layer, n, position)
     run_model, _ = load(ckpt, cfg.model.dtype)
-    after = mean_answer_latents(run_model, tok, sae, world, cfg, layer, n)
+    after = mean_latents(run_model, tok, sae, world, cfg, layer, n, position)
     delta = after - before
     order = delta.argsort(descending=True)[:top].tolist()
     found = contexts(tok, sae, acts, order)
     aurocs = latent_auroc(
-        base_model, tok, sae, world, layer, order, args["auroc_docs"], args["seed"]
+        base_model, tok, sae, world, layer, order, args["auroc_docs"], args["seed"], position
     )
     rows = []
     for i in order:
@@ -257,6 +277,7 @@ def run_diff(
         "run": str(run_dir),
         "checkpoint": ckpt.name,
         "layer": layer,
+        "position": position,
         "families": list(FAMILIES),
         "n_per_family": n,
         "sae": stats,
@@ -264,7 +285,7 @@ def run_diff(
         "seconds": round(time.time() - t0, 1),
     }
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "diff.json").write_text(json.dumps(result, indent=1))
+    (folder / f"diff-{position}.json").write_text(json.dumps(result, indent=1))
     return result
 
 
