@@ -233,7 +233,7 @@ def cmd_directions_extract(cfg: Config, out: str, as_json: bool, judge=None) -> 
 
 
 def cmd_steer_sweep(cfg: Config, args) -> int:
-    from personadrift.probes.steer_sweep import parse_coeffs, run_sweep
+    from personadrift.steer_sweep import parse_coeffs, run_sweep
 
     coeffs = parse_coeffs(args.coeffs)
     out = Path(args.out or Path(cfg.out_dir) / f"steer-sweep-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -360,7 +360,7 @@ def cmd_realign(run_dir: str, overrides: list[str], as_json: bool) -> int:
 
 
 def cmd_diff(args) -> int:
-    from personadrift.probes.diff import run_diff, save_latent
+    from personadrift.diff import run_diff, save_latent
 
     path = Path(args.run_dir)
     try:
@@ -449,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "diff":
         return cmd_diff(args)
     if args.command == "directions" and args.action == "shift":
-        from personadrift.probes.specificity import main as shift_main
+        from personadrift.specificity import main as shift_main
 
         try:
             return shift_main(args.run_dirs, args.also, not args.no_random, args.json)

@@ -13,7 +13,7 @@ import torch
 
 from personadrift.config import load_config
 from personadrift.probes import sae as sae_lib
-from personadrift.probes.diff import answer_mask
+from personadrift.diff import answer_mask
 
 from .conftest import ROOT
 

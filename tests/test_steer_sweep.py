@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from personadrift.config import ConfigError, load_config
-from personadrift.probes.steer_sweep import cost_floor, parse_coeffs, pick, ratio, sweep
+from personadrift.steer_sweep import cost_floor, parse_coeffs, pick, ratio, sweep
 
 from .conftest import ROOT
 from .test_probes import all_hooks
