@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from personadrift.config import load_config
-from personadrift.probes import sae as sae_lib
 from personadrift.diff import answer_mask
+from personadrift.probes import sae as sae_lib
 
 from .conftest import ROOT
 
