@@ -90,6 +90,7 @@ def fit_or_load(model, tok, world, layer: int, folder: Path, args, log=print):
         "fingerprint": fingerprint(model),
         "n_docs": args["sae_docs"],
         "seed": args["seed"],
+        "steps": args["steps"],
     }
     if path.is_file():
         sae, saved = sae_lib.load(path)
