@@ -116,6 +116,7 @@ def fit_or_load(model, tok, world, layer: int, folder: Path, args, log=print):
         x, args["n_latents"], args["k"], args["steps"], seed=args["seed"], log=log
     )
     sae_lib.save(fit, path, meta)
+    fit.sae.requires_grad_(False)
     log(f"sae: FVU {fit.fvu:.3f}, dead {fit.dead_frac:.3f}, {fit.seconds:.0f}s")
     return fit.sae, fit.stats(), acts
 
@@ -258,7 +259,7 @@ def run_diff(
         if direction is not None and layer in direction.vectors:
             cos = float(
                 torch.nn.functional.cosine_similarity(
-                    sae.W_dec[i], direction.vector(layer).float(), dim=0
+                    sae.W_dec[i].detach(), direction.vector(layer).float(), dim=0
                 )
             )
         rows.append(

@@ -139,4 +139,5 @@ def load(path: Path) -> tuple[TopKSAE, dict]:
     state = load_file(path)
     sae = TopKSAE(state["W_enc"].shape[1], state["W_enc"].shape[0], int(meta["k"]))
     sae.load_state_dict(state)
+    sae.requires_grad_(False)  # loaded for reading
     return sae, meta
