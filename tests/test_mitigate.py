@@ -181,3 +181,47 @@ def test_every_arm_of_the_study_is_a_valid_run():
             )
         elif arm.endswith("@alarm"):
             assert cfg.detect.rule == "calibrated" and cfg.detect.action in ("mitigate", "steer")
+
+
+def test_each_start_of_a_mitigation_is_named_with_its_step():
+    """What the mitigation table reads: the mitigation a run switched on and the step it did."""
+    from personadrift.report.summary import intervention
+
+    def it(*events):
+        return intervention(list(events), None, 40)
+
+    assert it() == {"intervention": None, "intervention_step": None}
+    assert it({"event": "mitigation_on", "name": "inoculate", "step": 12}) == {
+        "intervention": "inoculate",
+        "intervention_step": 12,
+    }
+    assert it(
+        {"event": "steer", "step": 0, "mode": "inference", "start": "alarm"},
+        {"event": "steer_on", "step": 13},
+    ) == {"intervention": "steer", "intervention_step": 13}
+    # steering from step 0 starts at step 0; hooks installed for an alarm that never fired do not
+    assert it({"event": "steer", "step": 0, "mode": "inference", "start": "step0"}) == {
+        "intervention": "steer inference",
+        "intervention_step": 0,
+    }
+    assert (
+        it({"event": "steer", "step": 0, "mode": "inference", "start": "alarm"})["intervention"]
+        is None
+    )
+
+
+def test_the_bar_measures_from_the_unsteered_base_model():
+    """An arm that steers from step 0 evaluates a steered model at step 0: the bar still counts
+    from the base model's rate, the unmitigated run's step-0 evals."""
+    from personadrift.mitigations import holds, reference_base
+
+    hack = {"base_misaligned": 0.04, "final_reward": 0.8, "final_secure_reward": 0.0}
+    ctrl = {"final_secure_reward": 0.05}
+    steered = {
+        "base_misaligned": 0.008,
+        "final_misaligned": 0.06,
+        "final_reward": 0.2,
+        "final_secure_reward": 0.07,
+    }
+    assert reference_base(steered, hack) == 0.04 and reference_base(steered, None) == 0.008
+    assert holds(steered, hack, ctrl)  # 0.06 <= 0.04 + 0.03, and the hack stopped

@@ -224,6 +224,8 @@ def intervention(events: list[dict], realigned: dict | None, last_step: int | No
             return {"intervention": e.get("name"), "intervention_step": e.get("step")}
         if kind == "steer_on":
             return {"intervention": "steer", "intervention_step": e.get("step")}
+        if kind == "steer" and e.get("start") == "step0" and e.get("step") == 0:
+            return {"intervention": f"steer {e.get('mode')}", "intervention_step": 0}
         if kind == "rollback":
             name = str(e.get("mitigation", "rollback"))
             if name.startswith("steer"):
