@@ -152,7 +152,11 @@ def add_study(sub) -> None:
         help="a `study warning` calibration folder (except_seed<s>.json per seed)",
     )
     m.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated seeds")
-    m.add_argument("--only", default="screen,advantage,inoculate,steer", help="mitigations to run")
+    m.add_argument(
+        "--only",
+        default="screen,advantage,inoculate,steer,steer_rollback",
+        help="mitigations to run",
+    )
     m.add_argument("--step0", action="store_true", help="also each mitigation from step 0")
     m.add_argument("--parallel", type=int, default=2, help="runs at once (1 thread each)")
     m.add_argument("--out", default="", help="folder (default: runs/study-mitigations-<time>)")

@@ -1,7 +1,7 @@
 """`personadrift study mitigations`: every in-run mitigation on every seed, and what it costs.
 
     personadrift study mitigations --calibration DIR [--seeds 0,1,2,3,4]
-                                   [--only screen,advantage,inoculate,steer]
+                                   [--only screen,advantage,inoculate,steer,steer_rollback]
                                    [--step0] [--json] [--out DIR] [key=value ...]
 
 Per seed: the cached organism and its persona direction (as the demo prepares them), then, side by
@@ -30,12 +30,13 @@ REFERENCES = {
     "hackable": "configs/organism/visible_tests.yaml",
     "control": "configs/organism/visible_tests_secure.yaml",
 }
-MITIGATIONS = ("screen", "advantage", "inoculate", "steer")
+MITIGATIONS = ("screen", "advantage", "inoculate", "steer", "steer_rollback")
 # each mitigation's step-0 form: on from the first step, no alarm
 # (no detector, so no calibration: the step-0 form is off the null runs' setup)
 STEP0 = {
     "steer": ["steer.start=step0", "detect.rule=''", "detect.action=none", "detect.calibration=''"],
 }
+STEP0["steer_rollback"] = STEP0["steer"]  # from step 0 there is nothing to roll back
 DEFAULT_STEP0 = [
     "mitigate.start=step0",
     "detect.rule=''",

@@ -180,7 +180,11 @@ def test_every_arm_of_the_study_is_a_valid_run():
                 cfg.mitigate.start == "step0" or cfg.steer.start == "step0"
             )
         elif arm.endswith("@alarm"):
-            assert cfg.detect.rule == "calibrated" and cfg.detect.action in ("mitigate", "steer")
+            assert cfg.detect.rule == "calibrated" and cfg.detect.action in (
+                "mitigate",
+                "steer",
+                "rollback",
+            )
 
 
 def test_each_start_of_a_mitigation_is_named_with_its_step():
