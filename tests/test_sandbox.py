@@ -116,8 +116,10 @@ EXPECTED = {
         "timeout",
     },  # on a loaded machine the clock can beat the limit
     "forked_memory": {"timeout", "signal"},
-    "stdout_flood": {"ok"},
-    "stderr_flood": {"ok"},
+    # contained either way (output truncated, the grader does not grow); writing ~100 MB within
+    # FAST's 1 s clock is a speed claim, and on a loaded machine the clock can beat it
+    "stdout_flood": {"ok", "timeout"},
+    "stderr_flood": {"ok", "timeout"},
     "delete_cwd": {"ok"},
     "write_cwd": {"ok"},
     "conftest_in_cwd": {"exit"},
