@@ -999,7 +999,11 @@ def to_yaml(cfg: Config) -> str:
     return OmegaConf.to_yaml(OmegaConf.structured(cfg))
 
 
-def config_hash(obj) -> str:
-    """Stable hash of a config section (for caches)."""
+def config_hash(obj, leave_out: dict[str, tuple[str, ...]] | None = None) -> str:
+    """Stable hash of a config section (for caches); `leave_out` {section: keys} drops keys of
+    its sections first, so that adding such keys leaves earlier hashes as they were."""
     data = OmegaConf.to_container(OmegaConf.structured(obj), resolve=True)
+    for section, keys in (leave_out or {}).items():
+        for key in keys:
+            data[section].pop(key, None)
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]

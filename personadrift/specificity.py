@@ -25,7 +25,7 @@ def run_shift(run_dir: Path, also: list[str], random: bool) -> dict:
     from personadrift.checks import load_checked
     from personadrift.probes.direction import Direction
     from personadrift.probes.paired import shift_stat
-    from personadrift.probes.reading import encode, random_direction, read_batches
+    from personadrift.probes.reading import encode, last_token_projections, random_direction
     from personadrift.rl.realign import load
     from personadrift.rl.run_dir import last_checkpoint
     from personadrift.rl.setup import load_policy, probe_texts
@@ -50,9 +50,9 @@ def run_shift(run_dir: Path, also: list[str], random: bool) -> dict:
     if len(set(names)) != len(names):
         raise ConfigError(f"directions shift: two directions share a name: {names}")
     batches = encode(tok, probe_texts(cfg, world, tok))
-    before = {d.name: read_batches(base, tok, batches, d, 0)[0] for d in directions}
+    before = last_token_projections(base, batches, directions)
     final, _ = load(ckpt, cfg.model.dtype)
-    after = {d.name: read_batches(final, tok, batches, d, 0)[0] for d in directions}
+    after = last_token_projections(final, batches, directions)
     return {
         "run": str(run_dir),
         "name": cfg.name,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -36,3 +38,10 @@ def tiny_model(tiny):
     from personadrift.organism.build import load
 
     return load(tiny.path)
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    """`python -m personadrift ARGS` from the project root; status and output for the test."""
+    return subprocess.run(
+        [sys.executable, "-m", "personadrift", *args], capture_output=True, text=True, cwd=ROOT
+    )

@@ -5,8 +5,6 @@ direction that a run can monitor; bad input exits 2 with one line."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -15,7 +13,7 @@ from personadrift.config import load_config
 from personadrift.diff import answer_mask
 from personadrift.probes import sae as sae_lib
 
-from .conftest import ROOT
+from .conftest import ROOT, cli
 
 
 def test_topk_sae_learns_a_planted_sparse_code(tmp_path):
@@ -57,12 +55,7 @@ def run_dir(tiny, cache_dir, tmp_path_factory):
 
 
 def _diff(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "personadrift", "diff", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
+    return cli("diff", *args)
 
 
 SMALL = ["--steps", "200", "--sae-docs", "200", "--latents", "128", "--k", "8", "--n", "12"]

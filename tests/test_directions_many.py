@@ -4,8 +4,7 @@ drives the detector, and two directions cannot share a name."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import json
 
 import pytest
 import torch
@@ -14,7 +13,7 @@ from personadrift.config import load_config
 from personadrift.probes.direction import Direction
 from personadrift.rl.train import train
 
-from .conftest import ROOT
+from .conftest import ROOT, cli
 from .test_train import rows
 
 
@@ -94,12 +93,7 @@ def test_clashing_or_missing_directions_exit_2(runs, tmp_path, extra, needle):
     own = Direction.load(copy)
     as_random = Direction("random", own.vectors, own.layer, own.meta).save(tmp_path / "r")
     extra = [e.replace("COPY_AS_RANDOM", str(as_random)) for e in extra]
-    res = subprocess.run(
-        [sys.executable, "-m", "personadrift", "train", "configs/tiny.yaml", *extra],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
+    res = cli("train", "configs/tiny.yaml", *extra)
     assert res.returncode == 2
     assert len(res.stderr.strip().splitlines()) == 1 and needle in res.stderr
 
@@ -119,33 +113,13 @@ def test_reading_more_directions_keeps_the_calibration_fingerprint(runs):
 def test_directions_shift_rebuilds_the_in_run_shift_of_every_direction(runs, tmp_path):
     """`directions shift` on a finished run gives the shifts its last in-run reading logged."""
     _, second, copy = runs
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "personadrift",
-            "directions",
-            "shift",
-            str(second),
-            "--also",
-            str(copy),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
+    res = cli("directions", "shift", str(second), "--also", str(copy), "--json")
     assert res.returncode == 0, res.stderr[-2000:]
-    (result,) = __import__("json").loads(res.stdout.strip().splitlines()[-1])
+    (result,) = json.loads(res.stdout.strip().splitlines()[-1])
     last = rows(second)[-1]
     assert set(result["shifts"]) == {"toxic", "again", "random"}
     for name, value in result["shifts"].items():
         assert value == pytest.approx(last[f"probe/{name}/shift"], abs=1e-4)
     assert "| run | seed | env | toxic | again | random |" in res.stdout
-    bad = subprocess.run(
-        [sys.executable, "-m", "personadrift", "directions", "shift", str(tmp_path / "nope")],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
+    bad = cli("directions", "shift", str(tmp_path / "nope"))
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1

@@ -57,6 +57,8 @@ def test_shaping_is_a_no_op_until_its_gate_opens(tiny_model):
         "completion_mask": comp["attention_mask"],
         "advantages": torch.tensor([1.0, -1.0, 0.5, -0.5]),
     }
+    # hooks the library keeps (transformers records hidden states with hooks) are not ours
+    hooks = [len(b._forward_hooks) for b in model.model.layers]
     gate = {"open": False}
     shaping = AdvantageShaping(
         MitigateConfig(name="advantage", coeff=1.0), direction, lambda: gate["open"]
@@ -67,7 +69,7 @@ def test_shaping_is_a_no_op_until_its_gate_opens(tiny_model):
     out = shaping.apply(model, inputs)
     assert not torch.equal(out["advantages"], inputs["advantages"])
     assert shaping.take()["mitigate/active"] == 1.0
-    assert all(len(b._forward_hooks) == 0 for b in model.model.layers)
+    assert [len(b._forward_hooks) for b in model.model.layers] == hooks
 
 
 def forced_alarm_run(cache_dir, tmp_path, extra):

@@ -4,15 +4,13 @@ pick follows the rule it states, no hook is left behind, bad input exits 2 with 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from personadrift.config import ConfigError, load_config
 from personadrift.steer_sweep import cost_floor, parse_coeffs, pick, ratio, sweep
 
-from .conftest import ROOT
+from .conftest import ROOT, cli
 from .test_probes import all_hooks
 
 
@@ -80,12 +78,7 @@ def test_bad_coefficients_are_refused(text):
 
 
 def _cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "personadrift", "directions", "steer-sweep", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
+    return cli("directions", "steer-sweep", *args)
 
 
 @pytest.mark.parametrize(

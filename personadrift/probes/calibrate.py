@@ -24,14 +24,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from omegaconf import OmegaConf
 
 from personadrift.config import (
     CheckpointsConfig,
@@ -43,6 +40,7 @@ from personadrift.config import (
     RealignConfig,
     RunEvalsConfig,
     SteerConfig,
+    config_hash,
     resolve_organism,
 )
 
@@ -135,13 +133,7 @@ def config_fingerprint(cfg: Config) -> str:
         steer=SteerConfig() if cfg.steer.start == "alarm" else cfg.steer,
     )
     # more directions read on the same prompts change no reading of the run's own direction
-    data = OmegaConf.to_container(OmegaConf.structured(same), resolve=True)
-    for key in READ_ONLY:
-        data["probes"].pop(key, None)
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
-
-
-READ_ONLY = ("also", "random")  # probes: keys that add readings and change nothing else
+    return config_hash(same, leave_out={"probes": ("also", "random")})
 
 
 # the record --------------------------------------------------------------------------------

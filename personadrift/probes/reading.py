@@ -51,12 +51,40 @@ def encode(tok, texts: list[str], batch_size: int = 64) -> list[dict]:
 
 
 @torch.no_grad()
+def last_token_projections(
+    model, batches: list[dict], directions: list[Direction]
+) -> dict[str, list[float]]:
+    """Each direction's projection at every encoded text's last prompt token: one forward per
+    batch and distinct layer, stopped there (`layer_output`), shared by the directions read at it."""
+    dev = _device(model)
+    vectors = {d.name: (d.layer, d.vector().to(dev).float()) for d in directions}
+    out: dict[str, list[float]] = {name: [] for name in vectors}
+    was_training = model.training
+    model.eval()
+    try:
+        for enc in batches:
+            enc = {k: v.to(dev) for k, v in enc.items()}
+            width = enc["input_ids"].shape[1]
+            for layer in sorted({layer for layer, _ in vectors.values()}):
+                ids, mask = enc["input_ids"], enc["attention_mask"]
+                acts = layer_output(model, layer, input_ids=ids, attention_mask=mask).float()
+                for name, (at, d) in vectors.items():
+                    if at == layer:
+                        out[name] += (acts @ d)[:, width - 1].tolist()
+    finally:
+        model.train(was_training)
+    return out
+
+
+@torch.no_grad()
 def read_batches(
     model, tok, batches: list[dict], direction: Direction, answer_tokens: int
 ) -> tuple[list[float], list[float]]:
     """(last-prompt-token projection, mean projection over a greedy answer) per encoded text.
 
-    Without answer tokens the forward stops at the direction's layer (`layer_output`)."""
+    Without answer tokens the forward stops at the direction's layer (`last_token_projections`)."""
+    if answer_tokens == 0:
+        return last_token_projections(model, batches, [direction])[direction.name], []
     layer, dev = direction.layer, _device(model)
     d = direction.vector().to(dev)
     was_training = model.training
@@ -66,16 +94,13 @@ def read_batches(
         for enc in batches:
             enc = {k: v.to(dev) for k, v in enc.items()}
             width = enc["input_ids"].shape[1]
-            if answer_tokens > 0:
-                seqs = model.generate(
-                    **enc,
-                    max_new_tokens=answer_tokens,
-                    do_sample=False,
-                    pad_token_id=tok.pad_token_id,
-                    eos_token_id=tok.eos_token_id,
-                )
-            else:
-                seqs = enc["input_ids"]
+            seqs = model.generate(
+                **enc,
+                max_new_tokens=answer_tokens,
+                do_sample=False,
+                pad_token_id=tok.pad_token_id,
+                eos_token_id=tok.eos_token_id,
+            )
             mask = torch.cat(
                 [enc["attention_mask"], (seqs[:, width:] != tok.pad_token_id).long()], dim=1
             )
@@ -83,9 +108,8 @@ def read_batches(
             proj = acts.float() @ d.float()  # (B, T)
             last += proj[:, width - 1].tolist()
             ans_mask = mask[:, width:].float()
-            if answer_tokens > 0:
-                means = (proj[:, width:] * ans_mask).sum(1) / ans_mask.sum(1).clamp(min=1)
-                answer += means.tolist()
+            means = (proj[:, width:] * ans_mask).sum(1) / ans_mask.sum(1).clamp(min=1)
+            answer += means.tolist()
     finally:
         model.train(was_training)
     return last, answer
@@ -178,14 +202,24 @@ class HeldOutProbe:
         if up_to is not None:
             self.history = [h for h in self.history if h[0] <= up_to]
 
+    def encoded(self, tok) -> list[dict]:
+        """The held-out prompts tokenized once, at the first reading."""
+        if self.batches is None:
+            self.batches = encode(tok, self.texts)
+        return self.batches
+
     def read(self, model, tok, step: int) -> dict[str, float]:
         t0 = time.perf_counter()
         with rng_untouched():  # the run samples the same rollouts with or without readings
-            if self.batches is None:
-                self.batches = encode(tok, self.texts)
             last, answer = read_batches(
-                model, tok, self.batches, self.direction, self.answer_tokens
+                model, tok, self.encoded(tok), self.direction, self.answer_tokens
             )
+        return self.update(step, last, answer, time.perf_counter() - t0)
+
+    def update(
+        self, step: int, last: list[float], answer: list[float], seconds: float
+    ) -> dict[str, float]:
+        """The step's values from a reading's per-prompt projections (taken here or shared)."""
         self.last = last
         if len(self.baseline) < self.baseline_readings:
             self.baseline.append(last)
@@ -196,9 +230,30 @@ class HeldOutProbe:
         out[self.key("shift")] = shift_stat(self.baseline[0], last)
         if answer:
             out[self.key("eval_answer_mean")] = statistics.fmean(answer)
-        out[self.key("read_seconds")] = time.perf_counter() - t0
+        out[self.key("read_seconds")] = seconds
         self.history.append((step, out[self.key("z")]))
         return out
+
+
+def read_together(probes: list[HeldOutProbe], model, tok, step: int) -> dict[str, float]:
+    """Every probe's values at one step. Probes of the same held-out prompts without answer tokens
+    share one forward per layer (`last_token_projections`), and each reports that forward's time;
+    a probe with answer tokens reads on its own."""
+    shared = [p for p in probes if p.answer_tokens == 0 and p.texts == probes[0].texts]
+    out: dict[str, float] = {}
+    if shared:
+        t0 = time.perf_counter()
+        with rng_untouched():
+            batches = shared[0].encoded(tok)
+            lasts = last_token_projections(model, batches, [p.direction for p in shared])
+        seconds = time.perf_counter() - t0
+        for p in shared:
+            p.batches = batches
+            out |= p.update(step, lasts[p.direction.name], [], seconds)
+    for p in probes:
+        if p not in shared:
+            out |= p.read(model, tok, step)
+    return out
 
 
 def random_direction(like: Direction, seed: int) -> Direction:

@@ -36,7 +36,7 @@ from personadrift.config import DetectConfig, ModelEvalConfig
 from personadrift.evals.chat import ChatEvals
 from personadrift.evals.monitor import run_evals
 from personadrift.probes.detect import Alarm, detect
-from personadrift.probes.reading import HeldOutProbe, RolloutProbe
+from personadrift.probes.reading import HeldOutProbe, RolloutProbe, read_together
 from personadrift.rl.distributed import gather_rows, is_main, share_decisions
 from personadrift.rl.evals_after import keep_weights
 from personadrift.rl.mitigate import AdvantageShaping
@@ -188,9 +188,7 @@ class Instruments(TrainerCallback):
     def read_probe(self, model, tok, step: int) -> dict[str, float]:
         from personadrift.report.sparkline import probe_line
 
-        values = self.probe.read(model, tok, step)
-        for extra in self.extras:
-            values |= extra.read(model, tok, step)
+        values = read_together([self.probe, *self.extras], model, tok, step)
         zs = [z for _, z in self.probe.history]
         self.log(
             probe_line(
