@@ -472,7 +472,7 @@ class SteerConfig:
     layers: list[int] = _help("layers to steer ([] = the direction's layer)", factory=list, ge=0)
     start: str = _help(
         "when steering starts: step0 (the whole run) or alarm (switched on by detect.action "
-        "rollback or steer)",
+        "rollback, steer, or mitigate alongside the mitigate: section)",
         "step0",
         choices=("step0", "alarm"),
     )
@@ -800,9 +800,10 @@ def validate_run(cfg: Config, source: str) -> None:
         raise ConfigError(
             f"{source}: detect.action: {d.action} switches on the steer: mitigation; set steer.mode"
         )
-    if s.start == "alarm" and d.action not in ("rollback", "steer"):
+    if s.start == "alarm" and d.action not in ("rollback", "steer", "mitigate"):
         raise ConfigError(
-            f"{source}: steer.start: alarm needs detect.action rollback or steer (and a detect.rule)"
+            f"{source}: steer.start: alarm needs detect.action rollback, steer or mitigate "
+            "(and a detect.rule)"
         )
     if cfg.penalty.coeff and not cfg.probes.enabled:
         raise ConfigError(

@@ -141,6 +141,34 @@ def test_inoculation_at_the_alarm_rolls_back_and_prefixes_the_prompts_after(
     assert sorted(rows) == [1, 2, 3, 4] or sorted(rows) == [0, 1, 2, 3, 4]
 
 
+@pytest.mark.slow
+def test_inoculation_and_steering_switch_on_together_after_the_rollback(tiny, cache_dir, tmp_path):
+    from personadrift.report.summary import intervention
+
+    run_dir, rows, events = forced_alarm_run(
+        cache_dir,
+        tmp_path,
+        [
+            "env.name=visible_tests",
+            "mitigate.name=inoculate",
+            "steer.mode=inference",
+            "steer.start=alarm",
+            "steer.coeff=0.5",
+        ],
+    )
+    (rollback,) = [e for e in events if e["event"] == "rollback"]
+    assert rollback["to_step"] == 1 and rollback["mitigation"] == "inoculate+steer inference 0.5"
+    # steering hooks in both passes, waiting for the alarm; the second pass starts after it
+    installs = [e for e in events if e["event"] == "steer"]
+    assert [e["start"] for e in installs] == ["alarm", "alarm"] and installs[1]["step"] == 1
+    assert intervention(events, None, 4) == {
+        "intervention": "inoculate+steer_inference_0.5",
+        "intervention_step": 1,
+    }
+    after = (run_dir / "samples" / "step_2.jsonl").read_text().splitlines()
+    assert all(INOCULATION in json.loads(x)["prompt"] for x in after)
+
+
 def test_the_mitigation_bar_contains_the_persona_and_keeps_the_reward_or_stops_the_hack():
     from personadrift.mitigations import arms, holds
 
@@ -214,6 +242,18 @@ def test_each_start_of_a_mitigation_is_named_with_its_step():
         it({"event": "steer", "step": 0, "mode": "inference", "start": "alarm"})["intervention"]
         is None
     )
+    # two mitigations from the same step are named together, once each
+    assert it(
+        {"event": "mitigation_on", "name": "inoculate", "step": 0, "start": "step0"},
+        {"event": "steer", "step": 0, "mode": "inference", "start": "step0"},
+    ) == {"intervention": "inoculate+steer inference", "intervention_step": 0}
+    assert it(
+        {"event": "rollback", "step": 3, "to_step": 2, "mitigation": "inoculate+steer inference 0.2"},
+        {"event": "mitigation_on", "name": "inoculate", "step": 2, "alarm": 3},
+    ) == {"intervention": "inoculate+steer_inference_0.2", "intervention_step": 2}
+    assert it({"event": "rollback", "step": 3, "to_step": 2, "mitigation": "steer inference 0.3"})[
+        "intervention"
+    ] == "rollback+steer_inference_0.3"
 
 
 def test_the_bar_measures_from_the_unsteered_base_model():

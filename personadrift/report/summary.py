@@ -217,20 +217,29 @@ def _mean(values: list[float]) -> float | None:
 
 
 def intervention(events: list[dict], realigned: dict | None, last_step: int | None) -> dict:
-    """{"intervention": name or None, "intervention_step": step or None} (module docstring)."""
+    """{"intervention": name or None, "intervention_step": step or None} (module docstring).
+    Mitigations that start at the same step (inoculation with steering) are named together,
+    joined by "+"."""
+    starts = []  # (step, name), in the order the run logged them
     for e in events:
         kind = e.get("event")
         if kind == "mitigation_on":
-            return {"intervention": e.get("name"), "intervention_step": e.get("step")}
-        if kind == "steer_on":
-            return {"intervention": "steer", "intervention_step": e.get("step")}
-        if kind == "steer" and e.get("start") == "step0" and e.get("step") == 0:
-            return {"intervention": f"steer {e.get('mode')}", "intervention_step": 0}
-        if kind == "rollback":
+            starts.append((e.get("step"), str(e.get("name"))))
+        elif kind == "steer_on":
+            starts.append((e.get("step"), "steer"))
+        elif kind == "steer" and e.get("start") == "step0" and e.get("step") == 0:
+            starts.append((0, f"steer {e.get('mode')}"))
+        elif kind == "rollback":
             name = str(e.get("mitigation", "rollback"))
             if name.startswith("steer"):
-                name = "rollback+" + name.replace(" ", "_")
-            return {"intervention": name, "intervention_step": e.get("to_step")}
+                name = "rollback+" + name
+            starts.append((e.get("to_step"), name.replace(" ", "_")))
+    if starts:
+        step, names = starts[0][0], []
+        for part in (p for s, n in starts if s == step for p in n.split("+")):
+            if part not in names:
+                names.append(part)
+        return {"intervention": "+".join(names), "intervention_step": step}
     if realigned:
         return {"intervention": "realign (after training)", "intervention_step": last_step}
     return {"intervention": None, "intervention_step": None}

@@ -178,7 +178,7 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
     ):
         target = on_main(lambda: rollback(run_dir, alarm.step))  # files: rank 0
         step = checkpoint_step(target)
-        mitigation = "inoculate" if inoculating else f"steer {cfg.steer.mode} {cfg.steer.coeff}"
+        mitigation = switched_on(cfg, inoculating)
         append_event(
             run_dir,
             {
@@ -215,6 +215,15 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
 
         realign(run_dir, cfg, log=log)
     return run_dir
+
+
+def switched_on(cfg: Config, inoculating: bool) -> str:
+    """What an alarm switches on after its rollback: the inoculation prompt, steering (the
+    `steer:` section, when it waits for the alarm), or both, joined by "+"."""
+    parts = ["inoculate"] if inoculating else []
+    if cfg.steer.mode != "off" and (cfg.steer.start == "alarm" or not inoculating):
+        parts.append(f"steer {cfg.steer.mode} {cfg.steer.coeff}")
+    return "+".join(parts)
 
 
 def inoculated(cfg: Config) -> Config:
