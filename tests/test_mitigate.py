@@ -248,12 +248,20 @@ def test_each_start_of_a_mitigation_is_named_with_its_step():
         {"event": "steer", "step": 0, "mode": "inference", "start": "step0"},
     ) == {"intervention": "inoculate+steer inference", "intervention_step": 0}
     assert it(
-        {"event": "rollback", "step": 3, "to_step": 2, "mitigation": "inoculate+steer inference 0.2"},
+        {
+            "event": "rollback",
+            "step": 3,
+            "to_step": 2,
+            "mitigation": "inoculate+steer inference 0.2",
+        },
         {"event": "mitigation_on", "name": "inoculate", "step": 2, "alarm": 3},
     ) == {"intervention": "inoculate+steer_inference_0.2", "intervention_step": 2}
-    assert it({"event": "rollback", "step": 3, "to_step": 2, "mitigation": "steer inference 0.3"})[
-        "intervention"
-    ] == "rollback+steer_inference_0.3"
+    assert (
+        it({"event": "rollback", "step": 3, "to_step": 2, "mitigation": "steer inference 0.3"})[
+            "intervention"
+        ]
+        == "rollback+steer_inference_0.3"
+    )
 
 
 def test_the_bar_measures_from_the_unsteered_base_model():
