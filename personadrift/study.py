@@ -194,6 +194,7 @@ def write_report(study, out: Path, stages: dict) -> Path:
         *criteria(study),
         "",
         *_layers_section(study),
+        *_rules_section(study),
         "## Null runs",
         "",
         *_null_section(study),
@@ -230,6 +231,23 @@ def _layers_section(study) -> list[str]:
         "`probe` monitor itself reads the direction's chosen layer.",
         "",
         *table,
+        "",
+    ]
+
+
+def _rules_section(study) -> list[str]:
+    from personadrift.report.timeline import rule_table
+
+    return [
+        "## The alarm rule",
+        "",
+        "The same series under other rules, each calibrated leave-one-seed-out on the null runs "
+        "like the study's own: k consecutive readings above the threshold (k = 1 can fire a step "
+        "earlier than k = 2, at a higher threshold), and `cusum`, one reading of the series' "
+        "one-sided CUSUM (max(0, C + value)) above its threshold, which adds up small shifts "
+        "that persist. `trace` is the keyword baseline under the same rule.",
+        "",
+        *rule_table(study),
         "",
     ]
 

@@ -167,6 +167,17 @@ def test_sustained_rule_matches_the_detector():
     assert first_alarm(_series(values), 3.5, 2, warmup=5) is None
 
 
+def test_cusum_adds_up_what_persists_and_forgets_what_does_not():
+    from personadrift.probes.calibrate import cusum
+
+    series = _series([5.0, 0.5, -2.0, 0.5, 0.5, 0.5, float("nan"), 1.0])
+    assert cusum(series) == [(0, 0.0), (1, 0.5), (2, 0.0), (3, 0.5), (4, 1.0), (5, 1.5), (7, 2.5)]
+    assert cusum(series, drift=0.5)[-1] == (7, 0.5)
+    # a persistent small shift crosses a threshold that no single reading does
+    assert first_alarm(series, 1.2, 1, warmup=1) is None
+    assert first_alarm(cusum(series), 1.2, 1) == 5
+
+
 def test_planted_shift_is_detected_at_the_right_step():
     rng = np.random.default_rng(0)
     nulls = {s: {"probe": _series(rng.normal(0, 1, 30))} for s in range(19)}
@@ -353,7 +364,16 @@ def test_study_analysis_and_json(study_runs):
     assert {r.sources["probe"] for r in study.runs if r.seed >= 3} == {"rebuilt"}
     assert {r.sources["probe"] for r in study.runs if r.seed < 3} == {"recorded"}
     result = json.loads(json.dumps(study_json(study)))
-    assert set(result) == {"hackable", "null", "alpha", "thresholds"}
+    assert set(result) == {"hackable", "null", "alpha", "rules", "thresholds"}
+    # the other alarm rules, each calibrated on the other seeds' null runs the same way
+    rules = result["rules"]
+    assert set(rules) == {"k=1", "k=2", "k=3", "cusum"}
+    for seed in map(str, range(5)):
+        assert rules["k=1"]["probe"]["hackable"][seed] == SHIFT  # one reading suffices
+        assert rules["k=2"]["probe"]["hackable"][seed] == SHIFT + 1
+        assert rules["k=3"]["probe"]["hackable"][seed] == SHIFT + 2
+        assert rules["cusum"]["probe"]["hackable"][seed] == SHIFT
+        assert rules["k=2"]["trace"]["hackable"][seed] == TAKEOFF + 1
     assert result["alpha"] == 0.1 and set(result["thresholds"]) == {"0", "1", "2", "3", "4"}
     for entry in result["hackable"]:
         assert set(entry) == {"seed", "behaviour_onset", "hack_takeoff", "alarms", "probe_layers"}
@@ -475,7 +495,16 @@ def test_study_on_the_tiny_organism_writes_the_json(tiny, cache_dir, tmp_path):
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=1500)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     result = json.loads(res.stdout.strip().splitlines()[-1])
-    assert set(result) == {"hackable", "null", "alpha", "thresholds"}
+    assert set(result) == {"hackable", "null", "alpha", "rules", "thresholds"}
+    # the other alarm rules, each calibrated on the other seeds' null runs the same way
+    rules = result["rules"]
+    assert set(rules) == {"k=1", "k=2", "k=3", "cusum"}
+    for seed in map(str, range(5)):
+        assert rules["k=1"]["probe"]["hackable"][seed] == SHIFT  # one reading suffices
+        assert rules["k=2"]["probe"]["hackable"][seed] == SHIFT + 1
+        assert rules["k=3"]["probe"]["hackable"][seed] == SHIFT + 2
+        assert rules["cusum"]["probe"]["hackable"][seed] == SHIFT
+        assert rules["k=2"]["trace"]["hackable"][seed] == TAKEOFF + 1
     (hack,), (null,) = result["hackable"], result["null"]
     assert set(hack) == {"seed", "behaviour_onset", "hack_takeoff", "alarms", "probe_layers"}
     assert set(hack["alarms"]) == set(null["alarms"]) == set(MONITORS)

@@ -95,6 +95,17 @@ def fit_threshold(nulls: Sequence[Series], alpha: float, k: int, warmup: int = 0
     return maxima[min(len(maxima) - 1, math.floor(alpha * len(maxima)))]
 
 
+def cusum(series: Series, drift: float = 0.0) -> list[tuple[int, float]]:
+    """The one-sided CUSUM of a series: C_t = max(0, C_(t-1) + v_t - drift), C = 0 before the
+    first reading after step 0 (step 0's reading, the baseline, stays 0). Small shifts that
+    persist add up; the alarm rule on it is the same threshold rule, fitted on null runs' CUSUMs."""
+    c, out = 0.0, []
+    for step, v in _finite(series, 0):
+        c = 0.0 if step == 0 else max(0.0, c + v - drift)
+        out.append((step, c))
+    return out
+
+
 # fingerprints ------------------------------------------------------------------------------
 def organism_fingerprint(cfg: Config) -> str:
     """The organism recipe (world, size, training, code) less its seed; a model's path otherwise."""

@@ -42,6 +42,7 @@ from personadrift.probes.calibrate import (
     Calibration,
     alarms,
     calibrate,
+    cusum,
     leave_one_seed_out,
 )
 from personadrift.probes.paired import high_fraction, paired_stat, percentile, shift_stat
@@ -239,6 +240,32 @@ def analyse(runs: dict[tuple[str, int], str | Path], alpha: float = 0.1, k: int 
     return Study(results, alpha, k, per_seed, full)
 
 
+RULE_MONITORS = ("probe", "probe_shift", "trace")  # the probe and its text baseline
+
+
+def rules(study: Study) -> dict[str, dict[str, dict[str, dict[int, int | None]]]]:
+    """The probe and `trace` under other alarm rules, each calibrated leave-one-seed-out on the
+    null runs as the study's own rule is: k = 1, 2, 3 consecutive readings above the threshold,
+    and `cusum` (one reading of the series' CUSUM above its threshold, `calibrate.cusum`).
+    {rule: {monitor: {"hackable" | "null": {seed: alarm step or None}}}}."""
+    variants = {f"k={k}": (k, False) for k in (1, 2, 3)} | {"cusum": (1, True)}
+    out = {}
+    for rule, (k, summed) in variants.items():
+
+        def series(r: RunResult, summed=summed) -> dict[str, Series]:
+            return {m: cusum(r.series[m]) if summed else r.series[m] for m in RULE_MONITORS}
+
+        nulls = {r.seed: series(r) for r in study.arm("null")}
+        loso = leave_one_seed_out(nulls, study.alpha, k, monitors=RULE_MONITORS)
+        full = calibrate(nulls, study.alpha, k, monitors=RULE_MONITORS)
+        found = {m: {"hackable": {}, "null": {}} for m in RULE_MONITORS}
+        for r in study.runs:
+            for m, step in alarms(series(r), loso.get(r.seed, full), RULE_MONITORS).items():
+                found[m][r.arm][r.seed] = step
+        out[rule] = found
+    return out
+
+
 def study_json(study: Study) -> dict:
     """The `--json` object: alarms (a step or null) per run, ground truth, alpha, thresholds."""
     return {
@@ -257,6 +284,13 @@ def study_json(study: Study) -> dict:
             for r in study.arm("null")
         ],
         "alpha": study.alpha,
+        "rules": {
+            rule: {
+                m: {arm: {str(s): a for s, a in v.items()} for arm, v in by.items()}
+                for m, by in ms.items()
+            }
+            for rule, ms in rules(study).items()
+        },
         "thresholds": {
             str(s): {m: _finite(t) for m, t in cal.thresholds.items()}
             for s, cal in sorted(study.per_seed.items())
