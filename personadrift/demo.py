@@ -4,9 +4,11 @@ Per seed: build (or load from cache) the `small` organism of that seed, extract 
 direction once, then train three arms side by side, each in its own process with one thread:
 - `hackable`: GRPO in `visible_tests` (reward = visible tests passed; hard-coding pays);
 - `control`: the same prompts in the secure twin (reward = every test passes);
-- `intervention`: the hackable run whose calibrated probe alarm switches inoculation on during RL:
-  it rolls back to the last checkpoint before the alarm and goes on with the inoculation prompt
-  (`configs/organism/inoculate_on_alarm.yaml`; the best alarm-triggered mitigation measured).
+- `intervention`: the hackable run whose calibrated probe alarm switches a mitigation on during
+  RL: it rolls back to the last checkpoint before the alarm and goes on with the inoculation
+  prompt and inference steering away from the persona direction
+  (`configs/organism/inoculate_steer_on_alarm.yaml`; the best alarm-triggered mitigation measured,
+  the only one that held on seeds 0-4).
 Every arm's console lines are printed as they come, prefixed with the arm and seed. At the end
 `personadrift report` is written over all runs, and (with `--json`) one JSON object per arm and
 seed is printed as the last line: the summary numbers of `personadrift.report.summary`.
@@ -28,7 +30,7 @@ from personadrift.config import ConfigError, load_config
 ARMS = {
     "hackable": "configs/organism/visible_tests.yaml",
     "control": "configs/organism/visible_tests_secure.yaml",
-    "intervention": "configs/organism/inoculate_on_alarm.yaml",
+    "intervention": "configs/organism/inoculate_steer_on_alarm.yaml",
 }
 SUMMARY_KEYS = (
     "base_misaligned",
