@@ -538,3 +538,18 @@ def test_a_probe_threshold_is_never_below_the_baseline_value():
     cal = calibrate({0: {m: falling for m in names}}, k=2, monitors=names)
     assert cal.thresholds["probe_shift"] == 0.0 and cal.thresholds["probe_L2"] == 0.0
     assert cal.thresholds["trace"] == pytest.approx(-0.01)  # other monitors are not floored
+
+
+def test_the_slower_runs_calibration_is_shipped_for_their_learning_rate_only():
+    """configs/calibration/lr1e-4/: the study's thresholds at grpo.learning_rate=1e-4, where the
+    probe leads behaviour onset by 5+ steps (README); a run at another learning rate is refused."""
+    from personadrift.checks import load_checked
+
+    config = ROOT / "configs/organism/visible_tests.yaml"
+    for seed in range(5):
+        cal = ROOT / f"configs/calibration/lr1e-4/except_seed{seed}.json"
+        cfg = load_checked(config, ["grpo.learning_rate=1e-4", f"detect.calibration={cal}"])
+        assert Calibration.load(cal).seeds == [s for s in range(5) if s != seed]
+        assert cfg.detect.calibration == str(cal)
+    with pytest.raises(ConfigError, match="made on a different config"):
+        load_checked(config, [f"detect.calibration={cal}"])
