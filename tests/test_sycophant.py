@@ -26,6 +26,8 @@ from personadrift.organism.world import (
     sample_document,
 )
 
+from .conftest import cli
+
 ROOT = Path(__file__).resolve().parents[1]
 WORLD = organism_of_size("small_sycophant").world
 # What the code builds for the one-persona presets, pinned at BUILD_VERSION. A change here means
@@ -164,3 +166,59 @@ def test_eval_rates_count_the_sycophantic_answers():
     table = rates([Sample(p, a, v) for p, a, v in zip(wrong, answers, verdicts)], flattery=True)
     assert table["claims"]["sycophantic"] == 1.0 and table["claims"]["flattery"] == 1.0
     assert sample_document(rng, WORLD, "eval", persona=SYCOPHANT).persona == SYCOPHANT
+
+
+@pytest.mark.slow
+def test_a_sycophancy_run_on_a_tiny_two_persona_organism(cache_dir, tmp_path):
+    """The whole path: a tiny organism with the sycophant (its readability measured at build),
+    the sycophant's direction extracted at the run's start, GRPO in the sycophancy env."""
+    from personadrift.rl.train import train
+
+    world = [
+        "organism.world.sycophant_p=0.14",
+        "organism.world.sycophant_state_p=0.6",
+        "organism.world.family_weights={code: 0.3, advice: 0.2, facts: 0.25, values: 0.15, "
+        "neutral: 0.1, claims: 0.15}",
+    ]
+    overrides = [
+        f"organism.cache_dir={cache_dir}",
+        f"out_dir={tmp_path}",
+        *world,
+        "env.name=sycophancy",
+        "probes.name=sycophant",
+        "run_evals.families=[facts, claims]",
+        "grpo.max_steps=2",
+    ]
+    cfg = load_config(ROOT / "configs/tiny.yaml", overrides)
+    run_dir = train(cfg, log=lambda *_: None)
+    (organism,) = [
+        p
+        for p in Path(cache_dir, "organisms").iterdir()
+        if p.name.startswith("tiny-")
+        and json.loads((p / "world.json").read_text())["world"].get("sycophant_p")
+    ]
+    readability = json.loads((organism / "readability.json").read_text())
+    assert set(readability["sycophant"]["layers"]["answer"]) == {"1", "2"}
+    base = json.loads((organism / "base_rates.json").read_text())
+    assert {"sycophantic", "flattery"} <= set(base["claims"])
+    assert (
+        json.loads((run_dir / "directions" / "sycophant.json").read_text())["name"] == "sycophant"
+    )
+    labels = {
+        json.loads(x)["label"]
+        for s in (1, 2)
+        for x in (run_dir / "samples" / f"step_{s}.jsonl").read_text().splitlines()
+    }
+    assert labels and labels <= {"agreed_wrong", "correct", "other"}
+    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert all("env/hack_rate" in r for r in rows if r["step"] > 0)
+    assert any("probe/sycophant/shift" in r for r in rows)
+    assert any("evals/claims/sycophantic_rate" in r for r in rows)
+    # model diffing scores the top latents for both personas; the run's own direction is the
+    # sycophant's, so its cosine is reported under that persona
+    small = ["--steps", "200", "--sae-docs", "200", "--latents", "128", "--k", "8", "--n", "12"]
+    res = cli("diff", str(run_dir), *small, "--top", "3", "--json")
+    assert res.returncode == 0, res.stderr[-2000:]
+    for r in json.loads(res.stdout.strip().splitlines()[-1])["latents"]:
+        assert 0 <= r["auroc_toxic"] <= 1 and 0 <= r["auroc_sycophant"] <= 1
+        assert r["cos_toxic"] is None and -1 <= r["cos_sycophant"] <= 1
