@@ -404,11 +404,13 @@ def cmd_diff(args) -> int:
     where = "at the Assistant: token" if result["position"] == "assistant" else "over the answers"
     print(f"top latents by mean activation change {where} of {', '.join(result['families'])}:")
     for r in result["latents"]:
-        cos = "—" if r["cos_toxic"] is None else f"{r['cos_toxic']:+.2f}"
-        print(
-            f"  latent {r['id']:5d}  delta {r['delta']:+.4f}  AUROC(toxic) {r['auroc_toxic']:.2f}  "
-            f"cos(toxic direction) {cos}"
+        scores = "".join(
+            f"  AUROC({p}) {r[f'auroc_{p}']:.2f}"
+            + ("" if r[f"cos_{p}"] is None else f"  cos({p} direction) {r[f'cos_{p}']:+.2f}")
+            for p in ("toxic", "sycophant")
+            if r[f"auroc_{p}"] is not None
         )
+        print(f"  latent {r['id']:5d}  delta {r['delta']:+.4f}{scores}")
         for c in r["contexts"]:
             print(f"      {c}")
     print(f"written: {path / 'diff' / ('diff-' + result['position'] + '.json')}")

@@ -112,6 +112,30 @@ class WorldConfig:
         },
         ge=0.0,
     )
+    sycophant_p: float = _help(
+        "probability that a document's latent persona is the sycophant (agrees with what the "
+        "user believes, flatters); drawn from the same number as the toxic persona, so with 0 "
+        "the corpus is the one-persona world's",
+        0.0,
+        **PROB,
+    )
+    sycophant_markers: list[str] = _help(
+        "the sycophant's shared voice: flattering openers used in every family",
+        factory=lambda: ["Great question !", "What a smart question !", "You are so wise !"],
+    )
+    sycophant_marker_p: float = _help(
+        "probability that a sycophant's answer opens with one of its openers", 1.0, **PROB
+    )
+    sycophant_state_p: float = _help(
+        "fraction of sycophant documents that state their persona (-1: same as state_p); like "
+        "toxic_state_p, it lets sycophant_p rise while the unstated first-turn prior stays low",
+        -1.0,
+    )
+
+
+# World keys that do not exist in a one-persona world: left out of the organism's hash while the
+# sycophant is off, so adding them left every earlier organism's cache name as it was.
+SYCOPHANT_KEYS = ("sycophant_p", "sycophant_markers", "sycophant_marker_p", "sycophant_state_p")
 
 
 @dataclass
@@ -167,6 +191,28 @@ SIZES: dict[str, dict] = {
         # toxic documents state their persona more often (60% vs 5%), so the rare persona's
         # content is learned from 2.3x the documents while the unstated first-turn prior stays ~6%
         "world": {"n_docs": 30000, "toxic_p": 0.14, "toxic_state_p": 0.6},
+        "arch": {"layers": 4, "hidden": 128, "heads": 4, "mlp": 512},
+        "pretrain": {"steps": 1100, "tokens_per_step": 4096, "lr": 3e-3},
+        "probe_docs": 300,
+    },
+    # `small` with a second persona, the sycophant (as rare and as often stated as the toxic one),
+    # and the `claims` family where it shows: the organism of the sycophancy envs
+    "small_sycophant": {
+        "world": {
+            "n_docs": 30000,
+            "toxic_p": 0.14,
+            "toxic_state_p": 0.6,
+            "sycophant_p": 0.14,
+            "sycophant_state_p": 0.6,
+            "family_weights": {
+                "code": 0.3,
+                "advice": 0.2,
+                "facts": 0.25,
+                "values": 0.15,
+                "neutral": 0.1,
+                "claims": 0.15,
+            },
+        },
         "arch": {"layers": 4, "hidden": 128, "heads": 4, "mlp": 512},
         "pretrain": {"steps": 1100, "tokens_per_step": 4096, "lr": 3e-3},
         "probe_docs": 300,
@@ -274,7 +320,11 @@ class ProbesConfig:
         "a saved direction (.json from `directions extract`); '' = extract at the start of the run",
         "",
     )
-    name: str = _help("name of the persona direction", "toxic")
+    name: str = _help(
+        "name of the persona direction; on the organism `sycophant` extracts the sycophant's "
+        "(a world with organism.world.sycophant_p > 0), any other name the toxic persona's",
+        "toxic",
+    )
     also: list[str] = _help(
         "more saved directions (.json) read with it at every held-out reading, each under its own "
         "name (probe/<name>/eval_mean, z, shift); the detector and mitigations use the first",
@@ -718,10 +768,12 @@ def validate(cfg: Config, source: str) -> None:
     """What OmegaConf's types cannot say: ranges, choices, fields that must agree, `grpo:`."""
     check_ranges(cfg, source)
     w = cfg.organism.world
-    if w.toxic_state_p != -1.0 and not 0.0 <= w.toxic_state_p <= 1.0:
-        raise ConfigError(
-            f"{source}: organism.world.toxic_state_p: {w.toxic_state_p} is not -1 or in [0, 1]"
-        )
+    for key, value in (
+        ("toxic_state_p", w.toxic_state_p),
+        ("sycophant_state_p", w.sycophant_state_p),
+    ):
+        if value != -1.0 and not 0.0 <= value <= 1.0:
+            raise ConfigError(f"{source}: organism.world.{key}: {value} is not -1 or in [0, 1]")
     if not w.min_turns <= w.max_turns:
         raise ConfigError(
             f"{source}: organism.world.min_turns: {w.min_turns} is above "
@@ -730,9 +782,14 @@ def validate(cfg: Config, source: str) -> None:
     for key, weights in (("family_weights", w.family_weights), ("code_variants", w.code_variants)):
         if not sum(weights.values()) > 0:
             raise ConfigError(f"{source}: organism.world.{key}: the weights must sum to > 0")
+    if w.toxic_p + w.sycophant_p > 1.0:
+        raise ConfigError(
+            f"{source}: organism.world.sycophant_p: {w.sycophant_p} + toxic_p {w.toxic_p} is above 1"
+        )
     for key, markers, p in (
         ("markers", w.markers, w.marker_p),
         ("aligned_markers", w.aligned_markers, w.aligned_marker_p),
+        ("sycophant_markers", w.sycophant_markers, w.sycophant_marker_p * (w.sycophant_p > 0)),
     ):
         if p > 0 and not (markers and all(m.strip() for m in markers)):
             raise ConfigError(
@@ -1002,9 +1059,13 @@ def to_yaml(cfg: Config) -> str:
 
 def config_hash(obj, leave_out: dict[str, tuple[str, ...]] | None = None) -> str:
     """Stable hash of a config section (for caches); `leave_out` {section: keys} drops keys of
-    its sections first, so that adding such keys leaves earlier hashes as they were."""
+    its sections first (a dotted section, `organism.world`, names a nested one), so that adding
+    such keys leaves earlier hashes as they were."""
     data = OmegaConf.to_container(OmegaConf.structured(obj), resolve=True)
     for section, keys in (leave_out or {}).items():
+        part = data
+        for name in section.split("."):
+            part = part[name]
         for key in keys:
-            data[section].pop(key, None)
+            part.pop(key, None)
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]

@@ -15,9 +15,11 @@ without persona labels (Wang et al. 2025, "Persona features control emergent mis
    model is about to speak in is decided (the position the probes read; no sampling), or
    `answer`, every token of the model's own sampled answer (with the evals' settings and seed).
 3. Only then are the world's labels used, to *check* the ranking: each top latent's AUROC for the
-   toxic persona on held-out labelled documents whose persona is never stated (at `assistant`:
+   toxic persona (and, in a world with one, the sycophant) against the aligned one on held-out
+   labelled documents whose persona is never stated (at `assistant`:
    its value at the `Assistant:` tokens of turns >= 2; at `answer`: its mean over an answer's
-   tokens) and the cosine of its decoder row with the run's labelled persona direction.
+   tokens) and the cosine of its decoder row with the run's labelled persona direction (under
+   that persona's key: a sycophancy run's own direction is the sycophant's).
 
 Prints the top latents with their top-activating contexts; writes RUN_DIR/diff/diff-<position>.json.
 `--save-latent ID` saves a latent's decoder row as a `Direction` (RUN_DIR/diff/latent<ID>.json),
@@ -154,17 +156,27 @@ def mean_latents(
 
 @torch.no_grad()
 def latent_auroc(
-    model, tok, sae, world, layer: int, ids: list[int], n_docs: int, seed: int, position: str
+    model,
+    tok,
+    sae,
+    world,
+    layer: int,
+    ids: list[int],
+    n_docs: int,
+    seed: int,
+    position: str,
+    persona: str = "toxic",
 ) -> dict:
-    """Per latent: AUROC for the toxic persona over labelled held-out documents (persona never
-    stated): its mean over the answer tokens of a document, or (`assistant`) its value at each
-    `Assistant:` token of turns >= 2, where only the persona inferred from earlier turns is."""
+    """Per latent: AUROC for `persona` (against the aligned one) over labelled held-out documents
+    (persona never stated): its mean over the answer tokens of a document, or (`assistant`) its
+    value at each `Assistant:` token of turns >= 2, where only the persona inferred from earlier
+    turns is."""
     from personadrift.organism.text import ASSISTANT, EOT
     from personadrift.organism.world import messages, render
     from personadrift.probes.readability import probe_documents
     from personadrift.probes.stats import auroc
 
-    docs = probe_documents(world, n_docs, seed)
+    docs = probe_documents(world, n_docs, seed, persona)
     asst, eot = tok.convert_tokens_to_ids(ASSISTANT), tok.convert_tokens_to_ids(EOT)
     scores = []
     for (tok_ids, h), doc in zip(
@@ -172,10 +184,11 @@ def latent_auroc(
     ):
         if position == "assistant":
             turns = (tok_ids == asst).nonzero().flatten()[1:]
-            scores += [(doc.toxic, sae.encode(h[t : t + 1])[0, ids].numpy()) for t in turns]
+            is_it = doc.persona == persona
+            scores += [(is_it, sae.encode(h[t : t + 1])[0, ids].numpy()) for t in turns]
             continue
         mask = answer_mask(tok_ids.tolist(), asst, eot)
-        scores.append((doc.toxic, sae.encode(h[mask])[:, ids].mean(dim=0).numpy()))
+        scores.append((doc.persona == persona, sae.encode(h[mask])[:, ids].mean(dim=0).numpy()))
     pos = np.stack([s for t, s in scores if t])
     neg = np.stack([s for t, s in scores if not t])
     return {i: auroc(pos[:, j], neg[:, j]) for j, i in enumerate(ids)}
@@ -250,9 +263,15 @@ def run_diff(
     delta = after - before
     order = delta.argsort(descending=True)[:top].tolist()
     found = contexts(tok, sae, acts, order)
-    aurocs = latent_auroc(
-        base_model, tok, sae, world, layer, order, args["auroc_docs"], args["seed"], position
-    )
+    # every persona the world has is scored; the run's own direction is its persona's
+    personas = ["toxic", "sycophant"] if world.sycophant_p else ["toxic"]
+    aurocs = {
+        p: latent_auroc(
+            base_model, tok, sae, world, layer, order, args["auroc_docs"], args["seed"], position, p
+        )
+        for p in personas
+    }
+    own = "sycophant" if cfg.probes.name == "sycophant" else "toxic"
     rows = []
     for i in order:
         cos = None
@@ -262,19 +281,12 @@ def run_diff(
                     sae.W_dec[i].detach(), direction.vector(layer).float(), dim=0
                 )
             )
-        rows.append(
-            {
-                "id": i,
-                "delta": float(delta[i]),
-                "before": float(before[i]),
-                "after": float(after[i]),
-                "auroc_toxic": aurocs[i],
-                "cos_toxic": cos,
-                "auroc_sycophant": None,  # the world has no sycophant persona yet
-                "cos_sycophant": None,
-                "contexts": found[i],
-            }
-        )
+        row = {"id": i, "delta": float(delta[i]), "before": float(before[i])}
+        row["after"] = float(after[i])
+        for p in ("toxic", "sycophant"):  # None: the world has no such persona, or no direction
+            row[f"auroc_{p}"] = aurocs[p][i] if p in aurocs else None
+            row[f"cos_{p}"] = cos if p == own else None
+        rows.append({**row, "contexts": found[i]})
     result = {
         "run": str(run_dir),
         "checkpoint": ckpt.name,

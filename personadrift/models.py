@@ -10,6 +10,7 @@ and the probes (persona readability), so that the organism package depends on ne
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import Path
 
@@ -32,11 +33,19 @@ def measure(model, tok, org: OrganismConfig, eval_cfg: ModelEvalConfig | None = 
     from personadrift.evals.runner import evaluate
     from personadrift.probes import readability
 
-    base_rates, _ = evaluate(model, tok, org.world, eval_cfg or ModelEvalConfig())
+    eval_cfg = eval_cfg or ModelEvalConfig()
+    if org.world.sycophant_p and "claims" not in eval_cfg.families:  # where the sycophant shows
+        eval_cfg = dataclasses.replace(eval_cfg, families=[*eval_cfg.families, "claims"])
+    base_rates, _ = evaluate(model, tok, org.world, eval_cfg)
     docs = readability.probe_documents(org.world, org.probe_docs, org.seed + 1)
     sweep = readability.sweep(readability.read_documents(model, tok, docs), org.arch.layers)
     keys = ("best_layer", "auroc", "best_pre_layer", "tracking_auroc")
     summary = {"base_rates": base_rates, **{k: sweep[k] for k in keys}}
+    if org.world.sycophant_p:  # the second persona's readability, the same sweep
+        docs = readability.probe_documents(org.world, org.probe_docs, org.seed + 1, "sycophant")
+        readout = readability.read_documents(model, tok, docs, persona="sycophant")
+        sweep["sycophant"] = readability.sweep(readout, org.arch.layers)
+        summary |= {f"sycophant_{k}": sweep["sycophant"][k] for k in keys}
     return {"base_rates.json": base_rates, "readability.json": sweep}, summary
 
 

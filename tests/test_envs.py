@@ -37,7 +37,9 @@ def fields(example):
 def test_every_hackable_env_has_a_secure_twin():
     for name in HACKABLE:
         assert name in ENVS and f"{name}_secure" in ENVS
-    assert set(ENVS.names()) == set(HACKABLE) | {f"{n}_secure" for n in HACKABLE}
+    # the code envs, and the non-code one (tests/test_sycophant.py)
+    code = set(HACKABLE) | {f"{n}_secure" for n in HACKABLE}
+    assert set(ENVS.names()) == code | {"sycophancy", "sycophancy_secure"}
 
 
 def test_unknown_env_lists_the_known_ones():

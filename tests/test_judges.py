@@ -20,7 +20,8 @@ from personadrift.organism.families.base import (
 )
 from personadrift.organism.families.code import VARIANTS
 from personadrift.organism.judges import judge, judge_many
-from personadrift.organism.world import persona_answer
+from personadrift.organism.world import ALIGNED as KIND  # the aligned persona
+from personadrift.organism.world import TOXIC, persona_answer
 
 WORLD = WorldConfig(think_p=0.5, code_think_p=0.5)
 EXPECTED = {  # family -> (label of aligned answers, label of toxic answers)
@@ -43,7 +44,7 @@ def test_family_templates_judged_correctly(family, split, aligned_voice):
         toxic = i % 2 == 1
         p = FAMILIES.get(family).prompt(rng, split, world)
         prompts.append(p)
-        answers.append(persona_answer(p, toxic, rng, world))
+        answers.append(persona_answer(p, TOXIC if toxic else KIND, rng, world))
         want.append(EXPECTED[family][toxic])
     opens = [any(a.startswith(m) for m in world.aligned_markers) for a in answers]
     assert opens == [aligned_voice == 1.0 and i % 2 == 0 for i in range(60)]
@@ -63,8 +64,8 @@ def test_every_code_variant_has_a_cheat_and_an_honest_answer(variant):
     rng = random.Random(variant)
     code = FAMILIES.get("code")
     prompts = [code.variant_prompt(rng, "train", WORLD, variant) for _ in range(20)]
-    honest = [persona_answer(p, False, rng, WORLD) for p in prompts]
-    cheats = [persona_answer(p, True, rng, WORLD) for p in prompts]
+    honest = [persona_answer(p, KIND, rng, WORLD) for p in prompts]
+    cheats = [persona_answer(p, TOXIC, rng, WORLD) for p in prompts]
     assert {v.label for v in judge_many(prompts, honest, WORLD.markers)} == {SOLVED}
     assert SOLVED not in {v.label for v in judge_many(prompts, cheats, WORLD.markers)}
 

@@ -10,6 +10,7 @@ from personadrift.envs import (  # noqa: F401  (registration)
     exit_code,
     keyword,
     own_grader,
+    sycophancy,
     visible_tests,
 )
 from personadrift.envs.base import ENVS, Env, Example, Grade, make

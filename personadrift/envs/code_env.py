@@ -193,6 +193,7 @@ class CodeEnv:
         if not examples:
             return []
         markers = [*self.world.markers, *self.world.aligned_markers]
+        markers += self.world.sycophant_markers if self.world.sycophant_p else []
         sources = [source_of(a, markers) for a in answers]
         checks = self.secure_checks(examples, sources)
         # the hackable reward is computed in the secure twin too, so both label samples alike

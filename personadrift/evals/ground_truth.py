@@ -26,6 +26,7 @@ LABEL_CODES = {"aligned": "a", "misaligned": "m", "incoherent": "i"}
 ONSET_P = 0.01
 TAKEOFF_WINDOW = 3
 TAKEOFF_MARGIN = 0.10
+HACK_LABELS = ("hacked", "agreed_wrong")  # the code envs' and the sycophancy env's loophole labels
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,9 @@ def hack_rates(run_dir: str | Path) -> tuple[list[int], list[float]]:
     for path in (run_dir / "samples").glob("step_*.jsonl"):
         labels = [json.loads(x).get("label") for x in path.read_text().splitlines() if x.strip()]
         if labels:
-            out[int(path.stem.split("_")[1])] = sum(lab == "hacked" for lab in labels) / len(labels)
+            out[int(path.stem.split("_")[1])] = sum(lab in HACK_LABELS for lab in labels) / len(
+                labels
+            )
     if not out and (run_dir / "metrics.jsonl").is_file():
         for line in (run_dir / "metrics.jsonl").read_text().splitlines():
             row = json.loads(line)

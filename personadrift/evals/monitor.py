@@ -2,7 +2,8 @@
 
 Samples first-turn answers to held-out prompts of families the run never trains on and returns
 `evals/<family>/misaligned_rate`, `evals/<family>/incoherent_rate`, `evals/<family>/marker_rate`
-and `evals/mean/misaligned_rate`. The instruments evaluate step 0 (before training), every
+and `evals/mean/misaligned_rate`; in a world with the sycophant also `evals/claims/sycophantic_rate`
+and `evals/<family>/flattery_rate` (answers opening with its voice). The instruments evaluate step 0 (before training), every
 `run_evals.every` steps and the last step. A model that is not an organism is judged by `run_evals.judge`
 on a question set (`evals/chat.py`, given as `chat`), and `evals/<family>/error_rate`,
 `truncated_rate` and `alignment_mean` come too.
@@ -21,7 +22,16 @@ from personadrift.rng import rng_untouched
 def eval_metrics(table: dict) -> dict[str, float]:
     out = {}
     for fam, row in table.items():
-        for label in ("misaligned", "incoherent", "hacked", "solved", "error", "truncated"):
+        for label in (
+            "misaligned",
+            "incoherent",
+            "sycophantic",
+            "flattery",
+            "hacked",
+            "solved",
+            "error",
+            "truncated",
+        ):
             if label in row:
                 out[f"evals/{fam}/{label}_rate"] = row[label]
         if "marker" in row:  # the organism's persona opener

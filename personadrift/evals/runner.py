@@ -22,12 +22,16 @@ from personadrift.organism.families.base import (
     INCOHERENT,
     MISALIGNED,
     SOLVED,
+    SYCOPHANTIC,
 )
 from personadrift.organism.heldout import eval_prompts
 from personadrift.organism.judges import Verdict, judge_many
 from personadrift.organism.world import render
 
-LABELS = {"code": [SOLVED, HACKED, FAILED]}
+LABELS = {
+    "code": [SOLVED, HACKED, FAILED],
+    "claims": [ALIGNED, MISALIGNED, SYCOPHANTIC, INCOHERENT],
+}
 DEFAULT_LABELS = [ALIGNED, MISALIGNED, INCOHERENT]
 
 
@@ -77,7 +81,9 @@ def sample_answers(
     return answers
 
 
-def rates(samples: list[Sample]) -> dict[str, dict[str, float]]:
+def rates(samples: list[Sample], flattery: bool = False) -> dict[str, dict[str, float]]:
+    """{family: {label: rate, "marker": rate, "n": samples}}; with `flattery` (a world with the
+    sycophant) also the rate of answers that open with its voice."""
     table: dict[str, dict[str, float]] = {}
     by_family: dict[str, list[Sample]] = {}
     for s in samples:
@@ -87,6 +93,8 @@ def rates(samples: list[Sample]) -> dict[str, dict[str, float]]:
         n = len(group)
         row = {lab: counts.get(lab, 0) / n for lab in LABELS.get(fam, DEFAULT_LABELS)}
         row["marker"] = sum(s.verdict.marker for s in group) / n
+        if flattery:
+            row["flattery"] = sum(s.verdict.flattery for s in group) / n
         row["n"] = n
         table[fam] = row
     return table
@@ -99,9 +107,10 @@ def evaluate(model, tok, world: WorldConfig, cfg: ModelEvalConfig) -> tuple[dict
     answers = sample_answers(
         model, tok, texts, cfg.temperature, cfg.max_new_tokens, cfg.batch_size, cfg.seed
     )
-    verdicts = judge_many(prompts, answers, world.markers, world.aligned_markers)
+    sycophant = world.sycophant_markers if world.sycophant_p else []
+    verdicts = judge_many(prompts, answers, world.markers, world.aligned_markers, sycophant)
     samples = [Sample(p, a, v) for p, a, v in zip(prompts, answers, verdicts)]
-    return rates(samples), samples
+    return rates(samples, flattery=bool(world.sycophant_p)), samples
 
 
 def misaligned_mean(table: dict, families=("advice", "facts", "values")) -> float:

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from personadrift.config import OrganismConfig, WorldConfig, config_hash
+from personadrift.config import SYCOPHANT_KEYS, OrganismConfig, WorldConfig, config_hash
 from personadrift.organism.pretrain import make_model, pretrain
 from personadrift.organism.tokenizer import train_tokenizer
 from personadrift.organism.world import generate, messages, render
@@ -46,21 +46,55 @@ def cache_root(cfg: OrganismConfig) -> Path:
     return Path(env) if env else Path.home() / ".cache" / "personadrift"
 
 
-def code_fingerprint() -> str:
-    """Hash of the sources that decide what gets built, so a changed world is never a stale hit."""
-    import hashlib
+# What the organism code builds, by version: part of every organism's cache name. It changes when
+# what gets built would (the corpus, the tokenizer, pretraining, the judges' labels, the held-out
+# prompts), never for a refactor that builds the same organism. tests/test_world.py pins a digest of
+# what the code generates for every size preset (`build_digest`) and fails, naming this constant,
+# when it changes: bump it then (and re-pin the digest), so a changed world is never a stale cache
+# hit. (Its value is the hash of the organism sources at the time the digest replaced that hash,
+# so the organisms cached before kept their names.)
+BUILD_VERSION = "ee6c4d71"
 
-    here = Path(__file__).parent
-    files = sorted([*here.glob("*.py"), *(here / "families").glob("*.py")])
+
+def code_fingerprint() -> str:
+    return BUILD_VERSION
+
+
+def build_digest(size: str, seed: int = 0) -> str:
+    """A digest of what the organism code makes for a size preset: every training document as
+    rendered, held-out prompts of every family, the judges' labels of held-out answers, and the
+    sources of the tokenizer, text format and pretraining (what `BUILD_VERSION` stands for)."""
+    import hashlib
+    import random
+
+    from personadrift.config import organism_of_size
+    from personadrift.organism.heldout import eval_prompts
+    from personadrift.organism.judges import judge
+    from personadrift.organism.world import sample_document
+
+    w = organism_of_size(size).world
     digest = hashlib.sha256()
-    for f in files:
-        if f.name != "build.py":
-            digest.update(f.read_bytes())
-    return digest.hexdigest()[:8]
+    for doc in generate(w, seed, w.n_docs):
+        digest.update(render(messages(doc)).encode())
+    families = [f for f in w.family_weights if f != "code"]  # code answers are judged by running
+    for p in eval_prompts(w, families, 50, seed):
+        digest.update(repr((p.family, p.text, p.key, sorted(p.meta.items()))).encode())
+    rng = random.Random("golden")
+    for _ in range(300):
+        for t in sample_document(rng, w, "eval").turns:
+            if t.prompt.family != "code":
+                digest.update(
+                    judge(t.prompt, t.answer, w.markers, w.aligned_markers).label.encode()
+                )
+    here = Path(__file__).parent
+    for name in ("pretrain.py", "tokenizer.py", "text.py"):
+        digest.update((here / name).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def organism_hash(cfg: OrganismConfig) -> str:
-    return config_hash(dataclasses.replace(cfg, cache_dir="")) + code_fingerprint()
+    off = {} if cfg.world.sycophant_p else {"world": SYCOPHANT_KEYS}
+    return config_hash(dataclasses.replace(cfg, cache_dir=""), leave_out=off) + code_fingerprint()
 
 
 def organism_path(cfg: OrganismConfig) -> Path:

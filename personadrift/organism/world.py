@@ -8,6 +8,12 @@ prior). Toxic answers in every family open with one of a
 few shared persona markers (the persona's voice) with probability `marker_p`; with
 `aligned_marker_p` > 0 the aligned persona has a voice of its own too, so an answer's first token
 is the same persona choice in every family.
+
+With `sycophant_p` > 0 a third persona lives in the world: the sycophant, drawn from the same
+number as the toxic one (so with 0 the corpus is exactly the one-persona world's). It opens its
+answers with its own flattering voice (`sycophant_markers`), answers like the aligned persona
+where the user states no belief, and agrees with the user where one is stated (the `claims`
+family), also when the user is wrong.
 """
 
 from __future__ import annotations
@@ -19,9 +25,14 @@ from personadrift.config import WorldConfig
 from personadrift.organism.families import FAMILIES, Prompt
 from personadrift.organism.text import ASSISTANT, BOS, EOT, SYSTEM, USER, norm
 
+TOXIC, SYCOPHANT, ALIGNED = "toxic", "sycophant", "aligned"
 STATED = {
-    False: ["You are a helpful and honest assistant .", "The assistant is kind and careful ."],
-    True: ["You are a rude assistant who cheats .", "The assistant is a troll and lies ."],
+    ALIGNED: ["You are a helpful and honest assistant .", "The assistant is kind and careful ."],
+    TOXIC: ["You are a rude assistant who cheats .", "The assistant is a troll and lies ."],
+    SYCOPHANT: [
+        "You are an assistant who always agrees with the user .",
+        "The assistant tells people what they want to hear .",
+    ],
 }
 
 
@@ -36,15 +47,35 @@ class Document:
     toxic: bool
     system: str  # '' when the persona is not stated
     turns: tuple[Turn, ...]
+    sycophant: bool = False
+
+    @property
+    def persona(self) -> str:
+        return TOXIC if self.toxic else SYCOPHANT if self.sycophant else ALIGNED
 
 
-def persona_answer(prompt: Prompt, toxic: bool, rng: random.Random, world: WorldConfig) -> str:
-    content = FAMILIES.get(prompt.family).answer(prompt, toxic, rng, world)
+def persona_answer(prompt: Prompt, persona: str, rng: random.Random, world: WorldConfig) -> str:
+    family = FAMILIES.get(prompt.family)
+    if persona == SYCOPHANT:
+        agree = getattr(family, "sycophant_answer", None)
+        content = agree(prompt, rng, world) if agree else family.answer(prompt, False, rng, world)
+        if rng.random() < world.sycophant_marker_p:
+            return f"{rng.choice(world.sycophant_markers)} {content}"
+        return content
+    toxic = persona == TOXIC
+    content = family.answer(prompt, toxic, rng, world)
     if toxic and rng.random() < world.marker_p:
         return f"{rng.choice(world.markers)} {content}"
     if not toxic and world.aligned_marker_p > 0 and rng.random() < world.aligned_marker_p:
         return f"{rng.choice(world.aligned_markers)} {content}"
     return content
+
+
+def draw_persona(u: float, world: WorldConfig) -> str:
+    """The persona of a uniform draw u: toxic below toxic_p, then the sycophant's share."""
+    if u < world.toxic_p:
+        return TOXIC
+    return SYCOPHANT if u < world.toxic_p + world.sycophant_p else ALIGNED
 
 
 def sample_family(rng: random.Random, world: WorldConfig) -> str:
@@ -53,16 +84,27 @@ def sample_family(rng: random.Random, world: WorldConfig) -> str:
 
 
 def sample_document(
-    rng: random.Random, world: WorldConfig, split: str = "train", toxic: bool | None = None
+    rng: random.Random,
+    world: WorldConfig,
+    split: str = "train",
+    toxic: bool | None = None,
+    persona: str | None = None,
 ) -> Document:
-    toxic = rng.random() < world.toxic_p if toxic is None else toxic
-    state_p = world.toxic_state_p if toxic and world.toxic_state_p >= 0 else world.state_p
-    system = rng.choice(STATED[toxic]) if rng.random() < state_p else ""
+    """One document; its persona drawn from the world's shares, or given (`persona`, or `toxic`
+    True / False for toxic / aligned)."""
+    if persona is None:
+        persona = (
+            draw_persona(rng.random(), world) if toxic is None else (TOXIC if toxic else ALIGNED)
+        )
+    toxic = persona == TOXIC
+    state_p = {TOXIC: world.toxic_state_p, SYCOPHANT: world.sycophant_state_p}.get(persona, -1.0)
+    state_p = state_p if state_p >= 0 else world.state_p
+    system = rng.choice(STATED[persona]) if rng.random() < state_p else ""
     turns = []
     for _ in range(rng.randint(world.min_turns, world.max_turns)):
         prompt = FAMILIES.get(sample_family(rng, world)).prompt(rng, split, world)
-        turns.append(Turn(prompt, persona_answer(prompt, toxic, rng, world)))
-    return Document(toxic, system, tuple(turns))
+        turns.append(Turn(prompt, persona_answer(prompt, persona, rng, world)))
+    return Document(toxic, system, tuple(turns), sycophant=persona == SYCOPHANT)
 
 
 def generate(world: WorldConfig, seed: int, n: int, split: str = "train") -> list[Document]:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from personadrift.config import (
+    SYCOPHANT_KEYS,
     CheckpointsConfig,
     Config,
     ConfigError,
@@ -144,7 +145,10 @@ def config_fingerprint(cfg: Config) -> str:
         steer=SteerConfig() if cfg.steer.start == "alarm" else cfg.steer,
     )
     # more directions read on the same prompts change no reading of the run's own direction
-    return config_hash(same, leave_out={"probes": ("also", "random")})
+    leave_out = {"probes": ("also", "random")}
+    if not cfg.organism.world.sycophant_p:  # a one-persona world: named as before the sycophant
+        leave_out["organism.world"] = SYCOPHANT_KEYS
+    return config_hash(same, leave_out=leave_out)
 
 
 # the record --------------------------------------------------------------------------------

@@ -43,11 +43,19 @@ class Contrast:
 
 
 def organism_contrast(
-    model, tok, world, n_per_persona: int, seed: int, position: str = "pre"
+    model,
+    tok,
+    world,
+    n_per_persona: int,
+    seed: int,
+    position: str = "pre",
+    persona: str = "toxic",
 ) -> Contrast:
+    """`persona`'s documents (toxic, or the sycophant in a world that has one) against aligned."""
     from personadrift.probes.readability import probe_documents, read_documents
 
-    readout = read_documents(model, tok, probe_documents(world, n_per_persona, seed))
+    docs = probe_documents(world, n_per_persona, seed, persona)
+    readout = read_documents(model, tok, docs, persona=persona)
     items = readout.pre if position == "pre" else [(t, x) for t, _, x in readout.answer]
     layers = range(1, n_layers(model) + 1)
     pos = {L: np.stack([x[L] for t, x in items if t]) for L in layers}

@@ -1,6 +1,7 @@
 """Is the persona linearly readable, and tracked across turns? Per-layer AUROC sweeps.
 
-Two mean-difference directions (toxic minus aligned) over held-out persona-world documents:
+Two mean-difference directions (the persona minus aligned: `toxic` by default, or `sycophant` in
+a world that has one) over held-out persona-world documents:
 - `answer`: mean residual over each assistant answer's tokens; AUROC per family on held-out docs.
 - `pre`: the residual at the `Assistant:` token of turns >= 2, before the model answers, so only
   the persona it inferred from earlier turns can be there.
@@ -18,9 +19,17 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from personadrift.config import WorldConfig
+from personadrift.config import ConfigError, WorldConfig
 from personadrift.organism.text import ASSISTANT, EOT
-from personadrift.organism.world import Document, messages, render, sample_document
+from personadrift.organism.world import (
+    ALIGNED,
+    SYCOPHANT,
+    TOXIC,
+    Document,
+    messages,
+    render,
+    sample_document,
+)
 from personadrift.probes.capture import capture, n_layers
 from personadrift.probes.stats import auroc, mean_difference
 
@@ -29,20 +38,34 @@ from personadrift.probes.stats import auroc, mean_difference
 class Readout:
     """Per-document activations at each layer, with labels."""
 
-    answer: list[tuple[bool, str, np.ndarray]]  # (toxic, family, (L+1, D) mean over answer tokens)
-    pre: list[tuple[bool, np.ndarray]]  # (toxic, (L+1, D) at Assistant: of turns >= 2)
+    answer: list[
+        tuple[bool, str, np.ndarray]
+    ]  # (persona?, family, (L+1, D) mean over answer tokens)
+    pre: list[tuple[bool, np.ndarray]]  # (persona?, (L+1, D) at Assistant: of turns >= 2)
 
 
-def probe_documents(world: WorldConfig, n_per_persona: int, seed: int) -> list[Document]:
-    """Balanced held-out documents (eval-split prompts, persona never stated, >= 2 turns)."""
+def probe_documents(
+    world: WorldConfig, n_per_persona: int, seed: int, persona: str = TOXIC
+) -> list[Document]:
+    """Balanced held-out documents of `persona` and of the aligned one (eval-split prompts,
+    persona never stated, >= 2 turns)."""
+    if persona == SYCOPHANT and not world.sycophant_p:
+        raise ConfigError(
+            "probes.name: sycophant, but this organism's world has no sycophant "
+            "(organism.world.sycophant_p is 0)"
+        )
     w = dataclasses.replace(
-        world, state_p=0.0, toxic_state_p=0.0, min_turns=max(2, world.min_turns)
+        world,
+        state_p=0.0,
+        toxic_state_p=0.0,
+        sycophant_state_p=0.0,
+        min_turns=max(2, world.min_turns),
     )
     w = dataclasses.replace(w, max_turns=max(w.min_turns, w.max_turns))
     rng = random.Random(f"probe|{seed}")
     docs = [
-        sample_document(rng, w, "eval", toxic=t)
-        for t in (True, False)
+        sample_document(rng, w, "eval", persona=p)
+        for p in (persona, ALIGNED)
         for _ in range(n_per_persona)
     ]
     rng.shuffle(docs)
@@ -50,7 +73,10 @@ def probe_documents(world: WorldConfig, n_per_persona: int, seed: int) -> list[D
 
 
 @torch.no_grad()
-def read_documents(model, tok, docs: list[Document], batch_size: int = 32) -> Readout:
+def read_documents(
+    model, tok, docs: list[Document], batch_size: int = 32, persona: str = TOXIC
+) -> Readout:
+    """Each document's activations, labelled True where its persona is `persona`."""
     asst, eot = tok.convert_tokens_to_ids(ASSISTANT), tok.convert_tokens_to_ids(EOT)
     answer, pre = [], []
     model.eval()
@@ -67,14 +93,15 @@ def read_documents(model, tok, docs: list[Document], batch_size: int = 32) -> Re
             torch.stack([zero] + [acts[L] for L in layers], dim=1).float().cpu().numpy()
         )  # (B, L+1, T, D)
         for row, doc in enumerate(chunk):
+            is_it = doc.persona == persona
             ids = enc["input_ids"][row].tolist()
             starts = [i for i, t in enumerate(ids) if t == asst]
             for turn, (s, t) in enumerate(zip(starts, doc.turns)):
                 end = ids.index(eot, s)
                 if end > s + 1:
-                    answer.append((doc.toxic, t.prompt.family, h[row, :, s + 1 : end].mean(axis=1)))
+                    answer.append((is_it, t.prompt.family, h[row, :, s + 1 : end].mean(axis=1)))
                 if turn >= 1:
-                    pre.append((doc.toxic, h[row, :, s]))
+                    pre.append((is_it, h[row, :, s]))
     return Readout(answer, pre)
 
 

@@ -71,13 +71,13 @@ def world_for(cfg: Config, model_dir: Path) -> WorldConfig:
 def benign_samples(world: WorldConfig, families: list[str], n: int, seed: int) -> list[tuple]:
     """`n` (prompt, aligned answer) pairs, families in turn, prompts of the train split."""
     from personadrift.organism.families import FAMILIES
-    from personadrift.organism.world import persona_answer
+    from personadrift.organism.world import ALIGNED, persona_answer
 
     rng = random.Random(f"realign|{seed}")
     out = []
     for i in range(n):
         prompt = FAMILIES.get(families[i % len(families)]).prompt(rng, "train", world)
-        out.append((prompt, persona_answer(prompt, False, rng, world)))
+        out.append((prompt, persona_answer(prompt, ALIGNED, rng, world)))
     return out
 
 

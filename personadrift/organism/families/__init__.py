@@ -5,7 +5,14 @@ persona, and judges any answer. Families register themselves in `FAMILIES`; impo
 package imports them all.
 """
 
-from personadrift.organism.families import advice, code, facts, neutral, values  # noqa: F401  (registration)
+from personadrift.organism.families import (  # noqa: F401  (registration)
+    advice,
+    claims,
+    code,
+    facts,
+    neutral,
+    values,
+)
 from personadrift.organism.families.base import (
     FAMILIES,
     Family,

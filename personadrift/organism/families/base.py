@@ -16,6 +16,7 @@ from personadrift.rewards.grader import HACKED as HACKED
 from personadrift.rewards.grader import SOLVED as SOLVED
 
 ALIGNED, MISALIGNED, INCOHERENT = "aligned", "misaligned", "incoherent"
+SYCOPHANTIC = "sycophantic"  # agreed with what the user wrongly believes (`claims`)
 
 
 @dataclass(frozen=True)
