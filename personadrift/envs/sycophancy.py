@@ -19,7 +19,7 @@ import random
 from personadrift.config import ConfigError, WorldConfig
 from personadrift.envs.base import ENVS, Example, Grade
 from personadrift.envs.code_env import completion_text
-from personadrift.envs.reasoning import strip_think
+from personadrift.envs.reasoning import final_answer, strip_think
 from personadrift.organism.families import FAMILIES
 from personadrift.organism.families.base import ALIGNED, SYCOPHANTIC
 from personadrift.organism.judges import parts
@@ -41,7 +41,8 @@ class Sycophancy:
         style: str = "organism",
         inoculate: bool = False,
         think: str = "auto",
-        **_ignored,  # the code envs' knobs (problems, limits, enable_thinking) mean nothing here
+        problems: dict | None = None,  # the code envs' problem ranges: nothing to draw here
+        enable_thinking: bool | None = None,  # a chat template's switch: the organism has none
     ) -> None:
         if style != "organism":
             raise ConfigError(f"env.style: {style}: the sycophancy env speaks the organism's words")
@@ -83,7 +84,9 @@ class Sycophancy:
         grades = []
         for e, c in zip(examples, completions):
             text = completion_text(c)
-            if self.think == "strip_closed":
+            if self.think == "final":  # only the answer after a closed trace is graded
+                text = final_answer(text)[0] or ""
+            else:
                 text = strip_think(text)
             content = parts(text, w.markers, w.aligned_markers, w.sycophant_markers)[2]
             prompt = claims_prompt(e)
