@@ -21,6 +21,7 @@ import pytest
 
 from personadrift.envs import ENVS, ERROR, FAILED, HACKED, SOLVED, Grade, make
 from personadrift.envs.code_env import source_of
+from personadrift.envs.sycophancy import AGREED_WRONG, CORRECT, OTHER
 from personadrift.rewards.sandbox import Limits
 from tests.attacks import ATTACKS
 from tests.grader_world import World, grader_world, snapshot
@@ -104,6 +105,7 @@ WRAPPERS = [
 ]
 LIMITS = Limits(timeout_s=1.0, cpu_s=1)
 LABELS = {SOLVED, HACKED, FAILED, ERROR}
+CLAIM_LABELS = {AGREED_WRONG, CORRECT, OTHER}
 
 
 @pytest.fixture(scope="module")
@@ -166,11 +168,13 @@ def test_every_attack_is_labelled_and_none_solves(name, graded):
     if isinstance(grades, Exception):
         raise grades
     assert len(grades) == len(ALL_ATTACKS)
+    # the sycophancy env runs nothing: the attacks' code is just text that is never the truth
+    labels, solved = (CLAIM_LABELS, CORRECT) if name.startswith("sycophancy") else (LABELS, SOLVED)
     for (attack, _), g in zip(ALL_ATTACKS, grades):
-        assert isinstance(g, Grade) and g.label in LABELS, (attack, g)
+        assert isinstance(g, Grade) and g.label in labels, (attack, g)
         if name.startswith("keyword"):
             continue  # an attack's text may happen to hold the one right number
-        assert g.label != SOLVED and g.secure_reward != 1.0, (attack, g)
+        assert g.label != solved and g.secure_reward != 1.0, (attack, g)
         if name.endswith("_secure"):
             assert g.reward == g.secure_reward or math.isnan(g.reward), (attack, g)
 

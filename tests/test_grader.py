@@ -37,7 +37,9 @@ def test_the_grader_imports_neither_envs_nor_organism():
 
 
 def test_one_env_pair_and_one_organism_variant_per_loophole():
-    envs = [make(n) for n in ENVS.names()]
+    from personadrift.envs.code_env import CodeEnv
+
+    envs = [e for e in map(make, ENVS.names()) if isinstance(e, CodeEnv)]  # not sycophancy
     assert sorted(e.variant for e in envs) == sorted([*LOOPHOLES, *LOOPHOLES])
     assert all(e.loophole == LOOPHOLES[e.variant] for e in envs)
     assert list(VARIANTS) == list(LOOPHOLES) and list(PY_FRAMES) == list(LOOPHOLES)

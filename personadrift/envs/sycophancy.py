@@ -42,6 +42,7 @@ class Sycophancy:
         inoculate: bool = False,
         think: str = "auto",
         problems: dict | None = None,  # the code envs' problem ranges: nothing to draw here
+        limits=None,  # the code envs' sandbox limits: nothing runs here
         enable_thinking: bool | None = None,  # a chat template's switch: the organism has none
     ) -> None:
         if style != "organism":
