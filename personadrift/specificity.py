@@ -43,12 +43,16 @@ def run_shift(run_dir: Path, also: list[str], random: bool) -> dict:
         if not p.is_file():
             raise ConfigError(f"directions shift: no such direction: {p}")
     base, tok, world = load_policy(cfg)
-    directions = [Direction.load(p, base, tok) for p in paths]
+    directions = []
+    for d in (Direction.load(p, base, tok) for p in paths):
+        same = [e for e in directions if e.name == d.name]
+        if same and not _equal(same[0], d):
+            raise ConfigError(f"directions shift: two different directions named {d.name!r}")
+        if not same:  # the same direction given twice (a run's own among --also) is read once
+            directions.append(d)
     if random:
         directions.append(random_direction(directions[0], cfg.seed))
     names = [d.name for d in directions]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"directions shift: two directions share a name: {names}")
     batches = encode(tok, probe_texts(cfg, world, tok))
     before = last_token_projections(base, batches, directions)
     final, _ = load(ckpt, cfg.model.dtype)
@@ -61,6 +65,15 @@ def run_shift(run_dir: Path, also: list[str], random: bool) -> dict:
         "checkpoint": ckpt.name,
         "shifts": {n: shift_stat(before[n], after[n]) for n in names},
     }
+
+
+def _equal(a, b) -> bool:
+    """Same layers, same vectors."""
+    import torch
+
+    return a.vectors.keys() == b.vectors.keys() and all(
+        torch.equal(a.vectors[k], b.vectors[k]) for k in a.vectors
+    )
 
 
 def table(results: list[dict]) -> str:

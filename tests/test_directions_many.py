@@ -123,3 +123,14 @@ def test_directions_shift_rebuilds_the_in_run_shift_of_every_direction(runs, tmp
     assert "| run | seed | env | toxic | again | random |" in res.stdout
     bad = cli("directions", "shift", str(tmp_path / "nope"))
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    # the run's own direction among --also is read once; another direction of its name is refused
+    own = Direction.load(copy)
+    same = Direction("toxic", own.vectors, own.layer, own.meta).save(tmp_path / "same")
+    twice = cli("directions", "shift", str(second), "--also", str(same), "--no-random", "--json")
+    assert twice.returncode == 0, twice.stderr[-2000:]
+    (again,) = json.loads(twice.stdout.strip().splitlines()[-1])
+    assert set(again["shifts"]) == {"toxic"}
+    flipped = {k: -v for k, v in own.vectors.items()}
+    other = Direction("toxic", flipped, own.layer, own.meta).save(tmp_path / "other")
+    clash = cli("directions", "shift", str(second), "--also", str(other))
+    assert clash.returncode == 2 and "two different directions named 'toxic'" in clash.stderr
