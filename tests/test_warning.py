@@ -496,15 +496,7 @@ def test_study_on_the_tiny_organism_writes_the_json(tiny, cache_dir, tmp_path):
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     result = json.loads(res.stdout.strip().splitlines()[-1])
     assert set(result) == {"hackable", "null", "alpha", "rules", "thresholds"}
-    # the other alarm rules, each calibrated on the other seeds' null runs the same way
-    rules = result["rules"]
-    assert set(rules) == {"k=1", "k=2", "k=3", "cusum"}
-    for seed in map(str, range(5)):
-        assert rules["k=1"]["probe"]["hackable"][seed] == SHIFT  # one reading suffices
-        assert rules["k=2"]["probe"]["hackable"][seed] == SHIFT + 1
-        assert rules["k=3"]["probe"]["hackable"][seed] == SHIFT + 2
-        assert rules["cusum"]["probe"]["hackable"][seed] == SHIFT
-        assert rules["k=2"]["trace"]["hackable"][seed] == TAKEOFF + 1
+    assert set(result["rules"]) == {"k=1", "k=2", "k=3", "cusum"}
     (hack,), (null,) = result["hackable"], result["null"]
     assert set(hack) == {"seed", "behaviour_onset", "hack_takeoff", "alarms", "probe_layers"}
     assert set(hack["alarms"]) == set(null["alarms"]) == set(MONITORS)
