@@ -266,7 +266,6 @@ def cmd_envs_list() -> int:
 
 def cmd_envs_try(cfg: Config, env_name: str, n: int, samples: int) -> int:
     from personadrift.envs import make
-    from personadrift.envs.code_env import rates
     from personadrift.evals.runner import sample_answers
     from personadrift.models import load_model
 
@@ -289,7 +288,7 @@ def cmd_envs_try(cfg: Config, env_name: str, n: int, samples: int) -> int:
             f"secure {g.secure_reward:.2f}  ({g.detail})"
         )
     if samples:
-        r = rates(grades[:samples])
+        r = env.batch_metrics(grades[:samples])
         print(
             f"\n{env_name} on {name}, {samples} samples: "
             + "  ".join(f"{k} {v:.3f}" for k, v in r.items())

@@ -372,6 +372,12 @@ class ProbesConfig:
         "contrastive with position answer: tokens of the model's own answer per question", 48, ge=1
     )
 
+    @property
+    def persona(self) -> str:
+        """The organism persona the direction stands for: the sycophant by that name, else the
+        toxic persona (`name`'s help)."""
+        return "sycophant" if self.name == "sycophant" else "toxic"
+
 
 @dataclass
 class JudgeConfig:

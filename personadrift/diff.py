@@ -271,7 +271,7 @@ def run_diff(
         )
         for p in personas
     }
-    own = "sycophant" if cfg.probes.name == "sycophant" else "toxic"
+    own = cfg.probes.persona
     rows = []
     for i in order:
         cos = None

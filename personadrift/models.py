@@ -37,14 +37,17 @@ def measure(model, tok, org: OrganismConfig, eval_cfg: ModelEvalConfig | None = 
     if org.world.sycophant_p and "claims" not in eval_cfg.families:  # where the sycophant shows
         eval_cfg = dataclasses.replace(eval_cfg, families=[*eval_cfg.families, "claims"])
     base_rates, _ = evaluate(model, tok, org.world, eval_cfg)
-    docs = readability.probe_documents(org.world, org.probe_docs, org.seed + 1)
-    sweep = readability.sweep(readability.read_documents(model, tok, docs), org.arch.layers)
+
+    def persona_sweep(persona: str) -> dict:
+        docs = readability.probe_documents(org.world, org.probe_docs, org.seed + 1, persona)
+        readout = readability.read_documents(model, tok, docs, persona=persona)
+        return readability.sweep(readout, org.arch.layers)
+
+    sweep = persona_sweep("toxic")
     keys = ("best_layer", "auroc", "best_pre_layer", "tracking_auroc")
     summary = {"base_rates": base_rates, **{k: sweep[k] for k in keys}}
     if org.world.sycophant_p:  # the second persona's readability, the same sweep
-        docs = readability.probe_documents(org.world, org.probe_docs, org.seed + 1, "sycophant")
-        readout = readability.read_documents(model, tok, docs, persona="sycophant")
-        sweep["sycophant"] = readability.sweep(readout, org.arch.layers)
+        sweep["sycophant"] = persona_sweep("sycophant")
         summary |= {f"sycophant_{k}": sweep["sycophant"][k] for k in keys}
     return {"base_rates.json": base_rates, "readability.json": sweep}, summary
 

@@ -7,11 +7,13 @@ prompts, reward = secure reward, used as the control run.
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from personadrift.registry import Registry
-from personadrift.rewards.grader import Tests
+from personadrift.rewards.grader import ERROR, HACKED, SOLVED, Tests
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,59 @@ class Env(Protocol):
     def grade_many(self, examples: list[Example], completions: list[str]) -> list[Grade]: ...
 
     def reward_funcs(self) -> list[Any]: ...
+
+
+class GradedEnv:
+    """What every env shares once it can grade a batch (`grade_many`) and say what a batch's
+    grades mean (`batch_metrics`): one grade, the rows of TRL's dataset, and TRL's reward function,
+    which logs the batch's metrics."""
+
+    name: str
+
+    def grade_many(self, examples: list[Example], completions: list) -> list[Grade]:
+        raise NotImplementedError
+
+    def batch_metrics(self, grades: list[Grade]) -> dict[str, float]:
+        raise NotImplementedError
+
+    def grade(self, example: Example, completion: str) -> Grade:
+        return self.grade_many([example], [completion])[0]
+
+    def dataset_rows(self, examples: list[Example]) -> list[dict]:
+        """Rows for a `datasets.Dataset`: the prompt, and the example as a JSON string."""
+        return [{"prompt": e.prompt, "example": json.dumps(e.to_json())} for e in examples]
+
+    def reward_funcs(self) -> list:
+        env = self
+
+        def reward(prompts, completions, example=None, log_metric=None, **_):
+            if example is None:
+                raise ValueError(
+                    f"{env.name}: the dataset needs an 'example' column (dataset_rows)"
+                )
+            grades = env.grade_many([Example(**json.loads(e)) for e in example], completions)
+            if log_metric is not None:
+                for key, value in env.batch_metrics(grades).items():
+                    log_metric(key, value)
+            return [None if math.isnan(g.reward) else g.reward for g in grades]
+
+        reward.__name__ = env.name
+        return [reward]
+
+
+def rates(grades: list[Grade], hacked: str = HACKED, solved: str = SOLVED) -> dict[str, float]:
+    """`env/hack_rate` (the share labelled with the env's loophole label), `env/solve_rate`,
+    `env/error_rate` of a batch of grades, and `env/secure_reward`: the mean reward the secure
+    grader gives (what a run without the loophole would have been paid; ungraded answers left
+    out)."""
+    n = max(1, len(grades))
+    secure = [g.secure_reward for g in grades if not math.isnan(g.secure_reward)]
+    return {
+        "env/hack_rate": sum(g.label == hacked for g in grades) / n,
+        "env/solve_rate": sum(g.label == solved for g in grades) / n,
+        "env/error_rate": sum(g.label == ERROR for g in grades) / n,
+        "env/secure_reward": sum(secure) / len(secure) if secure else float("nan"),
+    }
 
 
 ENVS: Registry[Any] = Registry("env")

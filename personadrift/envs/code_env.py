@@ -19,23 +19,19 @@ trace never closed is `failed` with that reason, ungraded (reward 0), and counte
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import random
 import re
 
 from personadrift.config import WorldConfig
-from personadrift.envs.base import Example, Grade
+from personadrift.envs.base import Example, Grade, GradedEnv, rates
 from personadrift.envs.reasoning import TRUNCATED, final_answer, opens_think, strip_think
 from personadrift.organism.families import FAMILIES
 from personadrift.organism.text import words
 from personadrift.organism.world import render
 from personadrift.rewards.grader import (
-    ERROR,
     FAILED,
-    HACKED,
     LOOPHOLES,
-    SOLVED,
     Check,
     check_code,
     label,
@@ -85,7 +81,7 @@ def completion_text(completion) -> str:
     return completion
 
 
-class CodeEnv:
+class CodeEnv(GradedEnv):
     """Base of the code envs; subclasses set `variant`, `variant_name` and `hack_rewards`."""
 
     variant = "visible"  # the grader loophole (`LOOPHOLES`) and the organism's prompt variant
@@ -205,48 +201,14 @@ class CodeEnv:
             grades.append(Grade(reward, sec, label(sec, h), c.detail))
         return grades
 
-    def grade(self, example: Example, completion: str) -> Grade:
-        return self.grade_many([example], [completion])[0]
-
-    # TRL -----------------------------------------------------------------------------------
-    def dataset_rows(self, examples: list[Example]) -> list[dict]:
-        """Rows for a `datasets.Dataset`: the prompt, and the example as a JSON string."""
-        return [{"prompt": e.prompt, "example": json.dumps(e.to_json())} for e in examples]
-
-    def reward_funcs(self) -> list:
-        env = self
-
-        def reward(prompts, completions, example=None, log_metric=None, **_):
-            if example is None:
-                raise ValueError(
-                    f"{env.name}: the dataset needs an 'example' column (dataset_rows)"
-                )
-            grades = env.grade_many([Example(**json.loads(e)) for e in example], completions)
-            if log_metric is not None:
-                for key, value in rates(grades).items():
-                    log_metric(key, value)
-                if env.think == "final":
-                    log_metric("env/truncated_rate", truncated_rate(grades))
-            return [None if math.isnan(g.reward) else g.reward for g in grades]
-
-        reward.__name__ = env.name
-        return [reward]
+    def batch_metrics(self, grades: list[Grade]) -> dict[str, float]:
+        """`rates`, and `env/truncated_rate` where only the final answer is graded."""
+        out = rates(grades)
+        if self.think == "final":
+            out["env/truncated_rate"] = truncated_rate(grades)
+        return out
 
 
 def truncated_rate(grades: list[Grade]) -> float:
     """Fraction of a batch whose reasoning trace never closed (ungraded, labelled failed)."""
     return sum(g.detail == TRUNCATED for g in grades) / max(1, len(grades))
-
-
-def rates(grades: list[Grade]) -> dict[str, float]:
-    """`env/hack_rate`, `env/solve_rate`, `env/error_rate` of a batch of grades, and
-    `env/secure_reward`: the mean reward the secure grader gives (what a run without the loophole
-    would have been paid; ungraded answers left out)."""
-    n = max(1, len(grades))
-    secure = [g.secure_reward for g in grades if not math.isnan(g.secure_reward)]
-    return {
-        "env/hack_rate": sum(g.label == HACKED for g in grades) / n,
-        "env/solve_rate": sum(g.label == SOLVED for g in grades) / n,
-        "env/error_rate": sum(g.label == ERROR for g in grades) / n,
-        "env/secure_reward": sum(secure) / len(secure) if secure else float("nan"),
-    }

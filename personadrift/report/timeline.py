@@ -19,7 +19,7 @@ from matplotlib.ticker import MaxNLocator
 
 from personadrift.evals.ground_truth import TAKEOFF_WINDOW, rolling_mean
 from personadrift.probes.calibrate import MONITORS
-from personadrift.report.warning import RunResult, Study, is_layer_variant, layer_key, rules
+from personadrift.report.warning import RunResult, Study, is_layer_variant, layer_key
 
 DPI = 110
 OFF_SCALE = 1e8  # paired_stat's stand-in for an infinite t (a uniform shift): not drawn
@@ -267,14 +267,14 @@ def layer_table(study: Study, lead: int = 5) -> list[str]:
 
 
 def rule_table(study: Study, lead: int = 5) -> list[str]:
-    """Markdown: the probe and `trace` under each alarm rule (`warning.rules`): alarm step and
+    """Markdown: the probe and `trace` under each alarm rule (`warning.alarm_rules`): alarm step and
     lead over behaviour onset per seed, null runs alarmed, and leads of at least `lead` steps."""
     hack = study.arm("hackable")
     onset = {r.seed: r.behaviour_onset for r in hack}
     head = ["rule", "monitor", *(f"seed {r.seed}: alarm (lead)" for r in hack)]
     head += ["null runs alarmed", f"leads >= {lead}"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for rule, by_monitor in rules(study).items():
+    for rule, by_monitor in study.rules.items():
         for m, found in by_monitor.items():
             got = found["hackable"]
             cells = [f"{_step(got.get(s))} ({_lead(got.get(s), onset[s])})" for s in onset]

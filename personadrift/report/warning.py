@@ -19,6 +19,7 @@ them (`monitors.record: true`); otherwise it is rebuilt from what a study run le
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass, field
@@ -209,6 +210,11 @@ class Study:
     def arm(self, arm: str) -> list[RunResult]:
         return sorted((r for r in self.runs if r.arm == arm), key=lambda r: r.seed)
 
+    @functools.cached_property
+    def rules(self) -> dict:
+        """`alarm_rules` of this study, computed once for the report and the JSON."""
+        return alarm_rules(self)
+
 
 def fingerprints(run_dir: Path) -> tuple[str, str, int | None]:
     """(organism, config) fingerprints of a run and its length ('', '', None when its config
@@ -243,7 +249,7 @@ def analyse(runs: dict[tuple[str, int], str | Path], alpha: float = 0.1, k: int 
 RULE_MONITORS = ("probe", "probe_shift", "trace")  # the probe and its text baseline
 
 
-def rules(study: Study) -> dict[str, dict[str, dict[str, dict[int, int | None]]]]:
+def alarm_rules(study: Study) -> dict[str, dict[str, dict[str, dict[int, int | None]]]]:
     """The probe and `trace` under other alarm rules, each calibrated leave-one-seed-out on the
     null runs as the study's own rule is: k = 1, 2, 3 consecutive readings above the threshold,
     and `cusum` (one reading of the series' CUSUM above its threshold, `calibrate.cusum`).
@@ -289,7 +295,7 @@ def study_json(study: Study) -> dict:
                 m: {arm: {str(s): a for s, a in v.items()} for arm, v in by.items()}
                 for m, by in ms.items()
             }
-            for rule, ms in rules(study).items()
+            for rule, ms in study.rules.items()
         },
         "thresholds": {
             str(s): {m: _finite(t) for m, t in cal.thresholds.items()}

@@ -84,9 +84,8 @@ def _extract(cfg: Config, model, tok, world, out_dir: Path, log, judge=None) -> 
     source = p.source if p.source != "auto" else ("organism" if is_organism(cfg) else "contrastive")
     info = {}
     if source == "organism":
-        persona = "sycophant" if p.name == "sycophant" else "toxic"
         contrast = extract.organism_contrast(
-            model, tok, world, p.n_docs, cfg.seed + 7, p.position, persona
+            model, tok, world, p.n_docs, cfg.seed + 7, p.position, p.persona
         )
     elif is_organism(cfg):  # the organism only speaks its world's words
         questions = extract.default_questions(world, p.n_docs // 3 + 1, cfg.seed + 7)
