@@ -111,6 +111,12 @@ def parser() -> argparse.ArgumentParser:
         "--also", action="append", default=[], help="another direction (.json; {seed} = the run's)"
     )
     sh.add_argument("--no-random", action="store_true", help="leave out the random direction")
+    sh.add_argument(
+        "--null",
+        type=int,
+        default=20,
+        help="random directions whose largest |shift| is the run's null band (0: none)",
+    )
     sh.add_argument("--json", action="store_true", help="print one JSON list as the last line")
     envs = sub.add_parser("envs", help="hackable reward environments")
     envs_sub = envs.add_subparsers(dest="action", required=True)
@@ -457,7 +463,9 @@ def main(argv: list[str] | None = None) -> int:
         from personadrift.specificity import main as shift_main
 
         try:
-            return shift_main(args.run_dirs, args.also, not args.no_random, args.json)
+            if args.null < 0:
+                raise ConfigError(f"directions shift: --null must be >= 0, not {args.null}")
+            return shift_main(args.run_dirs, args.also, not args.no_random, args.json, args.null)
         except ConfigError as e:
             print(f"personadrift: {e}", file=sys.stderr)
             return 2

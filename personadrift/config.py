@@ -335,6 +335,12 @@ class ProbesConfig:
         "as the null: probe/random/...",
         False,
     )
+    specific: bool = _help(
+        "organism extraction in a world of several personas: project the other personas' "
+        "directions out of this one at every layer, so it reads what is this persona's own and "
+        "not the axis every persona shares away from the aligned one (no effect with one persona)",
+        False,
+    )
     method: str = _help(
         "extraction method: mean_diff or logreg", "mean_diff", choices=("mean_diff", "logreg")
     )

@@ -1,6 +1,7 @@
 """`personadrift directions shift`: which direction did a run move? A table of runs x directions.
 
-    personadrift directions shift RUN_DIR [RUN_DIR ...] [--also PATH ...] [--no-random] [--json]
+    personadrift directions shift RUN_DIR [RUN_DIR ...] [--also PATH ...] [--no-random] [--null N]
+                                  [--json]
 
 For each finished run, its held-out probe prompts are read on the base model and on the run's
 last checkpoint, along the run's own direction, every `--also` direction (a path; `{seed}` in it is
@@ -9,7 +10,9 @@ seeded by the run's seed (as `probes.random` reads it in-run). The number per di
 probe's `shift`: the mean per-prompt change in units of the base reading's spread across prompts,
 the statistic of `probe/<name>/shift` and of the calibrated `probe_shift` monitor, so the table
 shows at once whether the persona direction moved more than a direction found another way, more
-than a random one, and more than in the run's null twin.
+than a random one, and more than in the run's null twin. The run's null band is the largest
+|shift| of `--null` more random directions (seeds of their own): a direction that moves beyond it
+moved more than the residual stream moves along a direction chosen blind.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from pathlib import Path
 from personadrift.config import ConfigError
 
 
-def run_shift(run_dir: Path, also: list[str], random: bool) -> dict:
-    """{run, seed, env, checkpoint, shifts: {direction name: shift}} of one finished run."""
+def run_shift(run_dir: Path, also: list[str], random: bool, null: int = 0) -> dict:
+    """{run, seed, env, checkpoint, shifts: {direction name: shift}, null_band} of one finished
+    run; `null_band` is the largest |shift| of `null` random directions (None with 0)."""
     from personadrift.checks import load_checked
     from personadrift.probes.direction import Direction
     from personadrift.probes.paired import shift_stat
@@ -53,10 +57,12 @@ def run_shift(run_dir: Path, also: list[str], random: bool) -> dict:
     if random:
         directions.append(random_direction(directions[0], cfg.seed))
     names = [d.name for d in directions]
+    nulls = [null_direction(directions[0], cfg.seed, i) for i in range(null)]
     batches = encode(tok, probe_texts(cfg, world, tok))
-    before = last_token_projections(base, batches, directions)
+    before = last_token_projections(base, batches, directions + nulls)
     final, _ = load(ckpt, cfg.model.dtype)
-    after = last_token_projections(final, batches, directions)
+    after = last_token_projections(final, batches, directions + nulls)
+    band = [abs(shift_stat(before[d.name], after[d.name])) for d in nulls]
     return {
         "run": str(run_dir),
         "name": cfg.name,
@@ -64,7 +70,17 @@ def run_shift(run_dir: Path, also: list[str], random: bool) -> dict:
         "env": cfg.env.name,
         "checkpoint": ckpt.name,
         "shifts": {n: shift_stat(before[n], after[n]) for n in names},
+        "null_band": max(band) if band else None,
     }
+
+
+def null_direction(like, seed: int, i: int):
+    """The i-th random direction of a run's null band (seeds apart from `probes.random`'s)."""
+    from personadrift.probes.reading import random_direction
+
+    d = random_direction(like, 1_000_003 * (seed + 1) + i)
+    d.name = f"null{i}"
+    return d
 
 
 def _equal(a, b) -> bool:
@@ -81,22 +97,27 @@ def table(results: list[dict]) -> str:
     cols = []
     for r in results:
         cols += [n for n in r["shifts"] if n not in cols]
-    head = "| run | seed | env | " + " | ".join(cols) + " |"
-    lines = [head, "|" + "---|" * (3 + len(cols))]
+    band = any(r.get("null_band") is not None for r in results)
+    head = "| run | seed | env | " + " | ".join(cols) + (" | null band |" if band else " |")
+    lines = [head, "|" + "---|" * (3 + len(cols) + band)]
     for r in results:
         cells = [f"{r['shifts'][c]:+.2f}" if c in r["shifts"] else "—" for c in cols]
+        if band:
+            cells.append("—" if r.get("null_band") is None else f"±{r['null_band']:.2f}")
         lines.append(f"| {r['name']} | {r['seed']} | {r['env']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def main(run_dirs: list[str], also: list[str], random: bool, as_json: bool) -> int:
+def main(run_dirs: list[str], also: list[str], random: bool, as_json: bool, null: int = 0) -> int:
     for d in run_dirs:  # every path checked before the first model is loaded
         if not (Path(d) / "config.yaml").is_file():
             raise ConfigError(f"directions shift: not a run directory (no config.yaml): {d}")
     results = []
     for d in run_dirs:
-        results.append(run_shift(Path(d), also, random))
+        results.append(run_shift(Path(d), also, random, null))
         shifts = "  ".join(f"{n} {v:+.2f}" for n, v in results[-1]["shifts"].items())
+        if results[-1]["null_band"] is not None:
+            shifts += f"  (null band ±{results[-1]['null_band']:.2f})"
         print(f"{results[-1]['name']} (seed {results[-1]['seed']}): {shifts}", flush=True)
     print(table(results))
     if as_json:

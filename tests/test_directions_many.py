@@ -120,7 +120,19 @@ def test_directions_shift_rebuilds_the_in_run_shift_of_every_direction(runs, tmp
     assert set(result["shifts"]) == {"toxic", "again", "random"}
     for name, value in result["shifts"].items():
         assert value == pytest.approx(last[f"probe/{name}/shift"], abs=1e-4)
-    assert "| run | seed | env | toxic | again | random |" in res.stdout
+    assert "| run | seed | env | toxic | again | random | null band |" in res.stdout
+    # the null band: the largest |shift| of --null random directions, more of them never narrower
+    assert result["null_band"] > 0
+    three = cli("directions", "shift", str(second), "--null", "3", "--no-random", "--json")
+    assert three.returncode == 0, three.stderr[-2000:]
+    assert (
+        0 < json.loads(three.stdout.strip().splitlines()[-1])[0]["null_band"] <= result["null_band"]
+    )
+    none = cli("directions", "shift", str(second), "--null", "0", "--no-random", "--json")
+    assert json.loads(none.stdout.strip().splitlines()[-1])[0]["null_band"] is None
+    assert "null band" not in none.stdout
+    neg = cli("directions", "shift", str(second), "--null", "-1")
+    assert neg.returncode == 2 and len(neg.stderr.strip().splitlines()) == 1
     bad = cli("directions", "shift", str(tmp_path / "nope"))
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     # the run's own direction among --also is read once; another direction of its name is refused

@@ -71,6 +71,11 @@ def persona_answer(prompt: Prompt, persona: str, rng: random.Random, world: Worl
     return content
 
 
+def personas(world: WorldConfig) -> list[str]:
+    """The world's personas other than the aligned one, in the order a uniform draw meets them."""
+    return [q for q, share in ((TOXIC, world.toxic_p), (SYCOPHANT, world.sycophant_p)) if share > 0]
+
+
 def draw_persona(u: float, world: WorldConfig) -> str:
     """The persona of a uniform draw u: toxic below toxic_p, then the sycophant's share."""
     if u < world.toxic_p:

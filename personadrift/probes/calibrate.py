@@ -148,6 +148,7 @@ def config_fingerprint(cfg: Config) -> str:
     leave_out = {"probes": ("also", "random")}
     if not cfg.organism.world.sycophant_p:  # a one-persona world: named as before the sycophant
         leave_out["organism.world"] = SYCOPHANT_KEYS
+        leave_out["probes"] += ("specific",)  # nothing to be specific against
     return config_hash(same, leave_out=leave_out)
 
 

@@ -7,6 +7,9 @@
   system prompt and under a helpful one; the activation at the last prompt token.
 Methods: `mean_diff` (mean of positives minus mean of negatives) or `logreg` (a logistic
 regression probe's weight vector). Half of the data builds, the other half scores (AUROC).
+`against`: per-layer directions of the world's other personas, projected out of this one's at
+every layer before it is scored and saved (`probes.specific`), so in a world where every persona
+differs from the aligned one along a shared axis the direction reads what is this persona's own.
 `personadrift directions extract CONFIG` runs `extract` and saves the chosen direction.
 """
 
@@ -134,10 +137,34 @@ def logreg_direction(
     return (w.detach() / sd).numpy()
 
 
+def project_out(v: np.ndarray, others: list[np.ndarray]) -> np.ndarray:
+    """`v` less its component in the span of `others` (Gram-Schmidt on `others` first)."""
+    basis: list[np.ndarray] = []
+    for o in others:
+        o = np.asarray(o, dtype=np.float64)
+        for b in basis:
+            o = o - (o @ b) * b
+        n = np.linalg.norm(o)
+        if n > 1e-9:
+            basis.append(o / n)
+    v = np.asarray(v, dtype=np.float64)
+    for b in basis:
+        v = v - (v @ b) * b
+    return v
+
+
+def other_persona_vectors(contrasts: list[Contrast], method: str) -> dict[int, list[np.ndarray]]:
+    """Per layer, the fitted direction of each other persona's contrast (what `against` takes)."""
+    fit = mean_difference if method == "mean_diff" else logreg_direction
+    layers = contrasts[0].pos if contrasts else {}
+    return {L: [fit(c.pos[L], c.neg[L]) for c in contrasts] for L in layers}
+
+
 def sweep(
-    contrast: Contrast, method: str = "mean_diff"
+    contrast: Contrast, method: str = "mean_diff", against: dict | None = None
 ) -> tuple[dict[int, np.ndarray], dict[int, float]]:
-    """Per-layer un-normalised direction (from the build half) and held-out AUROC (score half)."""
+    """Per-layer un-normalised direction (from the build half) and held-out AUROC (score half);
+    `against` {layer: other personas' directions} are projected out of it first."""
     if method not in ("mean_diff", "logreg"):
         raise ValueError(f"method must be mean_diff or logreg, not {method!r}")
     build, score = contrast.halves()
@@ -145,19 +172,30 @@ def sweep(
     for L in contrast.pos:
         fit = mean_difference if method == "mean_diff" else logreg_direction
         d = fit(build.pos[L], build.neg[L])
+        if against:
+            d = project_out(d, against[L])
         vectors[L] = d
         aurocs[L] = auroc(score.pos[L] @ d, score.neg[L] @ d)
     return vectors, aurocs
 
 
 def to_direction(
-    name: str, contrast: Contrast, method: str, layer: int, model, tok, source: str
+    name: str,
+    contrast: Contrast,
+    method: str,
+    layer: int,
+    model,
+    tok,
+    source: str,
+    against: dict | None = None,
 ) -> tuple[Direction, dict]:
     """Fit on the build half for the sweep, then refit the saved vectors on all the data."""
-    _, aurocs = sweep(contrast, method)
+    _, aurocs = sweep(contrast, method, against)
     best = layer or max(aurocs, key=lambda L: (round(aurocs[L], 3), -L))
     fit = mean_difference if method == "mean_diff" else logreg_direction
     raw = {L: fit(contrast.pos[L], contrast.neg[L]) for L in contrast.pos}
+    if against:
+        raw = {L: project_out(v, against[L]) for L, v in raw.items()}
     vectors = {
         L: torch.tensor(v / (np.linalg.norm(v) + 1e-12), dtype=torch.float32)
         for L, v in raw.items()

@@ -78,15 +78,25 @@ def also_directions(
 
 
 def _extract(cfg: Config, model, tok, world, out_dir: Path, log, judge=None) -> Direction:
+    from personadrift.organism.world import personas
     from personadrift.probes import extract
 
     p = cfg.probes
     source = p.source if p.source != "auto" else ("organism" if is_organism(cfg) else "contrastive")
     info = {}
+    against = None
     if source == "organism":
         contrast = extract.organism_contrast(
             model, tok, world, p.n_docs, cfg.seed + 7, p.position, p.persona
         )
+        others = [q for q in personas(world) if q != p.persona] if p.specific else []
+        if others:
+            contrasts = [
+                extract.organism_contrast(model, tok, world, p.n_docs, cfg.seed + 7, p.position, q)
+                for q in others
+            ]
+            against = extract.other_persona_vectors(contrasts, p.method)
+            info = {"orthogonal_to": others}
     elif is_organism(cfg):  # the organism only speaks its world's words
         questions = extract.default_questions(world, p.n_docs // 3 + 1, cfg.seed + 7)
         contrast = extract.contrastive_prompts(model, tok, questions)
@@ -109,13 +119,15 @@ def _extract(cfg: Config, model, tok, world, out_dir: Path, log, judge=None) -> 
         )
         info = {"trait": trait.get("trait", p.trait), "model": cfg.model.name_or_path, **info}
     direction, aurocs = extract.to_direction(
-        p.name, contrast, p.method, p.layer, model, tok, f"{source}/{p.position}"
+        p.name, contrast, p.method, p.layer, model, tok, f"{source}/{p.position}", against
     )
     direction.meta.update(info)
     direction.save(out_dir)
     table = "  ".join(f"L{L}:{a:.3f}" for L, a in aurocs.items())
+    specific = f", orthogonal to {'+'.join(info['orthogonal_to'])}" if against else ""
     log(
-        f"direction {p.name}: {source}/{p.position} {p.method}, held-out AUROC {table}; layer {direction.layer}"
+        f"direction {p.name}: {source}/{p.position} {p.method}{specific}, held-out AUROC {table}; "
+        f"layer {direction.layer}"
     )
     return direction
 
