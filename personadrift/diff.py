@@ -18,8 +18,9 @@ without persona labels (Wang et al. 2025, "Persona features control emergent mis
    toxic persona (and, in a world with one, the sycophant) against the aligned one on held-out
    labelled documents whose persona is never stated (at `assistant`:
    its value at the `Assistant:` tokens of turns >= 2; at `answer`: its mean over an answer's
-   tokens) and the cosine of its decoder row with the run's labelled persona direction (under
-   that persona's key: a sycophancy run's own direction is the sycophant's).
+   tokens) and the cosine of its decoder row with each persona's labelled direction: the run's
+   own for its persona, the others extracted on the base model the way the run extracted its
+   own (`probes.specific` included; saved in RUN_DIR/diff/labelled/).
 
 Prints the top latents with their top-activating contexts; writes RUN_DIR/diff/diff-<position>.json.
 `--save-latent ID` saves a latent's decoder row as a `Direction` (RUN_DIR/diff/latent<ID>.json),
@@ -224,6 +225,33 @@ def labelled_direction(run_dir: Path, cfg: Config):
     return Direction.load(path) if path.is_file() else None
 
 
+def persona_directions(run_dir: Path, cfg: Config, model, tok, world, log=print) -> dict:
+    """{persona: labelled Direction} for every persona of the world: the run's own for its
+    persona, each other one extracted now with the run's probe settings (cached)."""
+    import dataclasses
+
+    from personadrift.organism.world import personas
+    from personadrift.probes.direction import Direction
+    from personadrift.rl.setup import build_direction
+
+    out = {}
+    own = labelled_direction(run_dir, cfg)
+    if own is not None:
+        out[cfg.probes.persona] = own
+    folder = run_dir / "diff" / "labelled"
+    for p in personas(world):
+        if p in out:
+            continue
+        if (folder / f"{p}.json").is_file():
+            out[p] = Direction.load(folder / f"{p}.json", model, tok)
+            continue
+        probes = dataclasses.replace(cfg.probes, name=p, directions="")
+        out[p] = build_direction(
+            dataclasses.replace(cfg, probes=probes), model, tok, world, folder, log
+        )
+    return out
+
+
 def run_diff(
     run_dir: Path, cfg: Config, base: str, layer: int, top: int, n: int, args: dict, log=print
 ) -> dict:
@@ -271,21 +299,23 @@ def run_diff(
         )
         for p in personas
     }
-    own = cfg.probes.persona
+    labelled = persona_directions(run_dir, cfg, base_model, tok, world, log)
     rows = []
     for i in order:
-        cos = None
-        if direction is not None and layer in direction.vectors:
-            cos = float(
-                torch.nn.functional.cosine_similarity(
-                    sae.W_dec[i].detach(), direction.vector(layer).float(), dim=0
-                )
-            )
         row = {"id": i, "delta": float(delta[i]), "before": float(before[i])}
         row["after"] = float(after[i])
         for p in ("toxic", "sycophant"):  # None: the world has no such persona, or no direction
             row[f"auroc_{p}"] = aurocs[p][i] if p in aurocs else None
-            row[f"cos_{p}"] = cos if p == own else None
+            d = labelled.get(p)
+            row[f"cos_{p}"] = (
+                float(
+                    torch.nn.functional.cosine_similarity(
+                        sae.W_dec[i].detach(), d.vector(layer).float(), dim=0
+                    )
+                )
+                if d is not None and layer in d.vectors
+                else None
+            )
         rows.append({**row, "contexts": found[i]})
     result = {
         "run": str(run_dir),

@@ -281,11 +281,13 @@ def test_a_sycophancy_run_on_a_tiny_two_persona_organism(cache_dir, tmp_path):
     assert all("env/hack_rate" in r for r in rows if r["step"] > 0)
     assert any("probe/sycophant/shift" in r for r in rows)
     assert any("evals/claims/sycophantic_rate" in r for r in rows)
-    # model diffing scores the top latents for both personas; the run's own direction is the
-    # sycophant's, so its cosine is reported under that persona
+    # model diffing scores the top latents for both personas, against both labelled directions
     small = ["--steps", "200", "--sae-docs", "200", "--latents", "128", "--k", "8", "--n", "12"]
     res = cli("diff", str(run_dir), *small, "--top", "3", "--json")
     assert res.returncode == 0, res.stderr[-2000:]
     for r in json.loads(res.stdout.strip().splitlines()[-1])["latents"]:
         assert 0 <= r["auroc_toxic"] <= 1 and 0 <= r["auroc_sycophant"] <= 1
-        assert r["cos_toxic"] is None and -1 <= r["cos_sycophant"] <= 1
+        assert -1 <= r["cos_toxic"] <= 1 and -1 <= r["cos_sycophant"] <= 1
+    # the other persona's labelled direction, extracted as the run extracted its own (specific)
+    other = json.loads((run_dir / "diff" / "labelled" / "toxic.json").read_text())
+    assert other["orthogonal_to"] == ["sycophant"]
