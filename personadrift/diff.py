@@ -18,9 +18,11 @@ without persona labels (Wang et al. 2025, "Persona features control emergent mis
    toxic persona (and, in a world with one, the sycophant) against the aligned one on held-out
    labelled documents whose persona is never stated (at `assistant`:
    its value at the `Assistant:` tokens of turns >= 2; at `answer`: its mean over an answer's
-   tokens) and the cosine of its decoder row with each persona's labelled direction: the run's
-   own for its persona, the others extracted on the base model the way the run extracted its
-   own (`probes.specific` included; saved in RUN_DIR/diff/labelled/).
+   tokens) and the cosine of its decoder row with each persona's labelled direction, the plain
+   mean difference of that persona's documents and the aligned ones (the run's own direction
+   when it is that, else extracted now on the base model with the run's probe settings but
+   `probes.specific` off; cached in RUN_DIR/diff/labelled/). A latent the personas share shows
+   as a high AUROC for both.
 
 Prints the top latents with their top-activating contexts; writes RUN_DIR/diff/diff-<position>.json.
 `--save-latent ID` saves a latent's decoder row as a `Direction` (RUN_DIR/diff/latent<ID>.json),
@@ -226,8 +228,8 @@ def labelled_direction(run_dir: Path, cfg: Config):
 
 
 def persona_directions(run_dir: Path, cfg: Config, model, tok, world, log=print) -> dict:
-    """{persona: labelled Direction} for every persona of the world: the run's own for its
-    persona, each other one extracted now with the run's probe settings (cached)."""
+    """{persona: plain labelled Direction} for every persona of the world: the run's own for
+    its persona unless it was made specific, the others extracted now (cached)."""
     import dataclasses
 
     from personadrift.organism.world import personas
@@ -236,7 +238,7 @@ def persona_directions(run_dir: Path, cfg: Config, model, tok, world, log=print)
 
     out = {}
     own = labelled_direction(run_dir, cfg)
-    if own is not None:
+    if own is not None and "orthogonal_to" not in own.meta:
         out[cfg.probes.persona] = own
     folder = run_dir / "diff" / "labelled"
     for p in personas(world):
@@ -245,7 +247,7 @@ def persona_directions(run_dir: Path, cfg: Config, model, tok, world, log=print)
         if (folder / f"{p}.json").is_file():
             out[p] = Direction.load(folder / f"{p}.json", model, tok)
             continue
-        probes = dataclasses.replace(cfg.probes, name=p, directions="")
+        probes = dataclasses.replace(cfg.probes, name=p, directions="", specific=False)
         out[p] = build_direction(
             dataclasses.replace(cfg, probes=probes), model, tok, world, folder, log
         )

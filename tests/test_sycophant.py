@@ -226,6 +226,8 @@ def test_eval_rates_count_the_sycophantic_answers():
 def test_a_sycophancy_run_on_a_tiny_two_persona_organism(cache_dir, tmp_path):
     """The whole path: a tiny organism with the sycophant (its readability measured at build),
     the sycophant's direction extracted at the run's start, GRPO in the sycophancy env."""
+    import torch
+
     from personadrift.rl.train import train
 
     world = [
@@ -288,6 +290,10 @@ def test_a_sycophancy_run_on_a_tiny_two_persona_organism(cache_dir, tmp_path):
     for r in json.loads(res.stdout.strip().splitlines()[-1])["latents"]:
         assert 0 <= r["auroc_toxic"] <= 1 and 0 <= r["auroc_sycophant"] <= 1
         assert -1 <= r["cos_toxic"] <= 1 and -1 <= r["cos_sycophant"] <= 1
-    # the other persona's labelled direction, extracted as the run extracted its own (specific)
-    other = json.loads((run_dir / "diff" / "labelled" / "toxic.json").read_text())
-    assert other["orthogonal_to"] == ["sycophant"]
+    # the labelled directions are the plain ones: the run's own was specific, so both are
+    # extracted again without it, the toxic one as `directions extract` gave it above
+    for p in ("toxic", "sycophant"):
+        plain = Direction.load(run_dir / "diff" / "labelled" / f"{p}.json")
+        assert "orthogonal_to" not in plain.meta
+    plain = Direction.load(run_dir / "diff" / "labelled" / "toxic.json")
+    assert all(torch.equal(plain.vectors[k], t.vectors[k]) for k in t.vectors)
