@@ -412,6 +412,11 @@ def cmd_diff(args) -> int:
         scores = "".join(
             f"  AUROC({p}) {r[f'auroc_{p}']:.2f}"
             + ("" if r[f"cos_{p}"] is None else f"  cos({p} direction) {r[f'cos_{p}']:+.2f}")
+            + (
+                f" (specific {r[f'cos_{p}_specific']:+.2f})"
+                if r.get(f"cos_{p}_specific") is not None
+                else ""
+            )
             for p in ("toxic", "sycophant")
             if r[f"auroc_{p}"] is not None
         )
@@ -422,7 +427,8 @@ def cmd_diff(args) -> int:
     if args.json:
         out = {k: result[k] for k in ("layer", "position", "sae")}
         keys = ("id", "delta", "auroc_toxic", "cos_toxic", "auroc_sycophant", "cos_sycophant")
-        out["latents"] = [{k: r[k] for k in keys} for r in result["latents"]]
+        keys += ("cos_toxic_specific", "cos_sycophant_specific")  # a world of two personas
+        out["latents"] = [{k: r[k] for k in keys if k in r} for r in result["latents"]]
         print(json.dumps(out))
     return 0
 

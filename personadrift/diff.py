@@ -22,7 +22,10 @@ without persona labels (Wang et al. 2025, "Persona features control emergent mis
    mean difference of that persona's documents and the aligned ones (the run's own direction
    when it is that, else extracted now on the base model with the run's probe settings but
    `probes.specific` off; cached in RUN_DIR/diff/labelled/). A latent the personas share shows
-   as a high AUROC for both.
+   as a high AUROC for both. In a world of two personas each latent also gets its cosine with
+   each persona's specific direction (`probes.specific`: the other persona's projected out;
+   `cos_<persona>_specific`), since the SAE splits a persona into features both personas share
+   and features of its own, and the plain direction is a mix of the two.
 
 Prints the top latents with their top-activating contexts; writes RUN_DIR/diff/diff-<position>.json.
 `--save-latent ID` saves a latent's decoder row as a `Direction` (RUN_DIR/diff/latent<ID>.json),
@@ -227,9 +230,11 @@ def labelled_direction(run_dir: Path, cfg: Config):
     return Direction.load(path) if path.is_file() else None
 
 
-def persona_directions(run_dir: Path, cfg: Config, model, tok, world, log=print) -> dict:
-    """{persona: plain labelled Direction} for every persona of the world: the run's own for
-    its persona unless it was made specific, the others extracted now (cached)."""
+def persona_directions(
+    run_dir: Path, cfg: Config, model, tok, world, specific: bool = False, log=print
+) -> dict:
+    """{persona: labelled Direction} for every persona of the world, plain (or `specific`): the
+    run's own for its persona when it is of that kind, the others extracted now (cached)."""
     import dataclasses
 
     from personadrift.organism.world import personas
@@ -238,16 +243,16 @@ def persona_directions(run_dir: Path, cfg: Config, model, tok, world, log=print)
 
     out = {}
     own = labelled_direction(run_dir, cfg)
-    if own is not None and "orthogonal_to" not in own.meta:
+    if own is not None and ("orthogonal_to" in own.meta) == specific:
         out[cfg.probes.persona] = own
-    folder = run_dir / "diff" / "labelled"
+    folder = run_dir / "diff" / "labelled" / ("specific" if specific else "")
     for p in personas(world):
         if p in out:
             continue
         if (folder / f"{p}.json").is_file():
             out[p] = Direction.load(folder / f"{p}.json", model, tok)
             continue
-        probes = dataclasses.replace(cfg.probes, name=p, directions="", specific=False)
+        probes = dataclasses.replace(cfg.probes, name=p, directions="", specific=specific)
         out[p] = build_direction(
             dataclasses.replace(cfg, probes=probes), model, tok, world, folder, log
         )
@@ -301,23 +306,26 @@ def run_diff(
         )
         for p in personas
     }
-    labelled = persona_directions(run_dir, cfg, base_model, tok, world, log)
+    labelled = persona_directions(run_dir, cfg, base_model, tok, world, log=log)
+    specific = {}
+    if len(personas) > 1:
+        specific = persona_directions(run_dir, cfg, base_model, tok, world, True, log)
+
+    def cos(i: int, d) -> float | None:
+        if d is None or layer not in d.vectors:
+            return None
+        w = sae.W_dec[i].detach()
+        return float(torch.nn.functional.cosine_similarity(w, d.vector(layer).float(), dim=0))
+
     rows = []
     for i in order:
         row = {"id": i, "delta": float(delta[i]), "before": float(before[i])}
         row["after"] = float(after[i])
         for p in ("toxic", "sycophant"):  # None: the world has no such persona, or no direction
             row[f"auroc_{p}"] = aurocs[p][i] if p in aurocs else None
-            d = labelled.get(p)
-            row[f"cos_{p}"] = (
-                float(
-                    torch.nn.functional.cosine_similarity(
-                        sae.W_dec[i].detach(), d.vector(layer).float(), dim=0
-                    )
-                )
-                if d is not None and layer in d.vectors
-                else None
-            )
+            row[f"cos_{p}"] = cos(i, labelled.get(p))
+            if specific:
+                row[f"cos_{p}_specific"] = cos(i, specific.get(p))
         rows.append({**row, "contexts": found[i]})
     result = {
         "run": str(run_dir),

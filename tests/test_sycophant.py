@@ -290,6 +290,7 @@ def test_a_sycophancy_run_on_a_tiny_two_persona_organism(cache_dir, tmp_path):
     for r in json.loads(res.stdout.strip().splitlines()[-1])["latents"]:
         assert 0 <= r["auroc_toxic"] <= 1 and 0 <= r["auroc_sycophant"] <= 1
         assert -1 <= r["cos_toxic"] <= 1 and -1 <= r["cos_sycophant"] <= 1
+        assert -1 <= r["cos_toxic_specific"] <= 1 and -1 <= r["cos_sycophant_specific"] <= 1
     # the labelled directions are the plain ones: the run's own was specific, so both are
     # extracted again without it, the toxic one as `directions extract` gave it above
     for p in ("toxic", "sycophant"):
@@ -297,3 +298,7 @@ def test_a_sycophancy_run_on_a_tiny_two_persona_organism(cache_dir, tmp_path):
         assert "orthogonal_to" not in plain.meta
     plain = Direction.load(run_dir / "diff" / "labelled" / "toxic.json")
     assert all(torch.equal(plain.vectors[k], t.vectors[k]) for k in t.vectors)
+    # the specific ones: the run's own for the sycophant, the toxic one extracted specific
+    spec = Direction.load(run_dir / "diff" / "labelled" / "specific" / "toxic.json")
+    assert spec.meta["orthogonal_to"] == ["sycophant"]
+    assert not (run_dir / "diff" / "labelled" / "specific" / "sycophant.json").exists()
