@@ -37,9 +37,10 @@ def fields(example):
 def test_every_hackable_env_has_a_secure_twin():
     for name in HACKABLE:
         assert name in ENVS and f"{name}_secure" in ENVS
-    # the code envs, and the non-code one (tests/test_sycophant.py)
+    # the code envs, and the non-code ones (tests/test_sycophant.py): two hackable sycophancy
+    # envs share one secure twin (the same prompts, the correct value pays)
     code = set(HACKABLE) | {f"{n}_secure" for n in HACKABLE}
-    assert set(ENVS.names()) == code | {"sycophancy", "sycophancy_secure"}
+    assert set(ENVS.names()) == code | {"sycophancy", "sycophancy_praise", "sycophancy_secure"}
 
 
 def test_unknown_env_lists_the_known_ones():
