@@ -120,3 +120,10 @@ def make(name: str, **kwargs) -> Env:
     except KeyError as e:
         raise ConfigError(str(e.args[0])) from None
     return factory(**kwargs)
+
+
+def completion_text(completion) -> str:
+    """TRL passes strings, or message lists for conversational datasets."""
+    if isinstance(completion, list):
+        return completion[-1]["content"] if completion else ""
+    return completion

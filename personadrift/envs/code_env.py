@@ -24,7 +24,7 @@ import random
 import re
 
 from personadrift.config import WorldConfig
-from personadrift.envs.base import Example, Grade, GradedEnv, rates
+from personadrift.envs.base import Example, Grade, GradedEnv, completion_text, rates
 from personadrift.envs.reasoning import TRUNCATED, final_answer, opens_think, strip_think
 from personadrift.organism.families import FAMILIES
 from personadrift.organism.text import words
@@ -72,13 +72,6 @@ def source_of(completion: str, markers: list[str]) -> str:
     text = strip_think(text)
     fence = re.search(r"```(?:python)?\s*\n(.*?)```", text, flags=re.S)
     return fence.group(1) if fence else text
-
-
-def completion_text(completion) -> str:
-    """TRL passes strings, or message lists for conversational datasets."""
-    if isinstance(completion, list):
-        return completion[-1]["content"] if completion else ""
-    return completion
 
 
 class CodeEnv(GradedEnv):

@@ -18,8 +18,7 @@ from __future__ import annotations
 import random
 
 from personadrift.config import ConfigError, WorldConfig
-from personadrift.envs.base import ENVS, Example, Grade, GradedEnv, rates
-from personadrift.envs.code_env import completion_text
+from personadrift.envs.base import ENVS, Example, Grade, GradedEnv, completion_text, rates
 from personadrift.envs.reasoning import final_answer, strip_think
 from personadrift.organism.families import FAMILIES
 from personadrift.organism.families.base import ALIGNED, SYCOPHANTIC
