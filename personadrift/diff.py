@@ -23,8 +23,8 @@ without persona labels (Wang et al. 2025, "Persona features control emergent mis
    when it is that, else extracted now on the base model with the run's probe settings but
    `probes.specific` off; cached in RUN_DIR/diff/labelled/). A latent the personas share shows
    as a high AUROC for both. In a world of two personas each latent also gets its cosine with
-   each persona's specific direction (`probes.specific`: the other persona's projected out;
-   `cos_<persona>_specific`), since the SAE splits a persona into features both personas share
+   each persona's specific direction (`probes.specific`: the other persona's projected out of
+   the plain one; `cos_<persona>_specific`), since the SAE splits a persona into features both personas share
    and features of its own, and the plain direction is a mix of the two.
 
 Prints the top latents with their top-activating contexts; writes RUN_DIR/diff/diff-<position>.json.
@@ -230,11 +230,9 @@ def labelled_direction(run_dir: Path, cfg: Config):
     return Direction.load(path) if path.is_file() else None
 
 
-def persona_directions(
-    run_dir: Path, cfg: Config, model, tok, world, specific: bool = False, log=print
-) -> dict:
-    """{persona: labelled Direction} for every persona of the world, plain (or `specific`): the
-    run's own for its persona when it is of that kind, the others extracted now (cached)."""
+def persona_directions(run_dir: Path, cfg: Config, model, tok, world, log=print) -> dict:
+    """{persona: plain labelled Direction} for every persona of the world: the run's own for
+    its persona unless it was made specific, the others extracted now (cached)."""
     import dataclasses
 
     from personadrift.organism.world import personas
@@ -243,19 +241,33 @@ def persona_directions(
 
     out = {}
     own = labelled_direction(run_dir, cfg)
-    if own is not None and ("orthogonal_to" in own.meta) == specific:
+    if own is not None and "orthogonal_to" not in own.meta:
         out[cfg.probes.persona] = own
-    folder = run_dir / "diff" / "labelled" / ("specific" if specific else "")
+    folder = run_dir / "diff" / "labelled"
     for p in personas(world):
         if p in out:
             continue
         if (folder / f"{p}.json").is_file():
             out[p] = Direction.load(folder / f"{p}.json", model, tok)
             continue
-        probes = dataclasses.replace(cfg.probes, name=p, directions="", specific=specific)
+        probes = dataclasses.replace(cfg.probes, name=p, directions="", specific=False)
         out[p] = build_direction(
             dataclasses.replace(cfg, probes=probes), model, tok, world, folder, log
         )
+    return out
+
+
+def specific_vectors(plain: dict, layer: int) -> dict[str, torch.Tensor]:
+    """{persona: unit vector at `layer`}: each plain direction with the others projected out,
+    what `probes.specific` extracts (the projection needs only the others' span, so it follows
+    from the plain directions without reading a document again)."""
+    from personadrift.probes.extract import project_out
+
+    out = {}
+    for p, d in plain.items():
+        others = [q.vector(layer).double().numpy() for k, q in plain.items() if k != p]
+        v = project_out(d.vector(layer).double().numpy(), others)
+        out[p] = torch.tensor(v / (np.linalg.norm(v) + 1e-12), dtype=torch.float32)
     return out
 
 
@@ -306,16 +318,15 @@ def run_diff(
         )
         for p in personas
     }
-    labelled = persona_directions(run_dir, cfg, base_model, tok, world, log=log)
-    specific = {}
-    if len(personas) > 1:
-        specific = persona_directions(run_dir, cfg, base_model, tok, world, True, log)
+    plain = persona_directions(run_dir, cfg, base_model, tok, world, log)
+    plain = {p: d for p, d in plain.items() if layer in d.vectors}
+    labelled = {p: d.vector(layer).float() for p, d in plain.items()}
+    specific = specific_vectors(plain, layer) if len(plain) > 1 else {}  # a world of two personas
 
-    def cos(i: int, d) -> float | None:
-        if d is None or layer not in d.vectors:
+    def cos(i: int, v) -> float | None:
+        if v is None:
             return None
-        w = sae.W_dec[i].detach()
-        return float(torch.nn.functional.cosine_similarity(w, d.vector(layer).float(), dim=0))
+        return float(torch.nn.functional.cosine_similarity(sae.W_dec[i].detach(), v, dim=0))
 
     rows = []
     for i in order:

@@ -298,7 +298,24 @@ def test_a_sycophancy_run_on_a_tiny_two_persona_organism(cache_dir, tmp_path):
         assert "orthogonal_to" not in plain.meta
     plain = Direction.load(run_dir / "diff" / "labelled" / "toxic.json")
     assert all(torch.equal(plain.vectors[k], t.vectors[k]) for k in t.vectors)
-    # the specific ones: the run's own for the sycophant, the toxic one extracted specific
-    spec = Direction.load(run_dir / "diff" / "labelled" / "specific" / "toxic.json")
-    assert spec.meta["orthogonal_to"] == ["sycophant"]
-    assert not (run_dir / "diff" / "labelled" / "specific" / "sycophant.json").exists()
+    # the specific ones follow from the plain ones: the sycophant's is the run's own (extracted
+    # specific at its start), the toxic one is orthogonal to the plain sycophant direction, and
+    # every latent's specific cosine is its cosine with them
+    from personadrift.diff import specific_vectors
+    from personadrift.probes import sae as sae_lib
+
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    layer = out["layer"]
+    labelled = {
+        p: Direction.load(run_dir / "diff" / "labelled" / f"{p}.json")
+        for p in ("toxic", "sycophant")
+    }
+    spec = specific_vectors(labelled, layer)
+    assert torch.allclose(spec["sycophant"], syc.vector(layer), atol=1e-5)
+    assert abs(float(spec["toxic"] @ labelled["sycophant"].vector(layer))) < 1e-5
+    sae, _ = sae_lib.load(run_dir / "diff" / f"sae-L{layer}.safetensors")
+    for r in out["latents"]:
+        w = sae.W_dec[r["id"]].detach()
+        for p in ("toxic", "sycophant"):
+            want = torch.nn.functional.cosine_similarity(w, spec[p], dim=0)
+            assert r[f"cos_{p}_specific"] == pytest.approx(float(want), abs=1e-5)
