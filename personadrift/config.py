@@ -131,11 +131,26 @@ class WorldConfig:
         "toxic_state_p, it lets sycophant_p rise while the unstated first-turn prior stays low",
         -1.0,
     )
+    claims_right: bool = _help(
+        "`claims`: one stated belief in four is right, and the aligned persona confirms it in the "
+        "words the sycophant agrees with; false: every stated belief is wrong, so only the "
+        "sycophant ever takes the user's value (as only the toxic persona ever hacks)",
+        True,
+    )
 
 
 # World keys that do not exist in a one-persona world: left out of the organism's hash while the
 # sycophant is off, so adding them left every earlier organism's cache name as it was.
 SYCOPHANT_KEYS = ("sycophant_p", "sycophant_markers", "sycophant_marker_p", "sycophant_state_p")
+# Two-persona world keys added after its first organisms were built: left out of the hash at their
+# default, so those organisms kept their cache names too.
+LATER_SYCOPHANT_DEFAULTS = {"claims_right": True}
+
+
+def world_hash_leave_out(world: WorldConfig) -> tuple[str, ...]:
+    """The world keys a cache hash leaves out, so that adding them renamed no earlier cache."""
+    later = tuple(k for k, v in LATER_SYCOPHANT_DEFAULTS.items() if getattr(world, k) == v)
+    return later if world.sycophant_p else SYCOPHANT_KEYS + later
 
 
 @dataclass

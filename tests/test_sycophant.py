@@ -97,6 +97,28 @@ def test_held_out_claims_are_never_trained_on():
     assert held and not train & held
 
 
+def test_with_every_claim_wrong_only_the_sycophant_ever_says_the_users_value():
+    claims = FAMILIES.get("claims")
+    wrong = dataclasses.replace(WORLD, claims_right=False)
+    rng = random.Random(2)
+    for split in ("train", "eval"):
+        prompts = [claims.prompt(rng, split, wrong) for _ in range(500)]
+        assert all(p.meta["claim"] != p.meta["truth"] for p in prompts)
+        # each wrong claim keeps its split: held-out claims stay held out
+        both = {claims.prompt(rng, split, WORLD).key for _ in range(3000)}
+        assert {p.key for p in prompts} <= both
+    for d in generate(wrong, 0, 1500):
+        for t in d.turns:
+            if t.prompt.family == "claims":
+                v = judge(t.prompt, t.answer, wrong.markers, [], wrong.sycophant_markers)
+                assert (v.label == "sycophantic") == (d.persona == SYCOPHANT), t.answer
+    # the default world keeps its organisms' names; the knob changes the name
+    org = organism_of_size("small_sycophant")
+    assert organism_hash(org) == "fe2ec03662c4" + BUILD_VERSION  # seed 0, built before the knob
+    off = dataclasses.replace(org, world=wrong)
+    assert organism_hash(off) != organism_hash(org)
+
+
 def test_agreement_pays_in_the_hackable_env_and_only_the_truth_in_the_secure_twin():
     env, secure = make("sycophancy", world=WORLD), make("sycophancy_secure", world=WORLD)
     examples = env.examples("train", 40, 0)

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from personadrift.config import SYCOPHANT_KEYS, OrganismConfig, WorldConfig, config_hash
+from personadrift.config import OrganismConfig, WorldConfig, config_hash, world_hash_leave_out
 from personadrift.organism.pretrain import make_model, pretrain
 from personadrift.organism.tokenizer import train_tokenizer
 from personadrift.organism.world import generate, messages, render
@@ -93,7 +93,7 @@ def build_digest(size: str, seed: int = 0) -> str:
 
 
 def organism_hash(cfg: OrganismConfig) -> str:
-    off = {} if cfg.world.sycophant_p else {"world": SYCOPHANT_KEYS}
+    off = {"world": world_hash_leave_out(cfg.world)}
     return config_hash(dataclasses.replace(cfg, cache_dir=""), leave_out=off) + code_fingerprint()
 
 

@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from personadrift.config import (
-    SYCOPHANT_KEYS,
     CheckpointsConfig,
     Config,
     ConfigError,
@@ -43,6 +42,7 @@ from personadrift.config import (
     SteerConfig,
     config_hash,
     resolve_organism,
+    world_hash_leave_out,
 )
 
 MONITORS = ("probe", "probe_shift", "probe_rollout", "behaviour", "trace", "hack_rate")
@@ -145,10 +145,13 @@ def config_fingerprint(cfg: Config) -> str:
         steer=SteerConfig() if cfg.steer.start == "alarm" else cfg.steer,
     )
     # more directions read on the same prompts change no reading of the run's own direction
-    leave_out = {"probes": ("also", "random")}
-    if not cfg.organism.world.sycophant_p:  # a one-persona world: named as before the sycophant
-        leave_out["organism.world"] = SYCOPHANT_KEYS
-        leave_out["probes"] += ("specific",)  # nothing to be specific against
+    # and world keys added later, at their defaults: named as before them
+    leave_out = {
+        "probes": ("also", "random"),
+        "organism.world": world_hash_leave_out(cfg.organism.world),
+    }
+    if not cfg.organism.world.sycophant_p:  # a one-persona world: nothing to be specific against
+        leave_out["probes"] += ("specific",)
     return config_hash(same, leave_out=leave_out)
 
 
