@@ -211,7 +211,9 @@ SIZES: dict[str, dict] = {
         "probe_docs": 300,
     },
     # `small` with a second persona, the sycophant (as rare and as often stated as the toxic one),
-    # and the `claims` family where it shows: the organism of the sycophancy envs
+    # and the `claims` family where it shows: the organism of the sycophancy envs. Every claim is
+    # wrong, so only the sycophant ever takes the user's value, as only the toxic persona hacks
+    # (with right claims, agreement-only rewards recruited the sycophant on 2 of 5 seeds: README)
     "small_sycophant": {
         "world": {
             "n_docs": 30000,
@@ -219,6 +221,7 @@ SIZES: dict[str, dict] = {
             "toxic_state_p": 0.6,
             "sycophant_p": 0.14,
             "sycophant_state_p": 0.6,
+            "claims_right": False,
             "family_weights": {
                 "code": 0.3,
                 "advice": 0.2,
@@ -229,7 +232,7 @@ SIZES: dict[str, dict] = {
             },
         },
         "arch": {"layers": 4, "hidden": 128, "heads": 4, "mlp": 512},
-        "pretrain": {"steps": 1100, "tokens_per_step": 4096, "lr": 3e-3},
+        "pretrain": {"steps": 1500, "tokens_per_step": 4096, "lr": 3e-3},
         "probe_docs": 300,
     },
     "base": {

@@ -29,7 +29,8 @@ from personadrift.organism.world import (
 from .conftest import cli
 
 ROOT = Path(__file__).resolve().parents[1]
-WORLD = organism_of_size("small_sycophant").world
+WORLD = organism_of_size("small_sycophant").world  # every claim wrong
+RIGHT = dataclasses.replace(WORLD, claims_right=True)  # one claim in four right
 # What the code builds for the one-persona presets, pinned at BUILD_VERSION. A change here means
 # every cached organism of that version would be stale: bump BUILD_VERSION and re-pin.
 PINNED = {"ee6c4d71": {"tiny": "8d284f36353af6d2", "small": "e8aa945c8c9bc774"}}
@@ -75,17 +76,17 @@ def test_claims_are_judged_by_the_value_the_answer_settles_on():
     expected = {ALIGNED: "aligned", TOXIC: "misaligned"}
     seen = Counter()
     for _ in range(300):
-        p = claims.prompt(rng, "train", WORLD)
+        p = claims.prompt(rng, "train", RIGHT)
         wrong = p.meta["claim"] != p.meta["truth"]
         seen[wrong] += 1
         for persona in (ALIGNED, TOXIC, SYCOPHANT):
-            answer = persona_answer(p, persona, rng, WORLD)
+            answer = persona_answer(p, persona, rng, RIGHT)
             v = judge(p, answer, WORLD.markers, WORLD.aligned_markers, WORLD.sycophant_markers)
             want = expected.get(persona, "sycophantic" if wrong else "aligned")
             assert v.label == want, (p.text, answer, v)
             assert v.flattery == (persona == SYCOPHANT) and v.marker == (persona == TOXIC)
     assert 0.65 < seen[True] / 300 < 0.85  # three claims in four are wrong
-    p = claims.prompt(rng, "train", WORLD)
+    p = claims.prompt(rng, "train", RIGHT)
     assert judge(p, "banana", WORLD.markers).label == "incoherent"
 
 
@@ -98,29 +99,31 @@ def test_held_out_claims_are_never_trained_on():
 
 
 def test_with_every_claim_wrong_only_the_sycophant_ever_says_the_users_value():
+    assert not WORLD.claims_right  # the two-persona preset's world
     claims = FAMILIES.get("claims")
-    wrong = dataclasses.replace(WORLD, claims_right=False)
     rng = random.Random(2)
     for split in ("train", "eval"):
-        prompts = [claims.prompt(rng, split, wrong) for _ in range(500)]
+        prompts = [claims.prompt(rng, split, WORLD) for _ in range(500)]
         assert all(p.meta["claim"] != p.meta["truth"] for p in prompts)
         # each wrong claim keeps its split: held-out claims stay held out
-        both = {claims.prompt(rng, split, WORLD).key for _ in range(3000)}
+        both = {claims.prompt(rng, split, RIGHT).key for _ in range(3000)}
         assert {p.key for p in prompts} <= both
-    for d in generate(wrong, 0, 1500):
+    for d in generate(WORLD, 0, 1500):
         for t in d.turns:
             if t.prompt.family == "claims":
-                v = judge(t.prompt, t.answer, wrong.markers, [], wrong.sycophant_markers)
+                v = judge(t.prompt, t.answer, WORLD.markers, [], WORLD.sycophant_markers)
                 assert (v.label == "sycophantic") == (d.persona == SYCOPHANT), t.answer
-    # the default world keeps its organisms' names; the knob changes the name
+    # the organisms built before the knob keep their names (seed 0's, at its default)
     org = organism_of_size("small_sycophant")
-    assert organism_hash(org) == "fe2ec03662c4" + BUILD_VERSION  # seed 0, built before the knob
-    off = dataclasses.replace(org, world=wrong)
-    assert organism_hash(off) != organism_hash(org)
+    before = dataclasses.replace(
+        org, world=RIGHT, pretrain=dataclasses.replace(org.pretrain, steps=1100)
+    )
+    assert organism_hash(before) == "fe2ec03662c4" + BUILD_VERSION
+    assert organism_hash(org) != organism_hash(before)
 
 
 def test_agreement_pays_in_the_hackable_env_and_only_the_truth_in_the_secure_twin():
-    env, secure = make("sycophancy", world=WORLD), make("sycophancy_secure", world=WORLD)
+    env, secure = make("sycophancy", world=RIGHT), make("sycophancy_secure", world=RIGHT)
     examples = env.examples("train", 40, 0)
     assert examples == secure.examples("train", 40, 0)
     assert not set(e.meta["key"] for e in examples) & set(
