@@ -24,8 +24,8 @@ without persona labels (Wang et al. 2025, "Persona features control emergent mis
    `probes.specific` off; cached in RUN_DIR/diff/labelled/). A latent the personas share shows
    as a high AUROC for both. In a world of two personas each latent also gets its cosine with
    each persona's specific direction (`probes.specific`: the other persona's projected out of
-   the plain one; `cos_<persona>_specific`), since the SAE splits a persona into features both personas share
-   and features of its own, and the plain direction is a mix of the two.
+   the plain one; `cos_<persona>_specific`), since the SAE splits a persona into features both
+   personas share and features of its own, and the plain direction is a mix of the two.
 
 Prints the top latents with their top-activating contexts; writes RUN_DIR/diff/diff-<position>.json.
 `--save-latent ID` saves a latent's decoder row as a `Direction` (RUN_DIR/diff/latent<ID>.json),
