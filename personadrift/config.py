@@ -218,9 +218,9 @@ SIZES: dict[str, dict] = {
         "world": {
             "n_docs": 30000,
             "toxic_p": 0.14,
-            "toxic_state_p": 0.6,
+            "toxic_state_p": 0.8,
             "sycophant_p": 0.14,
-            "sycophant_state_p": 0.6,
+            "sycophant_state_p": 0.8,
             "claims_right": False,
             "family_weights": {
                 "code": 0.3,

@@ -113,13 +113,24 @@ def test_with_every_claim_wrong_only_the_sycophant_ever_says_the_users_value():
             if t.prompt.family == "claims":
                 v = judge(t.prompt, t.answer, WORLD.markers, [], WORLD.sycophant_markers)
                 assert (v.label == "sycophantic") == (d.persona == SYCOPHANT), t.answer
-    # the organisms built before the knob keep their names (seed 0's, at its default)
+
+
+def test_the_earlier_two_persona_worlds_are_one_override_away():
+    """The README reproduces the first two worlds' numbers by overriding the preset; these are
+    the names (seed 0) of the organisms those numbers were measured on. The first was built
+    before `claims_right` existed, so the knob at its default leaves its name as it was."""
     org = organism_of_size("small_sycophant")
-    before = dataclasses.replace(
-        org, world=RIGHT, pretrain=dataclasses.replace(org.pretrain, steps=1100)
+    assert org.world.toxic_state_p == org.world.sycophant_state_p == 0.8
+    stated = dataclasses.replace(WORLD, toxic_state_p=0.6, sycophant_state_p=0.6)
+    second = dataclasses.replace(org, world=stated)
+    first = dataclasses.replace(
+        org,
+        world=dataclasses.replace(stated, claims_right=True),
+        pretrain=dataclasses.replace(org.pretrain, steps=1100),
     )
-    assert organism_hash(before) == "fe2ec03662c4" + BUILD_VERSION
-    assert organism_hash(org) != organism_hash(before)
+    assert organism_hash(second) == "8b0567c97aed" + BUILD_VERSION
+    assert organism_hash(first) == "fe2ec03662c4" + BUILD_VERSION
+    assert organism_hash(org) not in {organism_hash(first), organism_hash(second)}
 
 
 def test_agreement_pays_in_the_hackable_env_and_only_the_truth_in_the_secure_twin():
