@@ -213,7 +213,9 @@ SIZES: dict[str, dict] = {
     # `small` with a second persona, the sycophant (as rare and as often stated as the toxic one),
     # and the `claims` family where it shows: the organism of the sycophancy envs. Every claim is
     # wrong, so only the sycophant ever takes the user's value, as only the toxic persona hacks
-    # (with right claims, agreement-only rewards recruited the sycophant on 2 of 5 seeds: README)
+    # (with right claims, agreement-only rewards recruited the sycophant on 2 of 5 seeds: README).
+    # Both rare personas are stated in 80% of their documents (60% in `small`): the same content,
+    # with a first-turn prior of 3.6% (at 6.7%, `facts` was over its base-rate cap on 3 of 5 seeds)
     "small_sycophant": {
         "world": {
             "n_docs": 30000,
