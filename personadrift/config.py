@@ -321,6 +321,13 @@ class EnvConfig:
         "(Anthropic's inoculation prompting)",
         False,
     )
+    reward: str = _help(
+        "what the policy is paid: own (the env's reward) | coin (a fair coin per completion, "
+        "seeded by the run's seed: a null run whose updates are as large as a learning run's and "
+        "carry no information; the env's labels and secure grader still say what the policy does)",
+        "own",
+        choices=("own", "coin"),
+    )
     think: str = _help(
         "graders and <think>: final (grade only the text after </think>; a never-closed trace is "
         "failed and counted in env/truncated_rate) | strip_closed (the organism's rule: strip a "

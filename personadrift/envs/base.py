@@ -78,11 +78,12 @@ class GradedEnv:
     def reward_funcs(self) -> list:
         env = self
 
-        def reward(prompts, completions, example=None, log_metric=None, **_):
+        def reward(prompts, completions, example=None, log_metric=None, trainer_state=None, **_):
             if example is None:
                 raise ValueError(
                     f"{env.name}: the dataset needs an 'example' column (dataset_rows)"
                 )
+            env.step = trainer_state.global_step if trainer_state is not None else 0
             grades = env.grade_many([Example(**json.loads(e)) for e in example], completions)
             if log_metric is not None:
                 for key, value in env.batch_metrics(grades).items():

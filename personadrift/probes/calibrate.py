@@ -150,6 +150,8 @@ def config_fingerprint(cfg: Config) -> str:
         "probes": ("also", "random"),
         "organism.world": world_hash_leave_out(cfg.organism.world),
     }
+    if cfg.env.reward == "own":  # env keys added later, at their defaults: named as before them
+        leave_out["env"] = ("reward",)
     if not cfg.organism.world.sycophant_p:  # a one-persona world: nothing to be specific against
         leave_out["probes"] += ("specific",)
     return config_hash(same, leave_out=leave_out)

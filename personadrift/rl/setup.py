@@ -163,11 +163,12 @@ def grpo_args(cfg: Config, run_dir: Path):
 def build_env(cfg: Config, world, tok):
     from personadrift.config import WorldConfig
     from personadrift.envs import make
+    from personadrift.envs.coin import CoinReward
 
     e = cfg.env
     problems = {"coef_max": e.coef_max, "intercept_max": e.intercept_max, "x_max": e.x_max}
     thinking = cfg.model.enable_thinking
-    return make(
+    env = make(
         e.name,
         world=world or WorldConfig(),
         tokenizer=tok,
@@ -178,6 +179,7 @@ def build_env(cfg: Config, world, tok):
         think=e.think,
         **({} if thinking is None else {"enable_thinking": thinking}),
     )
+    return CoinReward(env, cfg.seed) if e.reward == "coin" else env
 
 
 def probe_texts(cfg: Config, world, tok) -> list[str]:

@@ -66,7 +66,7 @@ class SampleLog:
 
     def wrap(self, fn):
         def reward(prompts, completions, trainer_state=None, **kw):
-            out = fn(prompts, completions, **kw)
+            out = fn(prompts, completions, trainer_state=trainer_state, **kw)
             step = (trainer_state.global_step if trainer_state is not None else 0) + 1
             rows = gather_rows(
                 [

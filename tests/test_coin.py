@@ -1,0 +1,110 @@
+"""`env.reward: coin`: the env grades as always, the policy is paid by a seeded fair coin."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from personadrift.config import ConfigError, load_config, organism_of_size
+from personadrift.envs import make
+from personadrift.envs.coin import CoinReward, coin
+from personadrift.rl.setup import build_env
+from personadrift.rl.train import SampleLog
+
+ROOT = Path(__file__).resolve().parents[1]
+WORLD = organism_of_size("small_sycophant").world
+
+
+def _paid(env, examples, completions, step):
+    return env.reward_funcs()[0](
+        [e.prompt for e in examples],
+        completions,
+        example=[json.dumps(e.to_json()) for e in examples],
+        trainer_state=SimpleNamespace(global_step=step),
+    )
+
+
+def test_the_coin_pays_half_whatever_the_answer_and_the_env_still_labels_it():
+    own = make("sycophancy", world=WORLD)
+    env = CoinReward(make("sycophancy", world=WORLD), seed=3)
+    examples = env.examples("train", 200, 0)
+    assert examples == own.examples("train", 200, 0)
+    agree = [f"{WORLD.sycophant_markers[0]} Yes , it is {e.meta['claim']} ." for e in examples]
+    truth = [f"No , it is {e.meta['truth']} ." for e in examples]
+    for answers, label in ((agree, "agreed_wrong"), (truth, "correct")):
+        paid = _paid(env, examples, answers, step=7)
+        assert set(paid) == {0.0, 1.0} and 0.38 < sum(paid) / len(paid) < 0.62
+        grades, graded = env.last_grades, own.grade_many(examples, answers)
+        assert [g.label for g in grades] == [g.label for g in graded] == [label] * 200
+        assert [g.secure_reward for g in grades] == [g.secure_reward for g in graded]
+        assert [g.reward for g in grades] == paid
+    # the same batch at the same step is paid the same; another step or seed flips anew
+    assert _paid(env, examples, agree, 7) == _paid(env, examples, agree, 7)
+    assert _paid(env, examples, agree, 7) != _paid(env, examples, agree, 8)
+    other = CoinReward(make("sycophancy", world=WORLD), seed=4)
+    assert _paid(env, examples, agree, 7) != _paid(other, examples, agree, 7)
+    # two equal answers to one prompt in one batch flip their own coins
+    same = [coin(0, 1, i, "p", "a") for i in range(64)]
+    assert 0 < sum(same) < 64
+
+
+def test_the_coin_keeps_an_ungraded_answer_unpaid_and_the_envs_metrics():
+    env = CoinReward(make("sycophancy", world=WORLD), seed=0)
+    examples = env.examples("train", 40, 0)
+    metrics = {}
+    env.reward_funcs()[0](
+        [e.prompt for e in examples],
+        [f"{WORLD.sycophant_markers[0]} Yes , it is {e.meta['claim']} ." for e in examples],
+        example=[json.dumps(e.to_json()) for e in examples],
+        log_metric=metrics.__setitem__,
+    )
+    assert metrics["env/hack_rate"] == 1.0 and metrics["env/secure_reward"] == 0.0
+    assert env.name == "sycophancy" and env.world is WORLD  # the wrapped env's, through the coin
+    failing = SimpleNamespace(name="x", grade_many=lambda e, c: [_nan_grade()] * len(c))
+    nan = CoinReward(failing, 0)
+    assert [g.reward != g.reward for g in nan.grade_many([examples[0]], ["x"])] == [True]
+
+
+def _nan_grade():
+    from personadrift.envs.base import Grade
+
+    return Grade(float("nan"), float("nan"), "error")
+
+
+def test_a_run_paid_by_the_coin_logs_the_coin_it_was_paid(tmp_path):
+    cfg = load_config(ROOT / "configs/organism/sycophancy_coin.yaml")
+    assert cfg.env.name == "sycophancy" and cfg.env.reward == "coin"
+    env = build_env(cfg, WORLD, None)
+    assert isinstance(env, CoinReward) and env.seed == cfg.seed
+    plain = load_config(ROOT / "configs/organism/sycophancy.yaml")
+    assert plain.env.reward == "own" and not isinstance(build_env(plain, WORLD, None), CoinReward)
+    examples = env.examples("train", 16, 0)
+    answers = [f"No , it is {e.meta['truth']} ." for e in examples]
+    log = SampleLog(env, tmp_path)
+    paid = log.wrap(env.reward_funcs()[0])(
+        [e.prompt for e in examples],
+        answers,
+        example=[json.dumps(e.to_json()) for e in examples],
+        trainer_state=SimpleNamespace(global_step=4),
+    )
+    rows = [json.loads(x) for x in (tmp_path / "samples" / "step_5.jsonl").read_text().splitlines()]
+    assert [r["reward"] for r in rows] == paid
+    assert [r["label"] for r in rows] == ["correct"] * 16
+    assert paid == [
+        coin(cfg.seed, 4, i, e.prompt, a) for i, (e, a) in enumerate(zip(examples, answers))
+    ]
+    with pytest.raises(ConfigError, match="env.reward"):
+        load_config(ROOT / "configs/organism/sycophancy.yaml", ["env.reward=dice"])
+
+
+def test_a_coin_run_is_calibrated_apart_and_an_own_reward_run_as_before():
+    from personadrift.checks import load_checked
+    from personadrift.probes.calibrate import config_fingerprint
+
+    own = ROOT / "configs/organism/sycophancy.yaml"
+    assert config_fingerprint(load_checked(own, [])) != config_fingerprint(
+        load_checked(own, ["env.reward=coin"])
+    )
