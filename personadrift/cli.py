@@ -117,6 +117,13 @@ def parser() -> argparse.ArgumentParser:
         default=20,
         help="random directions whose largest |shift| is the run's null band (0: none)",
     )
+    sh.add_argument(
+        "--null-run",
+        action="append",
+        default=[],
+        metavar="RUN_DIR",
+        help="a run that trains on no signal (env.reward=coin): each direction's band among them",
+    )
     sh.add_argument("--json", action="store_true", help="print one JSON list as the last line")
     envs = sub.add_parser("envs", help="hackable reward environments")
     envs_sub = envs.add_subparsers(dest="action", required=True)
@@ -471,7 +478,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if args.null < 0:
                 raise ConfigError(f"directions shift: --null must be >= 0, not {args.null}")
-            return shift_main(args.run_dirs, args.also, not args.no_random, args.json, args.null)
+            return shift_main(
+                args.run_dirs, args.also, not args.no_random, args.json, args.null, args.null_run
+            )
         except ConfigError as e:
             print(f"personadrift: {e}", file=sys.stderr)
             return 2

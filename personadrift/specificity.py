@@ -1,7 +1,7 @@
 """`personadrift directions shift`: which direction did a run move? A table of runs x directions.
 
     personadrift directions shift RUN_DIR [RUN_DIR ...] [--also PATH ...] [--no-random] [--null N]
-                                  [--json]
+                                  [--null-run RUN_DIR ...] [--json]
 
 For each finished run, its held-out probe prompts are read on the base model and on the run's
 last checkpoint, along the run's own direction, every `--also` direction (a path; `{seed}` in it is
@@ -13,6 +13,12 @@ shows at once whether the persona direction moved more than a direction found an
 than a random one, and more than in the run's null twin. The run's null band is the largest
 |shift| of `--null` more random directions (seeds of their own): a direction that moves beyond it
 moved more than the residual stream moves along a direction chosen blind.
+
+`--null-run RUN_DIR` (repeatable) adds runs that train on no signal (`env.reward: coin`): their rows
+are marked `null run`, and each direction gets the band of its own largest |shift| among them. A
+persona direction is not a direction chosen blind: it is one the model's answers vary along, and
+GRPO's sampling moves it with no signal at all (the coin). A run moves a direction beyond what
+training on nothing does when its shift leaves that direction's null-run band.
 """
 
 from __future__ import annotations
@@ -92,8 +98,18 @@ def _equal(a, b) -> bool:
     )
 
 
-def table(results: list[dict]) -> str:
-    """A markdown table: one row per run, one column per direction."""
+def null_runs_band(nulls: list[dict]) -> dict[str, float]:
+    """Each direction's largest |shift| among the null runs that read it."""
+    band: dict[str, float] = {}
+    for r in nulls:
+        for name, value in r["shifts"].items():
+            band[name] = max(band.get(name, 0.0), abs(value))
+    return band
+
+
+def table(results: list[dict], runs_band: dict[str, float] | None = None) -> str:
+    """A markdown table: one row per run, one column per direction; with null runs, a last row
+    of each direction's band among them."""
     cols = []
     for r in results:
         cols += [n for n in r["shifts"] if n not in cols]
@@ -104,22 +120,40 @@ def table(results: list[dict]) -> str:
         cells = [f"{r['shifts'][c]:+.2f}" if c in r["shifts"] else "—" for c in cols]
         if band:
             cells.append("—" if r.get("null_band") is None else f"±{r['null_band']:.2f}")
-        lines.append(f"| {r['name']} | {r['seed']} | {r['env']} | " + " | ".join(cells) + " |")
+        env = r["env"] + (" (null run)" if r.get("null_run") else "")
+        lines.append(f"| {r['name']} | {r['seed']} | {env} | " + " | ".join(cells) + " |")
+    if runs_band:
+        n = sum(bool(r.get("null_run")) for r in results)
+        cells = [f"±{runs_band[c]:.2f}" if c in runs_band else "—" for c in cols]
+        lines.append(
+            f"| band of the {n} null runs | | | " + " | ".join(cells) + (" | |" if band else " |")
+        )
     return "\n".join(lines)
 
 
-def main(run_dirs: list[str], also: list[str], random: bool, as_json: bool, null: int = 0) -> int:
-    for d in run_dirs:  # every path checked before the first model is loaded
+def main(
+    run_dirs: list[str],
+    also: list[str],
+    random: bool,
+    as_json: bool,
+    null: int = 0,
+    null_runs: list[str] = (),
+) -> int:
+    for d in [*run_dirs, *null_runs]:  # every path checked before the first model is loaded
         if not (Path(d) / "config.yaml").is_file():
             raise ConfigError(f"directions shift: not a run directory (no config.yaml): {d}")
     results = []
-    for d in run_dirs:
-        results.append(run_shift(Path(d), also, random, null))
+    for d, is_null in [(d, False) for d in run_dirs] + [(d, True) for d in null_runs]:
+        results.append({**run_shift(Path(d), also, random, null), "null_run": is_null})
         shifts = "  ".join(f"{n} {v:+.2f}" for n, v in results[-1]["shifts"].items())
         if results[-1]["null_band"] is not None:
             shifts += f"  (null band ±{results[-1]['null_band']:.2f})"
-        print(f"{results[-1]['name']} (seed {results[-1]['seed']}): {shifts}", flush=True)
-    print(table(results))
+        mark = ", null run" if is_null else ""
+        print(f"{results[-1]['name']} (seed {results[-1]['seed']}{mark}): {shifts}", flush=True)
+    band = null_runs_band([r for r in results if r["null_run"]]) if null_runs else None
+    for r in results:
+        r["null_runs_band"] = band
+    print(table(results, band))
     if as_json:
         print(json.dumps(results))
     return 0

@@ -108,3 +108,44 @@ def test_a_coin_run_is_calibrated_apart_and_an_own_reward_run_as_before():
     assert config_fingerprint(load_checked(own, [])) != config_fingerprint(
         load_checked(own, ["env.reward=coin"])
     )
+
+
+@pytest.mark.slow
+def test_a_tiny_run_paid_by_the_coin_and_its_band_in_directions_shift(tiny, cache_dir, tmp_path):
+    """The whole path: GRPO paid by the coin (the samples say so, step by step), and
+    `directions shift --null-run` giving each direction its band among the null runs."""
+    from personadrift.rl.train import train
+
+    from .conftest import cli
+    from .test_train import rows
+
+    base = [f"organism.cache_dir={cache_dir}", "grpo.max_steps=2", "probes.every=1"]
+    own = train(
+        load_config(ROOT / "configs/tiny.yaml", [*base, f"out_dir={tmp_path / 'own'}"]),
+        log=lambda *_: None,
+    )
+    cfg = load_config(
+        ROOT / "configs/tiny.yaml", [*base, f"out_dir={tmp_path / 'coin'}", "env.reward=coin"]
+    )
+    null = train(cfg, log=lambda *_: None)
+    for step in (1, 2):
+        samples = [
+            json.loads(x)
+            for x in (null / "samples" / f"step_{step}.jsonl").read_text().splitlines()
+        ]
+        prompts = [s["prompt"] for s in samples]
+        assert [s["reward"] for s in samples] == [
+            coin(cfg.seed, step - 1, i, p, s["completion"])
+            for i, (p, s) in enumerate(zip(prompts, samples))
+        ]
+        assert {s["label"] for s in samples} <= {"solved", "hacked", "failed", "error"}
+    assert all("env/hack_rate" in r for r in rows(null) if r["step"] > 0)
+    res = cli("directions", "shift", str(own), "--null-run", str(null), "--null", "2", "--json")
+    assert res.returncode == 0, res.stderr[-2000:]
+    mine, other = json.loads(res.stdout.strip().splitlines()[-1])
+    assert not mine["null_run"] and other["null_run"]
+    band = {k: abs(v) for k, v in other["shifts"].items()}
+    assert mine["null_runs_band"] == other["null_runs_band"] == pytest.approx(band)
+    assert "(null run)" in res.stdout and "| band of the 1 null runs | | |" in res.stdout
+    missing = cli("directions", "shift", str(own), "--null-run", str(tmp_path / "nope"))
+    assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
