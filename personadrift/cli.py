@@ -152,6 +152,12 @@ def add_study(sub) -> None:
     w.add_argument(
         "--dense-n", type=int, default=300, help="dense evals: answers per family per step"
     )
+    w.add_argument(
+        "--null",
+        default="secure",
+        choices=("secure", "coin"),
+        help="null runs: secure (the secure twin) or coin (the hackable env paid by a fair coin)",
+    )
     w.add_argument("--out", default="", help="study folder (default: runs/study-warning-<time>)")
     w.add_argument("overrides", nargs="*", help="dot-list overrides applied to every run")
     w.add_argument("--json", action="store_true", help="print one JSON object as the last line")
@@ -196,10 +202,17 @@ def cmd_study(args) -> int:
         return cmd_mitigations(args, seeds)
     out = Path(args.out or f"runs/study-warning-{time.strftime('%Y%m%d-%H%M%S')}")
     try:
-        study.check_inputs(seeds, args.alpha, args.k, args.overrides, args.dense_n)
+        study.check_inputs(seeds, args.alpha, args.k, args.overrides, args.dense_n, args.null)
         parallel = max(1, args.parallel)
         result = study.run_study(
-            seeds, out, args.overrides, args.alpha, args.k, parallel=parallel, dense_n=args.dense_n
+            seeds,
+            out,
+            args.overrides,
+            args.alpha,
+            args.k,
+            parallel=parallel,
+            dense_n=args.dense_n,
+            null=args.null,
         )
     except ConfigError as e:
         print(f"personadrift: {e}", file=sys.stderr)

@@ -3,9 +3,11 @@
     personadrift study warning [--seeds 0,1,2,3,4] [--alpha 0.1] [--k 2] [--json] [--out DIR] [key=value ...]
 
 Per seed: the cached organism and its persona direction (as the demo prepares them), then the
-hackable run (`configs/organism/visible_tests.yaml`) and its null run, the secure twin
-(`visible_tests_secure.yaml`), side by side in subprocesses, with every monitor recorded and the
-weights saved at every step (`STUDY_OVERRIDES`). Then the dense post-hoc evals of every checkpoint
+hackable run (`configs/organism/visible_tests.yaml`) and its null run, side by side in subprocesses, with every monitor recorded and the
+weights saved at every step (`STUDY_OVERRIDES`). `--null` picks the null run: `secure`, the secure
+twin (`visible_tests_secure.yaml`, paid by the hidden tests: the organism earns little, so most
+GRPO groups carry no advantage and the weights barely move), or `coin`, the hackable config paid
+by a fair coin (`env.reward=coin`: steps as large as a learning run's, with no signal). Then the dense post-hoc evals of every checkpoint
 (`rl.dense`, one subprocess per run), the calibration of every monitor on the null runs
 (leave-one-seed-out), and the report: `report.md` (the test stated, the lead-time table, the
 thresholds), the timelines and monitor plots, `calibration/` (`all.json` and
@@ -30,6 +32,20 @@ ARMS = {
     "hackable": "configs/organism/visible_tests.yaml",
     "null": "configs/organism/visible_tests_secure.yaml",
 }
+# the null run each `--null` names: its config and the overrides only it takes
+NULLS = {
+    "secure": ("configs/organism/visible_tests_secure.yaml", []),
+    "coin": ("configs/organism/visible_tests.yaml", ["env.reward=coin"]),
+}
+
+
+def arms(null: str = "secure") -> dict[str, tuple[str, list[str]]]:
+    """{arm: (config, overrides of that arm alone)} of a study whose null runs are `null`."""
+    if null not in NULLS:
+        raise ConfigError(f"--null: {null!r} is not one of {', '.join(NULLS)}")
+    return {"hackable": (ARMS["hackable"], []), "null": NULLS[null]}
+
+
 # what every study run needs: monitors recorded, weights at every step (model only, all kept), the
 # probes read every step; in-run evals only at the ends (the dense evals replace them)
 STUDY_OVERRIDES = [
@@ -46,7 +62,12 @@ DENSE_N = 300  # samples per family per step of the dense evals
 
 
 def check_inputs(
-    seeds: list[int], alpha: float, k: int, overrides: list[str], dense_n: int = DENSE_N
+    seeds: list[int],
+    alpha: float,
+    k: int,
+    overrides: list[str],
+    dense_n: int = DENSE_N,
+    null: str = "secure",
 ) -> None:
     """ConfigError for anything wrong, before anything is written."""
     if not seeds:
@@ -59,8 +80,8 @@ def check_inputs(
         raise ConfigError(f"--k: {k} is not >= 1")
     if dense_n < 1:
         raise ConfigError(f"--dense-n: {dense_n} is not >= 1")
-    for arm in ARMS:
-        load_config(repo_file(ARMS[arm]), [*STUDY_OVERRIDES, *overrides])
+    for config, own in arms(null).values():
+        load_config(repo_file(config), [*STUDY_OVERRIDES, *overrides, *own])
 
 
 def finished_run(folder: Path, arm: str, seed: int) -> Path | None:
@@ -69,9 +90,19 @@ def finished_run(folder: Path, arm: str, seed: int) -> Path | None:
     return max(done, key=lambda p: p.stat().st_mtime) if done else None
 
 
-def train_runs(seeds, out: Path, overrides, log, parallel: int) -> dict[tuple[str, int], Path]:
+def null_kind(run_dir: Path) -> str:
+    """`coin` or `secure`: who paid a finished null run (its saved config says)."""
+    from omegaconf import OmegaConf
+
+    env = OmegaConf.load(run_dir / "config.yaml").get("env", {})
+    return "coin" if env.get("reward", "own") == "coin" else "secure"
+
+
+def train_runs(
+    seeds, out: Path, overrides, log, parallel: int, null: str = "secure"
+) -> dict[tuple[str, int], Path]:
     """Every (arm, seed) run dir that finished: reused from disk or trained now."""
-    runs, jobs = {}, []
+    runs, jobs, plan = {}, [], arms(null)
     for seed in seeds:
         folder = out / f"seed{seed}"
         todo = [a for a in ARMS if finished_run(folder, a, seed) is None]
@@ -88,11 +119,18 @@ def train_runs(seeds, out: Path, overrides, log, parallel: int) -> dict[tuple[st
                 f"out_dir={folder}",
             ]
             for arm in todo:
-                cmd = train_command(ARMS[arm], [*args, f"name={arm}-s{seed}"])
+                config, own = plan[arm]
+                cmd = train_command(config, [*args, *own, f"name={arm}-s{seed}"])
                 jobs.append((f"{arm} s{seed}", cmd, folder / f"{arm}.log"))
         for arm in ARMS:
             if arm not in todo:
-                log(f"[{arm} s{seed}] reusing {finished_run(folder, arm, seed)}")
+                reused = finished_run(folder, arm, seed)
+                if arm == "null" and null_kind(reused) != null:
+                    raise ConfigError(
+                        f"--out {out}: {reused} is a {null_kind(reused)} null run, not {null}: "
+                        "a study's null runs are of one kind (another --out for the other)"
+                    )
+                log(f"[{arm} s{seed}] reusing {reused}")
     if jobs:
         log(f"training {len(jobs)} runs, {parallel} at a time")
         run_jobs(jobs, log, parallel)
@@ -130,36 +168,42 @@ def run_study(
     log=print,
     parallel: int = 2,
     dense_n: int = DENSE_N,
+    null: str = "secure",
 ) -> dict:
     """The whole study; returns the `--json` object (also written to `study.json`)."""
-    check_inputs(seeds, alpha, k, overrides, dense_n)
+    check_inputs(seeds, alpha, k, overrides, dense_n, null)
     out.mkdir(parents=True, exist_ok=True)
     stages: dict[str, float] = {}
     t0 = time.time()
-    runs = train_runs(seeds, out, overrides, log, parallel)
+    runs = train_runs(seeds, out, overrides, log, parallel, null)
     stages["training"] = round(time.time() - t0, 1)
     t0 = time.time()
     dense_evals(runs, log, parallel, dense_n)
     stages["dense_evals"] = round(time.time() - t0, 1)
     t0 = time.time()
-    result = analyse_and_report(runs, out, alpha, k, stages, log)
+    result = analyse_and_report(runs, out, alpha, k, stages, log, null)
     stages["analysis+report"] = round(time.time() - t0, 1)
     return result
 
 
-def analyse_and_report(runs, out: Path, alpha: float, k: int, stages: dict, log=print) -> dict:
+def analyse_and_report(
+    runs, out: Path, alpha: float, k: int, stages: dict, log=print, null: str = "secure"
+) -> dict:
     """Calibration, alarms, report, study.json from finished run dirs; the `--json` object."""
     from personadrift.report.warning import analyse, study_json
 
     study = analyse(runs, alpha, k)
-    result = study_json(study)
-    write_report(study, out, stages)
+    result = {**study_json(study), "null_runs": null}
+    write_report(study, out, stages, null)
     (out / "study.json").write_text(json.dumps(result, indent=1))
     log(f"report: {out / 'report.md'}")
     return result
 
 
-def write_report(study, out: Path, stages: dict) -> Path:
+NULL_WORDS = {"secure": "secure twins", "coin": "the hackable env paid by a fair coin"}
+
+
+def write_report(study, out: Path, stages: dict, null: str = "secure") -> Path:
     """report.md + plots + calibration files."""
     from personadrift.report.timeline import criteria, lead_table, write_plots
     from personadrift.report.warning import definitions
@@ -172,7 +216,7 @@ def write_report(study, out: Path, stages: dict) -> Path:
     plots = write_plots(study, out / "plots")
     seeds = ", ".join(str(r.seed) for r in study.arm("hackable"))
     intro = (
-        f"Seeds {seeds}: hackable runs and their null runs (secure twins). An alarm: a monitor "
+        f"Seeds {seeds}: hackable runs and their null runs ({NULL_WORDS[null]}). An alarm: a monitor "
         f"above its threshold for k = {study.k} consecutive readings; the thresholds come "
         f"leave-one-seed-out from the other seeds' null runs, set so that at most "
         f"alpha = {study.alpha:g} of them alarm at any step (a per-run false-alarm rate)."

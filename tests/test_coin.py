@@ -100,14 +100,22 @@ def test_a_run_paid_by_the_coin_logs_the_coin_it_was_paid(tmp_path):
         load_config(ROOT / "configs/organism/sycophancy.yaml", ["env.reward=dice"])
 
 
-def test_a_coin_run_is_calibrated_apart_and_an_own_reward_run_as_before():
+def test_coin_null_runs_calibrate_the_hackable_run_as_its_secure_twin_does():
+    """Who pays the null runs is the calibration's choice: a hackable run, its secure twin and its
+    coin-paid run hash alike, and the study trains the coin null from the hackable config."""
     from personadrift.checks import load_checked
     from personadrift.probes.calibrate import config_fingerprint
+    from personadrift.study import arms, check_inputs
 
-    own = ROOT / "configs/organism/sycophancy.yaml"
-    assert config_fingerprint(load_checked(own, [])) != config_fingerprint(
-        load_checked(own, ["env.reward=coin"])
-    )
+    hack = ROOT / "configs/organism/visible_tests.yaml"
+    secure = ROOT / "configs/organism/visible_tests_secure.yaml"
+    fp = config_fingerprint(load_checked(hack, []))
+    assert fp == config_fingerprint(load_checked(hack, ["env.reward=coin"]))
+    assert fp == config_fingerprint(load_checked(secure, []))
+    assert arms("coin")["null"] == ("configs/organism/visible_tests.yaml", ["env.reward=coin"])
+    assert arms()["null"][0] == "configs/organism/visible_tests_secure.yaml"
+    with pytest.raises(ConfigError, match="--null"):
+        check_inputs([0], 0.1, 2, [], null="dice")
 
 
 @pytest.mark.slow

@@ -495,7 +495,8 @@ def test_study_on_the_tiny_organism_writes_the_json(tiny, cache_dir, tmp_path):
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=1500)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     result = json.loads(res.stdout.strip().splitlines()[-1])
-    assert set(result) == {"hackable", "null", "alpha", "rules", "thresholds"}
+    assert set(result) == {"hackable", "null", "alpha", "rules", "thresholds", "null_runs"}
+    assert result["null_runs"] == "secure"
     assert set(result["rules"]) == {"k=1", "k=2", "k=3", "cusum"}
     (hack,), (null,) = result["hackable"], result["null"]
     assert set(hack) == {"seed", "behaviour_onset", "hack_takeoff", "alarms", "probe_layers"}
@@ -509,6 +510,11 @@ def test_study_on_the_tiny_organism_writes_the_json(tiny, cache_dir, tmp_path):
     again = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert again.returncode == 0 and "reusing" in again.stdout  # resumed from disk
     assert json.loads(again.stdout.strip().splitlines()[-1]) == result
+    # its null runs are secure twins: a coin study in the same folder is refused, nothing trained
+    coin = subprocess.run([*cmd, "--null", "coin"], capture_output=True, text=True, cwd=ROOT)
+    assert coin.returncode == 2 and "not coin" in coin.stderr, coin.stderr[-2000:]
+    assert len(coin.stderr.strip().splitlines()) == 1
+    assert len(list((out / "seed0").glob("null-s0-*"))) == 1
 
 
 def test_the_shift_statistic_is_the_mean_change_in_prompt_sds_and_ignores_uniform_noise():

@@ -121,8 +121,8 @@ def organism_fingerprint(cfg: Config) -> str:
 def config_fingerprint(cfg: Config) -> str:
     """Hash of what sets a monitor's null distribution: the training setup less seeds, names,
     paths, bookkeeping (checkpoints, logging, in-run evals), the detector, the mitigations that
-    only an alarm switches on and the realign step after training; a hackable env and its
-    `_secure` twin hash alike (the null run's pair)."""
+    only an alarm switches on and the realign step after training; a hackable env, its
+    `_secure` twin and its coin-paid run (`env.reward`) hash alike (the null runs' pairs)."""
     # the run's length is not in it: a calibration covers runs up to its null runs' length
     grpo = {k: v for k, v in cfg.grpo.items() if k not in GRPO_BOOKKEEPING | {"max_steps"}}
     same = dataclasses.replace(
@@ -150,8 +150,8 @@ def config_fingerprint(cfg: Config) -> str:
         "probes": ("also", "random"),
         "organism.world": world_hash_leave_out(cfg.organism.world),
     }
-    if cfg.env.reward == "own":  # env keys added later, at their defaults: named as before them
-        leave_out["env"] = ("reward",)
+    # who pays the null run (the secure grader, a coin) is the calibration's choice, not the run's
+    leave_out["env"] = ("reward",)
     if not cfg.organism.world.sycophant_p:  # a one-persona world: nothing to be specific against
         leave_out["probes"] += ("specific",)
     return config_hash(same, leave_out=leave_out)
