@@ -551,3 +551,23 @@ def test_the_slower_runs_calibration_is_shipped_for_their_learning_rate_only():
         assert cfg.detect.calibration == str(cal)
     with pytest.raises(ConfigError, match="made on a different config"):
         load_checked(config, [f"detect.calibration={cal}"])
+
+
+@pytest.mark.parametrize("folder,lr", [("coin", []), ("lr1e-4/coin", ["grpo.learning_rate=1e-4"])])
+def test_the_coin_null_calibrations_are_shipped_for_the_hackable_run(folder, lr):
+    """configs/calibration/[lr1e-4/]coin/: `study warning --null coin`'s thresholds (README): they
+    load into the hackable run at their learning rate, sit above the secure twins' thresholds, and
+    a run at another learning rate is refused."""
+    from personadrift.checks import load_checked
+
+    config = ROOT / "configs/organism/visible_tests.yaml"
+    secure = "lr1e-4/" if lr else ""
+    for seed in range(5):
+        cal = ROOT / f"configs/calibration/{folder}/except_seed{seed}.json"
+        load_checked(config, [*lr, f"detect.calibration={cal}"])
+        assert Calibration.load(cal).seeds == [s for s in range(5) if s != seed]
+        twin = Calibration.load(ROOT / f"configs/calibration/{secure}except_seed{seed}.json")
+        assert Calibration.load(cal).thresholds["probe_shift"] > twin.thresholds["probe_shift"]
+    other = [] if lr else ["grpo.learning_rate=1e-4"]
+    with pytest.raises(ConfigError, match="made on a different config"):
+        load_checked(config, [*other, f"detect.calibration={cal}"])
