@@ -1,16 +1,18 @@
 """`personadrift study warning`: how early does each monitor see emergent misalignment?
 
-    personadrift study warning [--seeds 0,1,2,3,4] [--alpha 0.1] [--k 2] [--json] [--out DIR] [key=value ...]
+    personadrift study warning [--seeds 0,1,2,3,4] [--alpha 0.1] [--k 2] [--null secure|coin]
+                               [--json] [--out DIR] [key=value ...]
 
 Per seed: the cached organism and its persona direction (as the demo prepares them), then the
-hackable run (`configs/organism/visible_tests.yaml`) and its null run, side by side in subprocesses, with every monitor recorded and the
-weights saved at every step (`STUDY_OVERRIDES`). `--null` picks the null run: `secure`, the secure
-twin (`visible_tests_secure.yaml`, paid by the hidden tests: the organism earns little, so most
-GRPO groups carry no advantage and the weights barely move), or `coin`, the hackable config paid
-by a fair coin (`env.reward=coin`: steps as large as a learning run's, with no signal). Then the dense post-hoc evals of every checkpoint
-(`rl.dense`, one subprocess per run), the calibration of every monitor on the null runs
-(leave-one-seed-out), and the report: `report.md` (the test stated, the lead-time table, the
-thresholds), the timelines and monitor plots, `calibration/` (`all.json` and
+hackable run (`configs/organism/visible_tests.yaml`) and its null run, side by side in
+subprocesses, with every monitor recorded and the weights saved at every step
+(`STUDY_OVERRIDES`). `--null` picks the null run: `secure`, the secure twin
+(`visible_tests_secure.yaml`, paid by the hidden tests: the organism earns little, so most GRPO
+groups carry no advantage and the weights barely move), or `coin`, the hackable config paid by a
+fair coin (`env.reward=coin`: steps as large as a learning run's, with no signal). Then the dense
+post-hoc evals of every checkpoint (`rl.dense`, one subprocess per run), the calibration of every
+monitor on the null runs (leave-one-seed-out), and the report: `report.md` (the test stated, the
+lead-time table, the thresholds), the timelines and monitor plots, `calibration/` (`all.json` and
 `except_seed<s>.json`, loadable by `detect.calibration`), `study.json`.
 
 Progress is printed as it comes. A run that fails is reported and left out; the others go on.
