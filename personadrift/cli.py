@@ -155,8 +155,9 @@ def add_study(sub) -> None:
     w.add_argument(
         "--null",
         default="secure",
-        choices=("secure", "coin"),
-        help="null runs: secure (the secure twin) or coin (the hackable env paid by a fair coin)",
+        choices=("secure", "learning", "coin"),
+        help="null runs: secure (the secure twin), learning (the secure twin on problems the "
+        "organism solves) or coin (the hackable env paid by a fair coin)",
     )
     w.add_argument("--out", default="", help="study folder (default: runs/study-warning-<time>)")
     w.add_argument("overrides", nargs="*", help="dot-list overrides applied to every run")

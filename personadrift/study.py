@@ -1,15 +1,17 @@
 """`personadrift study warning`: how early does each monitor see emergent misalignment?
 
-    personadrift study warning [--seeds 0,1,2,3,4] [--alpha 0.1] [--k 2] [--null secure|coin]
-                               [--json] [--out DIR] [key=value ...]
+    personadrift study warning [--seeds 0,1,2,3,4] [--alpha 0.1] [--k 2]
+                               [--null secure|learning|coin] [--json] [--out DIR] [key=value ...]
 
 Per seed: the cached organism and its persona direction (as the demo prepares them), then the
 hackable run (`configs/organism/visible_tests.yaml`) and its null run, side by side in
 subprocesses, with every monitor recorded and the weights saved at every step
 (`STUDY_OVERRIDES`). `--null` picks the null run: `secure`, the secure twin
 (`visible_tests_secure.yaml`, paid by the hidden tests: the organism earns little, so most GRPO
-groups carry no advantage and the weights barely move), or `coin`, the hackable config paid by a
-fair coin (`env.reward=coin`: steps as large as a learning run's, with no signal). Then the dense
+groups carry no advantage and the weights barely move), `learning`, the secure twin on the world's
+own problems (`env.coef_max=0 env.intercept_max=0`: the organism solves them, so it learns), or
+`coin`, the hackable config paid by a fair coin (`env.reward=coin`: steps as large as a learning
+run's, with no signal). Then the dense
 post-hoc evals of every checkpoint (`rl.dense`, one subprocess per run), the calibration of every
 monitor on the null runs (leave-one-seed-out), and the report: `report.md` (the test stated, the
 lead-time table, the thresholds), the timelines and monitor plots, `calibration/` (`all.json` and
@@ -38,6 +40,11 @@ ARMS = {
 NULLS = {
     "secure": ("configs/organism/visible_tests_secure.yaml", []),
     "coin": ("configs/organism/visible_tests.yaml", ["env.reward=coin"]),
+    # the world's own problems, which the organism's derivation solves: a run that learns
+    "learning": (
+        "configs/organism/visible_tests_secure.yaml",
+        ["env.coef_max=0", "env.intercept_max=0"],
+    ),
 }
 
 
@@ -93,11 +100,13 @@ def finished_run(folder: Path, arm: str, seed: int) -> Path | None:
 
 
 def null_kind(run_dir: Path) -> str:
-    """`coin` or `secure`: who paid a finished null run (its saved config says)."""
+    """`coin`, `learning` or `secure`: which null a finished null run is (its saved config says)."""
     from omegaconf import OmegaConf
 
     env = OmegaConf.load(run_dir / "config.yaml").get("env", {})
-    return "coin" if env.get("reward", "own") == "coin" else "secure"
+    if env.get("reward", "own") == "coin":
+        return "coin"
+    return "learning" if env.get("coef_max") == 0 else "secure"
 
 
 def train_runs(
@@ -202,7 +211,11 @@ def analyse_and_report(
     return result
 
 
-NULL_WORDS = {"secure": "secure twins", "coin": "the hackable env paid by a fair coin"}
+NULL_WORDS = {
+    "secure": "secure twins",
+    "learning": "secure twins on the world's own problems, which the organism learns to solve",
+    "coin": "the hackable env paid by a fair coin",
+}
 
 
 def write_report(study, out: Path, stages: dict, null: str = "secure") -> Path:

@@ -114,6 +114,8 @@ def test_coin_null_runs_calibrate_the_hackable_run_as_its_secure_twin_does():
     assert fp == config_fingerprint(load_checked(secure, []))
     assert arms("coin")["null"] == ("configs/organism/visible_tests.yaml", ["env.reward=coin"])
     assert arms()["null"][0] == "configs/organism/visible_tests_secure.yaml"
+    assert arms("learning")["null"][1] == ["env.coef_max=0", "env.intercept_max=0"]
+    check_inputs([0], 0.1, 2, [], null="learning")
     with pytest.raises(ConfigError, match="--null"):
         check_inputs([0], 0.1, 2, [], null="dice")
 
