@@ -32,19 +32,16 @@ from pathlib import Path
 from personadrift.config import ConfigError, load_config
 from personadrift.demo import prepare_seed, repo_file, run_jobs, train_command
 
-ARMS = {
+ARMS = {  # the default study's configs; `--null` swaps the null arm's (`arms`)
     "hackable": "configs/organism/visible_tests.yaml",
     "null": "configs/organism/visible_tests_secure.yaml",
 }
 # the null run each `--null` names: its config and the overrides only it takes
 NULLS = {
-    "secure": ("configs/organism/visible_tests_secure.yaml", []),
-    "coin": ("configs/organism/visible_tests.yaml", ["env.reward=coin"]),
+    "secure": (ARMS["null"], []),
+    "coin": (ARMS["hackable"], ["env.reward=coin"]),
     # the world's own problems, which the organism's derivation solves: a run that learns
-    "learning": (
-        "configs/organism/visible_tests_secure.yaml",
-        ["env.coef_max=0", "env.intercept_max=0"],
-    ),
+    "learning": (ARMS["null"], ["env.coef_max=0", "env.intercept_max=0"]),
 }
 
 

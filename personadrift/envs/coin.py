@@ -35,13 +35,10 @@ class CoinReward(GradedEnv):
         self.step = 0  # the trainer's global step, set by the reward function before grading
         self.last_grades: list[Grade] = []
 
-    def __getattr__(self, attr):  # prompts, world, tokenizer, ...: the wrapped env's
+    def __getattr__(self, attr):  # examples, world, tokenizer, ...: the wrapped env's
         if attr == "env":
             raise AttributeError(attr)
         return getattr(self.env, attr)
-
-    def examples(self, split: str, n: int, seed: int) -> list[Example]:
-        return self.env.examples(split, n, seed)
 
     def grade_many(self, examples: list[Example], completions: list) -> list[Grade]:
         grades = []
