@@ -18,7 +18,10 @@ moved more than the residual stream moves along a direction chosen blind.
 are marked `null run`, and each direction gets the band of its own largest |shift| among them. A
 persona direction is not a direction chosen blind: it is one the model's answers vary along, and
 GRPO's sampling moves it with no signal at all (the coin). A run moves a direction beyond what
-training on nothing does when its shift leaves that direction's null-run band.
+training on nothing does when its shift leaves that direction's null-run band. The band is the
+largest of N exchangeable null runs, so one more null run leaves it with probability 1/(N + 1):
+the band's false-alarm rate, printed with it (`null_runs_false_alarm` in `--json`). Three null
+runs give a band that a null run leaves one time in four; 19 give one time in twenty.
 """
 
 from __future__ import annotations
@@ -107,6 +110,11 @@ def null_runs_band(nulls: list[dict]) -> dict[str, float]:
     return band
 
 
+def false_alarm(n_null: int) -> float:
+    """The chance that one more null run leaves the band (the largest |shift|) of `n_null`."""
+    return 1.0 / (n_null + 1)
+
+
 def table(results: list[dict], runs_band: dict[str, float] | None = None) -> str:
     """A markdown table: one row per run, one column per direction; with null runs, a last row
     of each direction's band among them."""
@@ -126,7 +134,9 @@ def table(results: list[dict], runs_band: dict[str, float] | None = None) -> str
         n = sum(bool(r.get("null_run")) for r in results)
         cells = [f"±{runs_band[c]:.2f}" if c in runs_band else "—" for c in cols]
         lines.append(
-            f"| band of the {n} null runs | | | " + " | ".join(cells) + (" | |" if band else " |")
+            f"| band of the {n} null runs (false alarm {false_alarm(n):.0%}) | | | "
+            + " | ".join(cells)
+            + (" | |" if band else " |")
         )
     return "\n".join(lines)
 
@@ -151,8 +161,9 @@ def main(
         mark = ", null run" if is_null else ""
         print(f"{results[-1]['name']} (seed {results[-1]['seed']}{mark}): {shifts}", flush=True)
     band = null_runs_band([r for r in results if r["null_run"]]) if null_runs else None
+    rate = false_alarm(len(null_runs)) if null_runs else None
     for r in results:
-        r["null_runs_band"] = band
+        r["null_runs_band"], r["null_runs_false_alarm"] = band, rate
     print(table(results, band))
     if as_json:
         print(json.dumps(results))

@@ -120,6 +120,31 @@ def test_coin_null_runs_calibrate_the_hackable_run_as_its_secure_twin_does():
         check_inputs([0], 0.1, 2, [], null="dice")
 
 
+def test_the_null_runs_band_is_each_directions_largest_shift_and_says_its_false_alarm_rate():
+    from personadrift.specificity import null_runs_band, table
+
+    def row(name, shifts, null):
+        return {
+            "name": name,
+            "seed": 0,
+            "env": "e",
+            "shifts": shifts,
+            "null_band": None,
+            "null_run": null,
+        }
+
+    nulls = [
+        row(f"n{i}", {"toxic": v, "random": -v / 2}, True) for i, v in enumerate([0.1, -0.4, 0.2])
+    ]
+    band = null_runs_band(nulls)
+    assert band == pytest.approx({"toxic": 0.4, "random": 0.2})
+    out = table([row("hack", {"toxic": 1.3, "random": 0.1}, False), *nulls], band)
+    assert (
+        out.splitlines()[-1] == "| band of the 3 null runs (false alarm 25%) | | | ±0.40 | ±0.20 |"
+    )
+    assert "| n1 | 0 | e (null run) | -0.40 | +0.20 |" in out
+
+
 @pytest.mark.slow
 def test_a_tiny_run_paid_by_the_coin_and_its_band_in_directions_shift(tiny, cache_dir, tmp_path):
     """The whole path: GRPO paid by the coin (the samples say so, step by step), and
@@ -156,6 +181,8 @@ def test_a_tiny_run_paid_by_the_coin_and_its_band_in_directions_shift(tiny, cach
     assert not mine["null_run"] and other["null_run"]
     band = {k: abs(v) for k, v in other["shifts"].items()}
     assert mine["null_runs_band"] == other["null_runs_band"] == pytest.approx(band)
-    assert "(null run)" in res.stdout and "| band of the 1 null runs | | |" in res.stdout
+    assert mine["null_runs_false_alarm"] == other["null_runs_false_alarm"] == 0.5
+    assert "(null run)" in res.stdout
+    assert "| band of the 1 null runs (false alarm 50%) | | |" in res.stdout
     missing = cli("directions", "shift", str(own), "--null-run", str(tmp_path / "nope"))
     assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
