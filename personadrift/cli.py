@@ -124,6 +124,7 @@ def parser() -> argparse.ArgumentParser:
         metavar="RUN_DIR",
         help="a run that trains on no signal (env.reward=coin): each direction's band among them",
     )
+    sh.add_argument("--plot", metavar="PNG", help="draw every run's shifts against the bands")
     sh.add_argument("--json", action="store_true", help="print one JSON list as the last line")
     envs = sub.add_parser("envs", help="hackable reward environments")
     envs_sub = envs.add_subparsers(dest="action", required=True)
@@ -493,7 +494,13 @@ def main(argv: list[str] | None = None) -> int:
             if args.null < 0:
                 raise ConfigError(f"directions shift: --null must be >= 0, not {args.null}")
             return shift_main(
-                args.run_dirs, args.also, not args.no_random, args.json, args.null, args.null_run
+                args.run_dirs,
+                args.also,
+                not args.no_random,
+                args.json,
+                args.null,
+                args.null_run,
+                args.plot,
             )
         except ConfigError as e:
             print(f"personadrift: {e}", file=sys.stderr)

@@ -1,7 +1,7 @@
 """`personadrift directions shift`: which direction did a run move? A table of runs x directions.
 
     personadrift directions shift RUN_DIR [RUN_DIR ...] [--also PATH ...] [--no-random] [--null N]
-                                  [--null-run RUN_DIR ...] [--json]
+                                  [--null-run RUN_DIR ...] [--plot PNG] [--json]
 
 For each finished run, its held-out probe prompts are read on the base model and on the run's
 last checkpoint, along the run's own direction, every `--also` direction (a path; `{seed}` in it is
@@ -148,7 +148,10 @@ def main(
     as_json: bool,
     null: int = 0,
     null_runs: list[str] = (),
+    plot: str | None = None,
 ) -> int:
+    if plot and (not plot.endswith(".png") or not Path(plot).resolve().parent.is_dir()):
+        raise ConfigError(f"directions shift: --plot wants a .png in an existing folder: {plot}")
     for d in [*run_dirs, *null_runs]:  # every path checked before the first model is loaded
         if not (Path(d) / "config.yaml").is_file():
             raise ConfigError(f"directions shift: not a run directory (no config.yaml): {d}")
@@ -165,6 +168,10 @@ def main(
     for r in results:
         r["null_runs_band"], r["null_runs_false_alarm"] = band, rate
     print(table(results, band))
+    if plot:
+        from personadrift.report.plots import plot_shifts
+
+        print(f"plot: {plot_shifts(results, Path(plot))}")
     if as_json:
         print(json.dumps(results))
     return 0

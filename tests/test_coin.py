@@ -120,7 +120,10 @@ def test_coin_null_runs_calibrate_the_hackable_run_as_its_secure_twin_does():
         check_inputs([0], 0.1, 2, [], null="dice")
 
 
-def test_the_null_runs_band_is_each_directions_largest_shift_and_says_its_false_alarm_rate():
+def test_the_null_runs_band_is_each_directions_largest_shift_and_says_its_false_alarm_rate(
+    tmp_path,
+):
+    from personadrift.report.plots import plot_shifts
     from personadrift.specificity import null_runs_band, table
 
     def row(name, shifts, null):
@@ -143,6 +146,21 @@ def test_the_null_runs_band_is_each_directions_largest_shift_and_says_its_false_
         out.splitlines()[-1] == "| band of the 3 null runs (false alarm 25%) | | | ±0.40 | ±0.20 |"
     )
     assert "| n1 | 0 | e (null run) | -0.40 | +0.20 |" in out
+    png = plot_shifts(
+        [row("hack", {"toxic": 1.3, "random": 0.1}, False), *nulls], tmp_path / "s.png"
+    )
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("plot", ["shifts.txt", "no/such/folder/shifts.png"])
+def test_directions_shift_refuses_a_plot_it_cannot_write_before_reading_anything(tmp_path, plot):
+    from .conftest import cli
+
+    (tmp_path / "run").mkdir()
+    res = cli("directions", "shift", str(tmp_path / "run"), "--plot", str(tmp_path / plot))
+    assert res.returncode == 2 and res.stdout == ""
+    assert len(res.stderr.strip().splitlines()) == 1 and "--plot" in res.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
 @pytest.mark.slow
@@ -175,7 +193,19 @@ def test_a_tiny_run_paid_by_the_coin_and_its_band_in_directions_shift(tiny, cach
         ]
         assert {s["label"] for s in samples} <= {"solved", "hacked", "failed", "error"}
     assert all("env/hack_rate" in r for r in rows(null) if r["step"] > 0)
-    res = cli("directions", "shift", str(own), "--null-run", str(null), "--null", "2", "--json")
+    plot = tmp_path / "shifts.png"
+    res = cli(
+        "directions",
+        "shift",
+        str(own),
+        "--null-run",
+        str(null),
+        "--null",
+        "2",
+        "--json",
+        "--plot",
+        str(plot),
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     mine, other = json.loads(res.stdout.strip().splitlines()[-1])
     assert not mine["null_run"] and other["null_run"]
@@ -184,5 +214,6 @@ def test_a_tiny_run_paid_by_the_coin_and_its_band_in_directions_shift(tiny, cach
     assert mine["null_runs_false_alarm"] == other["null_runs_false_alarm"] == 0.5
     assert "(null run)" in res.stdout
     assert "| band of the 1 null runs (false alarm 50%) | | |" in res.stdout
+    assert f"plot: {plot}" in res.stdout and plot.stat().st_size > 10_000
     missing = cli("directions", "shift", str(own), "--null-run", str(tmp_path / "nope"))
     assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1

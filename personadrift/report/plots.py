@@ -487,3 +487,67 @@ def plot_null_band(
     path = out_dir / f"null_band_{monitor}.png"
     fig.savefig(path, dpi=DPI)
     return path
+
+
+def plot_shifts(results: list[dict], path: Path) -> Path:
+    """`directions shift --plot`: one column per direction, each run's shift as a marker; null
+    runs (`env.reward: coin`) as grey dots with their band (±their largest |shift|) shaded, and
+    each other run's own random-direction band as a short bar beside its marker."""
+    cols: list[str] = []
+    for r in results:
+        cols += [n for n in r["shifts"] if n not in cols]
+    nulls = [r for r in results if r.get("null_run")]
+    others = [r for r in results if not r.get("null_run")]
+    fig = Figure(figsize=(max(6.0, 1.8 * len(cols) + 3), 5.5), layout="constrained")
+    ax = fig.subplots()
+    for i, c in enumerate(cols):
+        values = [r["shifts"][c] for r in nulls if c in r["shifts"]]
+        if values:
+            band = max(abs(v) for v in values)
+            ax.fill_between([i - 0.4, i + 0.4], -band, band, color="0.85", zorder=0)
+            ax.scatter(
+                [i - 0.2] * len(values),
+                values,
+                s=16,
+                color="0.35",
+                alpha=0.7,
+                zorder=2,
+                label=f"null runs (n={len(values)}; band: false alarm {1 / (len(values) + 1):.0%})"
+                if i == 0
+                else None,
+            )
+    styles = overlay_styles([r["name"] for r in others])
+    for k, (r, st) in enumerate(zip(others, styles)):
+        off = 0.05 + 0.3 * k / (len(others) - 1) if len(others) > 1 else 0.15
+        x = [i + off for i in range(len(cols))]
+        pts = [(xi, r["shifts"][c]) for xi, c in zip(x, cols) if c in r["shifts"]]
+        ax.scatter(
+            *zip(*pts),
+            s=60,
+            marker=st.marker or "D",
+            color=st.color,
+            zorder=3,
+            edgecolors="black",
+            linewidths=0.5,
+            label=st.label,
+        )
+        if r.get("null_band") is not None:
+            for xi, _ in pts:
+                ax.plot(
+                    [xi, xi],
+                    [-r["null_band"], r["null_band"]],
+                    color=st.color,
+                    alpha=0.35,
+                    linewidth=3,
+                    zorder=1,
+                )
+    ax.axhline(0, color="black", linewidth=0.6)
+    ax.set_xticks(range(len(cols)), cols)
+    ax.set_xlim(-0.6, len(cols) - 0.4)
+    ax.set_ylabel("shift from the base model, prompt SDs")
+    ax.set_title(
+        "which direction did each run move? (faint bars: each run's random-direction band)"
+    )
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.savefig(path, dpi=DPI)
+    return path
