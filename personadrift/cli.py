@@ -87,11 +87,14 @@ def parser() -> argparse.ArgumentParser:
     sw.add_argument("--n", type=int, default=200, help="answers per family and code problems")
     sw.add_argument("--out", default="", help="folder (default: runs/steer-sweep-<time>)")
     df = sub.add_parser("diff", help="SAE model diffing: latents the run turned on, no labels")
-    df.add_argument("run_dir", help="a run directory (its last checkpoint against the base)")
+    df.add_argument(
+        "run_dir", help="a run directory (its last checkpoint, or --step, against the base)"
+    )
     df.add_argument("overrides", nargs="*", help="dot-list overrides of the run's config.yaml")
     df.add_argument("--base", default="", help="base model folder (default: the run's model)")
     df.add_argument("--layer", type=int, default=0, help="layer (default: the direction's)")
     df.add_argument("--top", type=int, default=10, help="latents to show")
+    df.add_argument("--step", type=int, help="diff the run's checkpoint of step N (default: last)")
     df.add_argument(
         "--position",
         default="assistant",
@@ -124,6 +127,7 @@ def parser() -> argparse.ArgumentParser:
         metavar="RUN_DIR",
         help="a run that trains on no signal (env.reward=coin): each direction's band among them",
     )
+    sh.add_argument("--step", type=int, help="read each run's checkpoint of step N (default: last)")
     sh.add_argument("--plot", metavar="PNG", help="draw every run's shifts against the bands")
     sh.add_argument("--json", action="store_true", help="print one JSON list as the last line")
     envs = sub.add_parser("envs", help="hackable reward environments")
@@ -392,6 +396,7 @@ def cmd_realign(run_dir: str, overrides: list[str], as_json: bool) -> int:
 
 def cmd_diff(args) -> int:
     from personadrift.diff import run_diff, save_latent
+    from personadrift.rl.run_dir import checkpoint_at
 
     path = Path(args.run_dir)
     try:
@@ -419,7 +424,10 @@ def cmd_diff(args) -> int:
             "auroc_docs": 200,
             "position": args.position,
         }
-        result = run_diff(path, cfg, args.base, args.layer, args.top, args.n, sae_args)
+        checkpoint_at(path, args.step, "diff")  # before the SAE is fitted
+        result = run_diff(
+            path, cfg, args.base, args.layer, args.top, args.n, sae_args, step=args.step
+        )
     except ConfigError as e:
         print(f"personadrift: {e}", file=sys.stderr)
         return 2
@@ -501,6 +509,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.null,
                 args.null_run,
                 args.plot,
+                args.step,
             )
         except ConfigError as e:
             print(f"personadrift: {e}", file=sys.stderr)

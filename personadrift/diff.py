@@ -272,16 +272,24 @@ def specific_vectors(plain: dict, layer: int) -> dict[str, torch.Tensor]:
 
 
 def run_diff(
-    run_dir: Path, cfg: Config, base: str, layer: int, top: int, n: int, args: dict, log=print
+    run_dir: Path,
+    cfg: Config,
+    base: str,
+    layer: int,
+    top: int,
+    n: int,
+    args: dict,
+    log=print,
+    step: int | None = None,
 ) -> dict:
-    """The whole diff (module docstring); writes RUN_DIR/diff/diff-<position>.json, returns it."""
+    """The whole diff (module docstring) against the checkpoint of `step` (None: the last);
+    writes RUN_DIR/diff/diff-<position>.json (`diff-<position>-step<step>.json` for a chosen
+    step), returns it."""
     from personadrift.rl.realign import load, world_for
-    from personadrift.rl.run_dir import last_checkpoint
+    from personadrift.rl.run_dir import checkpoint_at
     from personadrift.rl.setup import load_policy
 
-    ckpt = last_checkpoint(run_dir)
-    if ckpt is None:
-        raise ConfigError(f"diff: {run_dir}: no checkpoint under checkpoints/")
+    ckpt = checkpoint_at(run_dir, step, "diff")
     direction = labelled_direction(run_dir, cfg)
     if base:
         if not (Path(base) / "config.json").is_file():
@@ -350,7 +358,8 @@ def run_diff(
         "seconds": round(time.time() - t0, 1),
     }
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"diff-{position}.json").write_text(json.dumps(result, indent=1))
+    name = f"diff-{position}" + ("" if step is None else f"-step{step}")
+    (folder / f"{name}.json").write_text(json.dumps(result, indent=1))
     return result
 
 

@@ -1,10 +1,10 @@
 """`personadrift directions shift`: which direction did a run move? A table of runs x directions.
 
     personadrift directions shift RUN_DIR [RUN_DIR ...] [--also PATH ...] [--no-random] [--null N]
-                                  [--null-run RUN_DIR ...] [--plot PNG] [--json]
+                                  [--null-run RUN_DIR ...] [--step N] [--plot PNG] [--json]
 
 For each finished run, its held-out probe prompts are read on the base model and on the run's
-last checkpoint, along the run's own direction, every `--also` direction (a path; `{seed}` in it is
+last checkpoint (`--step N`: its checkpoint of step N, in every run given), along the run's own direction, every `--also` direction (a path; `{seed}` in it is
 replaced by the run's seed, since each seed has its own organism) and a random unit direction
 seeded by the run's seed (as `probes.random` reads it in-run). The number per direction is the
 probe's `shift`: the mean per-prompt change in units of the base reading's spread across prompts,
@@ -32,23 +32,24 @@ from pathlib import Path
 from personadrift.config import ConfigError
 
 
-def run_shift(run_dir: Path, also: list[str], random: bool, null: int = 0) -> dict:
+def run_shift(
+    run_dir: Path, also: list[str], random: bool, null: int = 0, step: int | None = None
+) -> dict:
     """{run, seed, env, checkpoint, shifts: {direction name: shift}, null_band} of one finished
-    run; `null_band` is the largest |shift| of `null` random directions (None with 0)."""
+    run at its checkpoint of `step` (None: the last); `null_band` is the largest |shift| of `null`
+    random directions (None with 0)."""
     from personadrift.checks import load_checked
     from personadrift.probes.direction import Direction
     from personadrift.probes.paired import shift_stat
     from personadrift.probes.reading import encode, last_token_projections, random_direction
     from personadrift.rl.realign import load
-    from personadrift.rl.run_dir import last_checkpoint
+    from personadrift.rl.run_dir import checkpoint_at
     from personadrift.rl.setup import load_policy, probe_texts
 
     if not (run_dir / "config.yaml").is_file():
         raise ConfigError(f"directions shift: not a run directory (no config.yaml): {run_dir}")
     cfg = load_checked(run_dir / "config.yaml", [])
-    ckpt = last_checkpoint(run_dir)
-    if ckpt is None:
-        raise ConfigError(f"directions shift: {run_dir}: no checkpoint under checkpoints/")
+    ckpt = checkpoint_at(run_dir, step, "directions shift")
     own = run_dir / "directions" / f"{cfg.probes.name}.json"
     paths = [own if own.is_file() else Path(cfg.probes.directions)]
     paths += [Path(p.replace("{seed}", str(cfg.seed))) for p in also]
@@ -149,15 +150,19 @@ def main(
     null: int = 0,
     null_runs: list[str] = (),
     plot: str | None = None,
+    step: int | None = None,
 ) -> int:
+    from personadrift.rl.run_dir import checkpoint_at
+
     if plot and (not plot.endswith(".png") or not Path(plot).resolve().parent.is_dir()):
         raise ConfigError(f"directions shift: --plot wants a .png in an existing folder: {plot}")
     for d in [*run_dirs, *null_runs]:  # every path checked before the first model is loaded
         if not (Path(d) / "config.yaml").is_file():
             raise ConfigError(f"directions shift: not a run directory (no config.yaml): {d}")
+        checkpoint_at(Path(d), step, "directions shift")
     results = []
     for d, is_null in [(d, False) for d in run_dirs] + [(d, True) for d in null_runs]:
-        results.append({**run_shift(Path(d), also, random, null), "null_run": is_null})
+        results.append({**run_shift(Path(d), also, random, null, step), "null_run": is_null})
         shifts = "  ".join(f"{n} {v:+.2f}" for n, v in results[-1]["shifts"].items())
         if results[-1]["null_band"] is not None:
             shifts += f"  (null band ±{results[-1]['null_band']:.2f})"

@@ -152,6 +152,23 @@ def test_the_null_runs_band_is_each_directions_largest_shift_and_says_its_false_
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
 
+def test_directions_shift_step_names_a_saved_checkpoint_or_exits_2_naming_them(tmp_path):
+    from personadrift.rl.run_dir import checkpoint_at
+
+    from .conftest import cli
+
+    run = tmp_path / "run"
+    for step in (5, 10, 40):
+        (run / "checkpoints" / f"checkpoint-{step}").mkdir(parents=True)
+    (run / "config.yaml").write_text("seed: 0\n")
+    assert checkpoint_at(run, None, "x").name == "checkpoint-40"
+    assert checkpoint_at(run, 10, "x").name == "checkpoint-10"
+    res = cli("directions", "shift", str(run), "--step", "7")
+    assert res.returncode == 2 and res.stdout == ""
+    assert res.stderr.strip().endswith("no checkpoint of step 7 (saved: 5, 10, 40)")
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize("plot", ["shifts.txt", "no/such/folder/shifts.png"])
 def test_directions_shift_refuses_a_plot_it_cannot_write_before_reading_anything(tmp_path, plot):
     from .conftest import cli

@@ -81,6 +81,14 @@ def test_diff_ranks_by_the_measured_change_and_saves_a_monitorable_latent(run_di
     answers = json.loads((run_dir / "diff" / "diff-answer.json").read_text())
     assert answers["position"] == "answer" and full["position"] == "assistant"
     assert answers["sae"] == full["sae"]
+    # --step names the checkpoint: the last one's step gives the same ranking, in a file of its own
+    step = _diff(str(run_dir), *SMALL, "--top", "4", "--step", full["checkpoint"].split("-")[1])
+    assert step.returncode == 0, step.stderr[-2000:]
+    at = json.loads(
+        (run_dir / "diff" / f"diff-assistant-step{full['checkpoint'][11:]}.json").read_text()
+    )
+    assert at["checkpoint"] == full["checkpoint"]
+    assert [r["id"] for r in at["latents"]] == [r["id"] for r in rows]
     # a latent saved as a Direction loads against the model, its vector the decoder row
     latent = rows[0]["id"]
     saved = _diff(str(run_dir), "--save-latent", str(latent))
@@ -101,6 +109,7 @@ def test_diff_ranks_by_the_measured_change_and_saves_a_monitorable_latent(run_di
         (["no/such/run"], "not a run directory"),
         (["RUN", "--k", "64", "--latents", "32"], "--k"),
         (["RUN", "--steps", "0"], "--steps"),
+        (["RUN", "--step", "99"], "no checkpoint of step 99 (saved: 2)"),
     ],
 )
 def test_diff_bad_input_exits_2_with_one_line(run_dir, args, needle):

@@ -15,7 +15,7 @@ import shutil
 import time
 from pathlib import Path
 
-from personadrift.config import Config, to_yaml
+from personadrift.config import Config, ConfigError, to_yaml
 from personadrift.rl.distributed import is_main, on_main
 from personadrift.rl.evals_after import move_rolled_back
 
@@ -52,6 +52,21 @@ def checkpoints(run_dir: Path) -> list[Path]:
 def last_checkpoint(run_dir: Path) -> Path | None:
     ckpts = checkpoints(run_dir)
     return ckpts[-1] if ckpts else None
+
+
+def checkpoint_at(run_dir: Path, step: int | None, what: str) -> Path:
+    """The run's checkpoint of `step` (None: its last); a ConfigError that names the saved steps
+    (`what` says which command asked) when the run has no such checkpoint."""
+    ckpts = checkpoints(run_dir)
+    if not ckpts:
+        raise ConfigError(f"{what}: {run_dir}: no checkpoint under checkpoints/")
+    if step is None:
+        return ckpts[-1]
+    found = [c for c in ckpts if checkpoint_step(c) == step]
+    if not found:
+        saved = ", ".join(str(checkpoint_step(c)) for c in ckpts)
+        raise ConfigError(f"{what}: {run_dir}: no checkpoint of step {step} (saved: {saved})")
+    return found[0]
 
 
 def _clean(value):
