@@ -504,7 +504,14 @@ def plot_shifts(results: list[dict], path: Path) -> Path:
         values = [r["shifts"][c] for r in nulls if c in r["shifts"]]
         if values:
             band = max(abs(v) for v in values)
-            ax.fill_between([i - 0.4, i + 0.4], -band, band, color="0.85", zorder=0)
+            ax.fill_between(
+                [i - 0.4, i + 0.4],
+                -band,
+                band,
+                color="0.85",
+                zorder=0,
+                label="null runs' band: their largest |shift|" if i == 0 else None,
+            )
             ax.scatter(
                 [i - 0.2] * len(values),
                 values,
@@ -540,14 +547,14 @@ def plot_shifts(results: list[dict], path: Path) -> Path:
                     alpha=0.35,
                     linewidth=3,
                     zorder=1,
+                    label=f"{st.label}: its random band" if xi == pts[0][0] else None,
                 )
     ax.axhline(0, color="black", linewidth=0.6)
     ax.set_xticks(range(len(cols)), cols)
     ax.set_xlim(-0.6, len(cols) - 0.4)
     ax.set_ylabel("shift from the base model, prompt SDs")
-    ax.set_title(
-        "which direction did each run move? (faint bars: each run's random-direction band)"
-    )
+    against = ", against runs that train on nothing" if nulls else ""
+    ax.set_title(f"which direction did each run move{against}?")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.savefig(path, dpi=DPI)
     return path
