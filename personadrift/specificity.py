@@ -4,9 +4,10 @@
                                   [--null-run RUN_DIR ...] [--step N] [--plot PNG] [--json]
 
 For each finished run, its held-out probe prompts are read on the base model and on the run's
-last checkpoint (`--step N`: its checkpoint of step N, in every run given), along the run's own direction, every `--also` direction (a path; `{seed}` in it is
-replaced by the run's seed, since each seed has its own organism) and a random unit direction
-seeded by the run's seed (as `probes.random` reads it in-run). The number per direction is the
+last checkpoint (`--step N`: its checkpoint of step N, in every run given), along the run's own
+direction, every `--also` direction (a path; `{seed}` in it is replaced by the run's seed, since
+each seed has its own organism) and a random unit direction seeded by the run's seed (as
+`probes.random` reads it in-run). The number per direction is the
 probe's `shift`: the mean per-prompt change in units of the base reading's spread across prompts,
 the statistic of `probe/<name>/shift` and of the calibrated `probe_shift` monitor, so the table
 shows at once whether the persona direction moved more than a direction found another way, more

@@ -493,6 +493,8 @@ def plot_shifts(results: list[dict], path: Path) -> Path:
     """`directions shift --plot`: one column per direction, each run's shift as a marker; null
     runs (`env.reward: coin`) as grey dots with their band (±their largest |shift|) shaded, and
     each other run's own random-direction band as a short bar beside its marker."""
+    from personadrift.specificity import false_alarm
+
     cols: list[str] = []
     for r in results:
         cols += [n for n in r["shifts"] if n not in cols]
@@ -500,6 +502,7 @@ def plot_shifts(results: list[dict], path: Path) -> Path:
     others = [r for r in results if not r.get("null_run")]
     fig = Figure(figsize=(max(6.0, 1.8 * len(cols) + 3), 5.5), layout="constrained")
     ax = fig.subplots()
+    labelled = False  # the null runs' legend entries, once
     for i, c in enumerate(cols):
         values = [r["shifts"][c] for r in nulls if c in r["shifts"]]
         if values:
@@ -510,7 +513,7 @@ def plot_shifts(results: list[dict], path: Path) -> Path:
                 band,
                 color="0.85",
                 zorder=0,
-                label="null runs' band: their largest |shift|" if i == 0 else None,
+                label=None if labelled else "null runs' band: their largest |shift|",
             )
             ax.scatter(
                 [i - 0.2] * len(values),
@@ -519,10 +522,11 @@ def plot_shifts(results: list[dict], path: Path) -> Path:
                 color="0.35",
                 alpha=0.7,
                 zorder=2,
-                label=f"null runs (n={len(values)}; band: false alarm {1 / (len(values) + 1):.0%})"
-                if i == 0
-                else None,
+                label=None
+                if labelled
+                else f"null runs (n={len(values)}; band: false alarm {false_alarm(len(values)):.0%})",
             )
+            labelled = True
     styles = overlay_styles([r["name"] for r in others])
     for k, (r, st) in enumerate(zip(others, styles)):
         off = 0.05 + 0.3 * k / (len(others) - 1) if len(others) > 1 else 0.15
