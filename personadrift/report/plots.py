@@ -491,10 +491,9 @@ def plot_null_band(
 
 def plot_shifts(results: list[dict], path: Path) -> Path:
     """`directions shift --plot`: one column per direction, each run's shift as a marker; null
-    runs (`env.reward: coin`) as grey dots with their band (±their largest |shift|) shaded, and
-    each other run's own random-direction band as a short bar beside its marker."""
-    from personadrift.specificity import false_alarm
-
+    runs (`env.reward: coin`) as grey dots with their band (±their largest |shift|) shaded, its
+    false-alarm rate (`null_runs_false_alarm`) in the legend, and each other run's own
+    random-direction band as a short bar beside its marker."""
     cols: list[str] = []
     for r in results:
         cols += [n for n in r["shifts"] if n not in cols]
@@ -503,6 +502,10 @@ def plot_shifts(results: list[dict], path: Path) -> Path:
     fig = Figure(figsize=(max(6.0, 1.8 * len(cols) + 3), 5.5), layout="constrained")
     ax = fig.subplots()
     labelled = False  # the null runs' legend entries, once
+    alarm = next(
+        (r["null_runs_false_alarm"] for r in results if r.get("null_runs_false_alarm")), None
+    )
+    rate = "" if alarm is None else f"; band: false alarm {alarm:.0%}"
     for i, c in enumerate(cols):
         values = [r["shifts"][c] for r in nulls if c in r["shifts"]]
         if values:
@@ -522,9 +525,7 @@ def plot_shifts(results: list[dict], path: Path) -> Path:
                 color="0.35",
                 alpha=0.7,
                 zorder=2,
-                label=None
-                if labelled
-                else f"null runs (n={len(values)}; band: false alarm {false_alarm(len(values)):.0%})",
+                label=None if labelled else f"null runs (n={len(values)}{rate})",
             )
             labelled = True
     styles = overlay_styles([r["name"] for r in others])
