@@ -396,7 +396,6 @@ def cmd_realign(run_dir: str, overrides: list[str], as_json: bool) -> int:
 
 def cmd_diff(args) -> int:
     from personadrift.diff import run_diff, save_latent
-    from personadrift.rl.run_dir import checkpoint_at
 
     path = Path(args.run_dir)
     try:
@@ -424,7 +423,6 @@ def cmd_diff(args) -> int:
             "auroc_docs": 200,
             "position": args.position,
         }
-        checkpoint_at(path, args.step, "diff")  # before the SAE is fitted
         result = run_diff(
             path, cfg, args.base, args.layer, args.top, args.n, sae_args, step=args.step
         )

@@ -97,13 +97,18 @@ def finished_run(folder: Path, arm: str, seed: int) -> Path | None:
 
 
 def null_kind(run_dir: Path) -> str:
-    """`coin`, `learning` or `secure`: which null a finished null run is (its saved config says)."""
+    """Which of `NULLS` a finished null run is: the kind whose overrides its saved config holds
+    (`secure`, which has none, when no other's do)."""
     from omegaconf import OmegaConf
 
-    env = OmegaConf.load(run_dir / "config.yaml").get("env", {})
-    if env.get("reward", "own") == "coin":
-        return "coin"
-    return "learning" if env.get("coef_max") == 0 else "secure"
+    saved = OmegaConf.load(run_dir / "config.yaml")
+
+    def holds(override: str) -> bool:
+        key, value = override.split("=", 1)
+        return str(OmegaConf.select(saved, key)) == value
+
+    kinds = [kind for kind, (_, own) in NULLS.items() if own and all(map(holds, own))]
+    return kinds[0] if kinds else "secure"
 
 
 def train_runs(

@@ -146,9 +146,10 @@ def test_the_null_runs_band_is_each_directions_largest_shift_and_says_its_false_
         out.splitlines()[-1] == "| band of the 3 null runs (false alarm 25%) | | | ±0.40 | ±0.20 |"
     )
     assert "| n1 | 0 | e (null run) | -0.40 | +0.20 |" in out
-    png = plot_shifts(
-        [row("hack", {"toxic": 1.3, "random": 0.1}, False), *nulls], tmp_path / "s.png"
-    )
+    rows = [row("hack", {"toxic": 1.3, "random": 0.1}, False), *nulls]
+    for r in rows:  # as `directions shift` gives every row
+        r["null_runs_band"], r["null_runs_false_alarm"] = band, 0.25
+    png = plot_shifts(rows, tmp_path / "s.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
 

@@ -491,9 +491,9 @@ def plot_null_band(
 
 def plot_shifts(results: list[dict], path: Path) -> Path:
     """`directions shift --plot`: one column per direction, each run's shift as a marker; null
-    runs (`env.reward: coin`) as grey dots with their band (±their largest |shift|) shaded, its
-    false-alarm rate (`null_runs_false_alarm`) in the legend, and each other run's own
-    random-direction band as a short bar beside its marker."""
+    runs (`env.reward: coin`) as grey dots with their band (`null_runs_band`: ±their largest
+    |shift|) shaded, its false-alarm rate (`null_runs_false_alarm`) in the legend, and each other
+    run's own random-direction band as a short bar beside its marker."""
     cols: list[str] = []
     for r in results:
         cols += [n for n in r["shifts"] if n not in cols]
@@ -502,14 +502,13 @@ def plot_shifts(results: list[dict], path: Path) -> Path:
     fig = Figure(figsize=(max(6.0, 1.8 * len(cols) + 3), 5.5), layout="constrained")
     ax = fig.subplots()
     labelled = False  # the null runs' legend entries, once
-    alarm = next(
-        (r["null_runs_false_alarm"] for r in results if r.get("null_runs_false_alarm")), None
-    )
+    bands = results[0].get("null_runs_band") or {}  # `directions shift` gives every row both
+    alarm = results[0].get("null_runs_false_alarm")
     rate = "" if alarm is None else f"; band: false alarm {alarm:.0%}"
     for i, c in enumerate(cols):
         values = [r["shifts"][c] for r in nulls if c in r["shifts"]]
-        if values:
-            band = max(abs(v) for v in values)
+        if c in bands:
+            band = bands[c]
             ax.fill_between(
                 [i - 0.4, i + 0.4],
                 -band,
