@@ -342,12 +342,15 @@ def cmd_organism_build(cfg: Config, as_json: bool) -> int:
     print(
         f"checkpoint: {built.path}  build {s['build_seconds']}s{' (cached)' if built.cached else ''}"
     )
+    if built.digest.matches is False:  # said during the build too: again where it is seen
+        print(built.digest.message(), file=sys.stderr)
     if as_json:
         out = {
             k: s[k]
             for k in ("build_seconds", "base_rates", "best_layer", "auroc", "tracking_auroc")
         }
-        print(json.dumps({"path": str(built.path), "cached": built.cached, **out}))
+        digest = {"weights_digest": built.weights_digest, "digest_matches": built.digest.matches}
+        print(json.dumps({"path": str(built.path), "cached": built.cached, **out, **digest}))
     return 0
 
 

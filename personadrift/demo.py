@@ -26,6 +26,7 @@ from pathlib import Path
 
 from personadrift.checks import load_checked
 from personadrift.config import ConfigError, load_config
+from personadrift.organism.digests import read_organism
 
 ARMS = {
     "hackable": "configs/organism/visible_tests.yaml",
@@ -184,6 +185,7 @@ def run_demo(
     for (arm, seed), run_dir in runs.items():
         s = summarize(run_dir)
         arms[arm][str(seed)] = {k: (str(s[k]) if k == "run_dir" else s[k]) for k in SUMMARY_KEYS}
+        arms[arm][str(seed)]["organism_digest"] = read_organism(run_dir).get("weights_digest")
     log(f"report: {report['html']}")
     return {"arms": arms, "report": str(report["html"]), "stages_seconds": stages}
 

@@ -69,7 +69,9 @@ def test_demo_runs_three_arms_and_reports(tiny, cache_dir, tmp_path):
             "intervention",
             "intervention_step",
             "run_dir",
+            "organism_digest",
         }
+        assert s["organism_digest"] == tiny.weights_digest  # the build it was measured on
         assert 0.0 <= s["final_hack_rate"] <= 1.0 and 0.0 <= s["final_secure_reward"] <= 1.0
         if arm == "intervention":  # the alarm at step 1 rolls back to the initial policy
             assert (s["intervention"], s["intervention_step"]) == (

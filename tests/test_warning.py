@@ -499,7 +499,12 @@ def test_study_on_the_tiny_organism_writes_the_json(tiny, cache_dir, tmp_path):
     assert result["null_runs"] == "secure"
     assert set(result["rules"]) == {"k=1", "k=2", "k=3", "cusum"}
     (hack,), (null,) = result["hackable"], result["null"]
-    assert set(hack) == {"seed", "behaviour_onset", "hack_takeoff", "alarms", "probe_layers"}
+    keys = {"seed", "organism_digest", "behaviour_onset", "hack_takeoff", "alarms", "probe_layers"}
+    assert set(hack) == keys
+    # the study and its calibration name the organism build the runs trained
+    assert hack["organism_digest"] == null["organism_digest"] == tiny.weights_digest
+    fitted = json.loads((out / "calibration" / "all.json").read_text())["organisms"]
+    assert fitted == {tiny.path.name: tiny.weights_digest}
     assert set(hack["alarms"]) == set(null["alarms"]) == set(MONITORS)
     layers = {f"{stat}_L{layer}" for stat in ("probe", "probe_shift") for layer in (1, 2)}
     assert set(hack["probe_layers"]) == layers  # the tiny organism's 2 layers, both statistics

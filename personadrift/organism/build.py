@@ -25,6 +25,7 @@ import torch
 from omegaconf import OmegaConf
 
 from personadrift.config import OrganismConfig, WorldConfig, config_hash, world_hash_leave_out
+from personadrift.organism import digests
 from personadrift.organism.pretrain import make_model, pretrain
 from personadrift.organism.tokenizer import train_tokenizer
 from personadrift.organism.world import generate, messages, render
@@ -35,8 +36,13 @@ SUMMARY = "summary.json"
 @dataclass(frozen=True)
 class Built:
     path: Path
-    summary: dict  # build_seconds, base_rates, best_layer, auroc, tracking_auroc, ...
+    summary: dict  # build_seconds, base_rates, best_layer, auroc, tracking_auroc, digests, ...
     cached: bool
+    digest: digests.DigestCheck  # this build against the published one
+
+    @property
+    def weights_digest(self) -> str:
+        return self.digest.digests["weights"]
 
 
 def cache_root(cfg: OrganismConfig) -> Path:
@@ -126,7 +132,15 @@ def build(cfg: OrganismConfig, measure: Measure, log=print) -> Built:
     path = organism_path(cfg)
     if (path / SUMMARY).is_file():
         log(f"organism {cfg.size}: cached at {path}")
-        return Built(path, json.loads((path / SUMMARY).read_text()), cached=True)
+        summary = json.loads((path / SUMMARY).read_text())
+        if "digests" not in summary:  # built before the summary kept them: once, kept from now on
+            summary["digests"] = build_digests(path, cfg)
+            part = path / f"{SUMMARY}.tmp{os.getpid()}"
+            part.write_text(json.dumps(summary, indent=2))
+            part.replace(path / SUMMARY)
+        found = digests.check(path, summary["digests"])
+        log(found.message())
+        return Built(path, summary, True, found)
     t0 = time.time()
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -134,6 +148,7 @@ def build(cfg: OrganismConfig, measure: Measure, log=print) -> Built:
     log(f"organism {cfg.size}: generating {cfg.world.n_docs} documents (seed {cfg.seed})")
     docs = generate(cfg.world, cfg.seed, cfg.world.n_docs)
     texts = [render(messages(d)) for d in docs]
+    corpus = digests.corpus_digest(texts)
     tok = train_tokenizer(texts, cfg.arch.max_len)
     token_ids = [
         ids[: cfg.arch.max_len] for ids in tok(texts, add_special_tokens=False)["input_ids"]
@@ -141,7 +156,10 @@ def build(cfg: OrganismConfig, measure: Measure, log=print) -> Built:
     log(f"organism {cfg.size}: vocab {len(tok)}, {sum(map(len, token_ids))} tokens")
     model = make_model(cfg.arch, tok, cfg.seed)
     n_params = sum(p.numel() for p in model.parameters())
-    log(f"organism {cfg.size}: {n_params / 1e6:.2f}M parameters, {cfg.pretrain.steps} steps")
+    log(
+        f"organism {cfg.size}: {n_params / 1e6:.2f}M parameters, {cfg.pretrain.steps} steps, "
+        f"torch CPU kernels {digests.cpu_kernels()}"
+    )
     with open(tmp / "pretrain_log.jsonl", "w") as f:
 
         def write(row):
@@ -171,9 +189,36 @@ def build(cfg: OrganismConfig, measure: Measure, log=print) -> Built:
         "pretrain_seconds": round(train_seconds, 1),
         "params": n_params,
         "final_loss": history[-1]["loss"] if history else None,
+        "cpu_kernels": digests.cpu_kernels(),
+        "digests": build_digests(tmp, cfg, corpus),
         **measured,
     }
     (tmp / SUMMARY).write_text(json.dumps(summary, indent=2))
     shutil.rmtree(path, ignore_errors=True)
     tmp.rename(path)
-    return Built(path, summary, cached=False)
+    found = digests.check(path, summary["digests"])
+    log(found.message())
+    return Built(path, summary, False, found)
+
+
+def build_digests(path: Path, cfg: OrganismConfig, corpus: str | None = None) -> dict[str, str]:
+    """sha256 of the corpus, the tokenizer and the weights of a build (a cached build from before
+    the summary kept them regenerates its corpus: seconds)."""
+    if corpus is None:
+        docs = generate(cfg.world, cfg.seed, cfg.world.n_docs)
+        corpus = digests.corpus_digest(render(messages(d)) for d in docs)
+    return {
+        "corpus": corpus,
+        "tokenizer": digests.sha256_file(path / "tokenizer.json"),
+        "weights": digests.sha256_file(path / "model.safetensors"),
+    }
+
+
+def local_builds(organisms: Path) -> dict[str, str]:
+    """Cache name -> weights sha256 of every organism in a cache folder whose summary keeps it."""
+    out = {}
+    for summary in sorted(Path(organisms).glob(f"*/{SUMMARY}")):
+        weights = json.loads(summary.read_text()).get("digests", {}).get("weights")
+        if weights:
+            out[summary.parent.name] = weights
+    return out

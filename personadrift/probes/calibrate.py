@@ -172,6 +172,8 @@ class Calibration:
     null_maxima: dict[str, list[float]] = field(default_factory=dict)  # per monitor, per null run
     expected_false_alarm: float = float("nan")  # (r + 1) / (J + 1) for a new null run
     steps: int | None = None  # the null runs' length: a longer run is refused (see `check`)
+    # the organism builds its null runs trained on: cache name -> weights sha256 (`check_builds`)
+    organisms: dict[str, str] = field(default_factory=dict)
 
     def threshold(self, metric: str) -> float | None:
         """The threshold of a monitor, by name or by its metric key `monitor/<name>`."""
@@ -220,6 +222,27 @@ class Calibration:
                 "to cross them by chance); calibrate on runs at least as long"
             )
 
+    def check_builds(
+        self, run_name: str, run_weights: str, local: Mapping[str, str], source: str = "config"
+    ) -> str | None:
+        """ConfigError when the null runs trained on another build of an organism than this run
+        belongs with (`organism.digests.foreign_builds`); a note when the calibration predates
+        the digests (nothing to check), else None."""
+        from personadrift.organism.digests import foreign_builds
+
+        if not self.organisms:
+            return (
+                "detect.calibration: records no organism digests (fitted before they were kept), "
+                "so its null runs' organism builds are not checked"
+            )
+        foreign = foreign_builds(self.organisms, run_name, run_weights, local)
+        if foreign:
+            raise ConfigError(
+                f"{source}: detect.calibration: fitted on another build of the organism: "
+                f"{'; '.join(foreign)}; calibrate on null runs of this build"
+            )
+        return None
+
 
 def _json_float(v: float) -> float | None:
     return v if math.isfinite(v) else None
@@ -254,6 +277,7 @@ def calibrate(
     config: str = "",
     monitors: Sequence[str] = MONITORS,
     steps: int | None = None,
+    organisms: Mapping[str, str] | None = None,
 ) -> Calibration:
     """Thresholds from the null runs `{seed: {monitor: series}}`."""
     if not 0 < alpha < 1:
@@ -266,7 +290,17 @@ def calibrate(
     j = len(nulls)
     expected = (math.floor(alpha * j) + 1) / (j + 1) if j else float("nan")
     return Calibration(
-        thresholds, alpha, k, sorted(nulls), organism, config, warmup, maxima, expected, steps
+        thresholds,
+        alpha,
+        k,
+        sorted(nulls),
+        organism,
+        config,
+        warmup,
+        maxima,
+        expected,
+        steps,
+        dict(organisms or {}),
     )
 
 

@@ -37,6 +37,7 @@ from personadrift.evals.ground_truth import (
     read_layers,
 )
 from personadrift.evals.trace import trace_rate
+from personadrift.organism.digests import read_organism
 from personadrift.probes.calibrate import (
     MONITORS,
     PREFIX,
@@ -67,6 +68,13 @@ class RunResult:
     double_base: int | None  # first step whose dense rate is above 2x the base's (secondary)
     sources: dict[str, str] = field(default_factory=dict)  # monitor -> "recorded" | "rebuilt"
     alarms: dict[str, int | None] = field(default_factory=dict)
+    organism: dict = field(default_factory=dict)  # the run's `organism.json` (`rl/run_dir.py`)
+
+    @property
+    def build(self) -> dict[str, str]:
+        """{cache name: weights sha256} of the organism build the run trained, {} if unknown."""
+        o = self.organism
+        return {o["name"]: o["weights_digest"]} if o.get("weights_digest") else {}
 
 
 # series of one run ---------------------------------------------------------------------------
@@ -195,6 +203,7 @@ def read_run(arm: str, seed: int, run_dir: str | Path) -> RunResult:
         hack_takeoff(*hack),
         double_base_step(dense),
         sources,
+        organism=read_organism(run_dir),
     )
 
 
@@ -238,12 +247,22 @@ def analyse(runs: dict[tuple[str, int], str | Path], alpha: float = 0.1, k: int 
     names = [*MONITORS, *variant_names(results)]
     loso = leave_one_seed_out(nulls, alpha, k, monitors=names, **kw)
     full = calibrate(nulls, alpha, k, monitors=names, **kw)
+    fitted_on(loso, full, [r for r in results if r.arm == "null"])
     per_seed = {}
     for r in results:
         if r.seed not in per_seed:  # a seed without a null run is judged by every null run
             per_seed[r.seed] = loso.get(r.seed, full)
         r.alarms = alarms(r.series, per_seed[r.seed], names)
     return Study(results, alpha, k, per_seed, full)
+
+
+def fitted_on(loso: dict[int, Calibration], full: Calibration, nulls: list[RunResult]) -> None:
+    """Each calibration records the organism builds of the null runs it was fitted on."""
+    for cal in [full, *loso.values()]:
+        left_out = next((s for s, c in loso.items() if c is cal), None)
+        for r in nulls:
+            if r.seed != left_out:
+                cal.organisms.update(r.build)
 
 
 RULE_MONITORS = ("probe", "probe_shift", "trace")  # the probe and its text baseline
@@ -278,6 +297,7 @@ def study_json(study: Study) -> dict:
         "hackable": [
             {
                 "seed": r.seed,
+                "organism_digest": r.organism.get("weights_digest"),
                 "behaviour_onset": r.behaviour_onset,
                 "hack_takeoff": r.hack_takeoff,
                 "alarms": main_alarms(r),
@@ -286,7 +306,12 @@ def study_json(study: Study) -> dict:
             for r in study.arm("hackable")
         ],
         "null": [
-            {"seed": r.seed, "alarms": main_alarms(r), "probe_layers": layer_alarms(r)}
+            {
+                "seed": r.seed,
+                "organism_digest": r.organism.get("weights_digest"),
+                "alarms": main_alarms(r),
+                "probe_layers": layer_alarms(r),
+            }
             for r in study.arm("null")
         ],
         "alpha": study.alpha,

@@ -1,8 +1,8 @@
 """The run directory: creation, `config.yaml` first, `metrics.jsonl` written line by line, and the
 file surgery of a rollback.
 
-runs/<name>-<timestamp>/  config.yaml · metrics.jsonl · samples/step_<n>.jsonl · directions/
-                          checkpoints/checkpoint-<n>/ · tb/ · events.jsonl · DONE
+runs/<name>-<timestamp>/  config.yaml · organism.json · metrics.jsonl · samples/step_<n>.jsonl
+                          directions/ · checkpoints/checkpoint-<n>/ · tb/ · events.jsonl · DONE
                           eval_weights/ (until the evals after training have read them)
 """
 
@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from personadrift.config import Config, ConfigError, to_yaml
+from personadrift.organism.digests import RUN_RECORD
 from personadrift.rl.distributed import is_main, on_main
 from personadrift.rl.evals_after import move_rolled_back
 
@@ -37,6 +38,19 @@ def _make_run_dir(cfg: Config) -> Path:
     path.mkdir(parents=True)
     (path / "config.yaml").write_text(to_yaml(cfg))
     return path
+
+
+def write_organism(run_dir: Path, built) -> None:
+    """The organism build the run trains (cache name, weights sha256, whether it is the published
+    build): what calibrations and studies fitted on this run record (`organism.digests`)."""
+    if not is_main():
+        return
+    record = {
+        "name": built.path.name,
+        "weights_digest": built.weights_digest,
+        "digest_matches": built.digest.matches,
+    }
+    (run_dir / RUN_RECORD).write_text(json.dumps(record, indent=1))
 
 
 def checkpoint_step(ckpt: Path | None) -> int:

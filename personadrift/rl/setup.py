@@ -30,6 +30,28 @@ def load_policy(cfg: Config):
     return model, tok, world
 
 
+def organism_build(cfg: Config, log=print):
+    """The run's organism build (`Built`, built now or found in the cache), None for other
+    models. A calibration fitted on another build of an organism is refused here (ConfigError),
+    before the run writes anything."""
+    from personadrift.models import build_organism, resolve_organism
+    from personadrift.organism.build import local_builds
+    from personadrift.probes.calibrate import load_calibration
+
+    org = resolve_organism(cfg)
+    if org is None:
+        return None
+    with main_first():
+        built = build_organism(org, cfg.model_eval, log=log if is_main() else lambda *_: None)
+    if cfg.detect.calibration:
+        cal = load_calibration(cfg.detect.calibration)
+        local = local_builds(built.path.parent)
+        note = cal.check_builds(built.path.name, built.weights_digest, local)
+        if note and is_main():
+            log(note)
+    return built
+
+
 def is_organism(cfg: Config) -> bool:
     from personadrift.models import resolve_organism
 

@@ -52,6 +52,7 @@ from personadrift.rl.run_dir import (
     new_run_dir,
     rollback,
     rolled_back,
+    write_organism,
 )
 
 
@@ -158,7 +159,11 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
     weak = require_isolation(cfg.sandbox.needs, cfg.sandbox.allow_weak, log)
     # a chat model's judge, built once; an endpoint that does not answer stops the run here too
     judge = ready_judge(cfg, log) if cfg.run_evals.every >= 0 else None
+    # the organism (built now or cached), and a calibration fitted on another build refused
+    built = setup.organism_build(cfg, log)
     run_dir = resume or new_run_dir(cfg)
+    if built is not None:
+        write_organism(run_dir, built)
     ckpt = last_checkpoint(run_dir) if resume else None
     if resume and ckpt is None:
         raise ConfigError(f"--resume {run_dir}: no checkpoint to resume from")
