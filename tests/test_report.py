@@ -214,3 +214,14 @@ def test_the_probe_monitor_is_drawn_against_the_null_runs_band(tmp_path):
     path = plot_null_band(runs, [summarize(r) for r in runs], tmp_path)
     assert path == tmp_path / "null_band_probe.png" and path.stat().st_size > 10_000
     assert plot_null_band(runs[:1], [summarize(runs[0])], tmp_path) is None  # no null run
+
+
+def test_event_lines_print_short_floats():
+    from personadrift.report.render import _event_text
+
+    line = _event_text(
+        {"event": "alarm", "step": 7, "value": 0.04376112939310784, "layers": [1], "coeff": 0.2}
+    )
+    assert line == "step 7: alarm — value 0.04376, layers [1], coeff 0.2"
+    steer = _event_text({"event": "steer", "step": 3, "norm_unit": 40.72618865966797})
+    assert steer == "step 3: steer — norm_unit 40.73"

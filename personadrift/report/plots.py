@@ -428,14 +428,17 @@ def is_null_run(run: Run) -> bool:
     return str(run_config(run.path).get("env", {}).get("name", "")).endswith("_secure")
 
 
-def _threshold(run: Run, monitor: str) -> float | None:
-    """The run's calibrated threshold for `monitor`, from its `detect.calibration` file."""
+def _threshold(run: Run, monitor: str) -> tuple[float, int] | None:
+    """The run's calibrated threshold for `monitor`, from its `detect.calibration` file, and the
+    number of null runs it was fitted on."""
     from personadrift.probes.calibrate import Calibration
 
     cal = run_config(run.path).get("detect", {}).get("calibration")
     if not cal or not Path(cal).is_file():
         return None
-    return Calibration.load(cal).threshold(monitor)
+    loaded = Calibration.load(cal)
+    t = loaded.threshold(monitor)
+    return None if t is None else (t, len(loaded.seeds))
 
 
 def plot_null_band(
@@ -463,7 +466,7 @@ def plot_null_band(
         [max(by_step[t]) for t in steps],
         color="tab:blue",
         alpha=0.2,
-        label=f"null runs (secure twins, n={len(nulls)}): min–max",
+        label=f"this report's control runs (n={len(nulls)}): min–max",
     )
     names = [run.name for run, _ in others]
     styles = dict(zip(names, overlay_styles(names)))
@@ -473,10 +476,11 @@ def plot_null_band(
         ax.plot(*series(run.rows, key), color=st.color, linestyle=st.linestyle, label=run.name)
         if s.get("alarm_step") is not None:
             ax.axvline(s["alarm_step"], color=st.color, linestyle="--", linewidth=0.9)
-        if (t := _threshold(run, monitor)) is not None:
-            thresholds.add(round(t, 3))
-    for t in sorted(thresholds):
-        ax.axhline(t, color="black", linestyle=":", linewidth=1.0, label=f"threshold {t:g}")
+        if (found := _threshold(run, monitor)) is not None:
+            thresholds.add((round(found[0], 3), found[1]))
+    for t, n in sorted(thresholds):
+        label = f"threshold {t:g} (calibrated on {n} null runs)"
+        ax.axhline(t, color="black", linestyle=":", linewidth=1.0, label=label)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("step")
     ax.set_ylabel(

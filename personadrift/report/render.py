@@ -117,10 +117,19 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _event_text(e: dict) -> str:
-    parts = [f"{k} {v}" for k, v in e.items() if k not in ("event", "step")]
+    parts = [f"{k} {_short(v)}" for k, v in e.items() if k not in ("event", "step")]
     return f"step {e.get('step', '?')}: {e.get('event', 'event')}" + (
         " — " + ", ".join(parts) if parts else ""
     )
+
+
+def _short(value):
+    """A float to 4 significant digits (`0.04376`, not `0.04376112939310784`), lists item-wise."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(str(_short(v)) for v in value) + "]"
+    return value
 
 
 def to_markdown(
