@@ -11,10 +11,10 @@
 #               to --pretrain-steps of its 4000 (fp32 matmuls on TF32): a timing check, not the
 #               experiment's organism (a different step count is a different cache entry;
 #               --pretrain-steps 4000 --budget 1500 builds the real one);
-#   probes_on   --steps GRPO steps of configs/gpu/visible_tests_base.yaml (visible_tests, bf16) with
+#   probes_on   --steps GRPO steps of personadrift/configs/runs/visible_tests_base.yaml (visible_tests, bf16) with
 #               the probes read every 5 steps (evals off, no checkpoints);
 #   probes_off  the same for --off-steps steps with probes.enabled=false;
-#   zero2       --zero-steps steps under `accelerate launch` with configs/accelerate/zero2.yaml (one
+#   zero2       --zero-steps steps under `accelerate launch` with personadrift/configs/accelerate/zero2.yaml (one
 #               process: DeepSpeed ZeRO-2 engine, probes on the main process, a checkpoint every 5
 #               steps), then `--resume` from the last checkpoint for 2 more steps (DeepSpeed's own
 #               checkpoint loading);
@@ -27,7 +27,7 @@
 # (summary.txt). Exit status: 0 when every phase that ran finished or was only cut by the budget,
 # 1 when one failed, 2 when the machine cannot run the check.
 #
-# --dry-run: CPU, the `tiny` organism (configs/tiny.yaml), 2 steps per run, no bf16, and the zero2
+# --dry-run: CPU, the `tiny` organism (personadrift/configs/runs/tiny.yaml), 2 steps per run, no bf16, and the zero2
 # phase as 3 steps of 2-process CPU DDP (torchrun + gloo; checkpoint at 2, resumed to 5): what the
 # test suite runs.
 #
@@ -71,12 +71,12 @@ done
 
 if ((DRY)); then
     BUDGET="${BUDGET:-900}" STEPS="${STEPS:-2}" OFF_STEPS="${OFF_STEPS:-2}" ZERO_STEPS="${ZERO_STEPS:-3}"
-    BUILD_CFG=configs/organism/tiny.yaml TRAIN_CFG=configs/tiny.yaml ORG=() CKPT_EVERY=2
+    BUILD_CFG=personadrift/configs/organisms/tiny.yaml TRAIN_CFG=personadrift/configs/runs/tiny.yaml ORG=() CKPT_EVERY=2
     export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
     VLLM=0
 else
     BUDGET="${BUDGET:-480}" STEPS="${STEPS:-30}" OFF_STEPS="${OFF_STEPS:-15}" ZERO_STEPS="${ZERO_STEPS:-10}"
-    BUILD_CFG=configs/organism/base.yaml TRAIN_CFG=configs/gpu/visible_tests_base.yaml
+    BUILD_CFG=personadrift/configs/organisms/base.yaml TRAIN_CFG=personadrift/configs/runs/visible_tests_base.yaml
     ORG=("organism.pretrain.steps=$PRETRAIN_STEPS") CKPT_EVERY=5
 fi
 START=$(date +%s)
@@ -183,7 +183,7 @@ if ((DRY)); then
     ZERO=(--multi_gpu --num_processes 2 --num_machines 1 --mixed_precision no --dynamo_backend no)
     ZNAME="ddp2-cpu (2 processes, gloo)"
 else
-    ZERO=(--config_file configs/accelerate/zero2.yaml --num_processes 1)
+    ZERO=(--config_file personadrift/configs/accelerate/zero2.yaml --num_processes 1)
     ZNAME="zero2 (DeepSpeed ZeRO-2, 1 GPU)"
 fi
 if ((DRY)) || has deepspeed; then

@@ -2,7 +2,7 @@
 
     python benchmarks/monitor_cost.py [key=value ...]      # e.g. seed=1 organism.seed=1
 
-At the study's settings (`configs/organism/visible_tests.yaml` + the study's overrides) on the
+At the study's settings (`personadrift/configs/runs/visible_tests.yaml` + the study's overrides) on the
 cached `small` organism: times each monitor's function directly, on one thread, median of
 `REPEATS` readings, then trains a few GRPO steps (monitors off) for the step time. `behaviour` is
 sized to cost one `probe` reading (`evals.behaviour.behaviour_samples`, from the measured cost of

@@ -1,6 +1,6 @@
 """SAE fit time: the TopK SAE that `personadrift diff` fits on the base organism, timed alone.
 
-    python benchmarks/sae_fit.py [--config configs/organism/visible_tests.yaml] [--steps 1000]
+    python benchmarks/sae_fit.py [--config personadrift/configs/runs/visible_tests.yaml] [--steps 1000]
                                  [--latents 1024] [--k 16] [--docs 3000] [key=value ...]
 
 Reads the base organism's residual stream at the direction's layer (layer 1 on the small
@@ -26,7 +26,7 @@ from personadrift.rl.setup import load_policy
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--config", default="configs/organism/visible_tests.yaml")
+    ap.add_argument("--config", default="personadrift/configs/runs/visible_tests.yaml")
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--latents", type=int, default=1024)
     ap.add_argument("--k", type=int, default=16)

@@ -24,7 +24,7 @@ import re
 import typing
 from pathlib import Path
 
-from personadrift.config import Config, ConfigError, conforms, describe, load_config
+from personadrift.config import Config, ConfigError, conforms, describe, find_config, load_config
 from personadrift.envs import ENVS
 from personadrift.evals.judges import JUDGES
 from personadrift.organism.families import FAMILIES
@@ -36,6 +36,7 @@ HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")  # `gpt2`, `Qwen/Qwen2.5
 
 def load_checked(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """`load_config` then `check`: what every entry point runs before any work."""
+    path = find_config(path) if path is not None else None  # a short name: name the file
     cfg = load_config(path, overrides)
     check(cfg, str(path) if path is not None else "<defaults>")
     return cfg

@@ -10,6 +10,7 @@
     personadrift directions extract CONFIG  # persona directions, layer sweep, saved
     personadrift directions steer-sweep CONFIG [--run RUN_DIR]   # the layer to steer at
     personadrift directions shift RUN_DIR ... [--also PATH]      # runs x directions moved
+    personadrift configs                    # the shipped configs (name them by their short names)
     personadrift envs list                  # environments and their loopholes
     personadrift envs try ENV [CONFIG]      # a few prompts, the model's answers, their labels
     personadrift diff RUN_DIR [--layer L]   # SAE model diffing: which latents the run turned on
@@ -29,7 +30,7 @@ import time
 from pathlib import Path
 
 from personadrift.checks import check, check_questions, load_checked, ready_judge
-from personadrift.config import Config, ConfigError
+from personadrift.config import CONFIG_FOLDERS, Config, ConfigError, find_config
 
 
 def _add_config(p: argparse.ArgumentParser) -> None:
@@ -130,12 +131,24 @@ def parser() -> argparse.ArgumentParser:
     sh.add_argument("--step", type=int, help="read each run's checkpoint of step N (default: last)")
     sh.add_argument("--plot", metavar="PNG", help="draw every run's shifts against the bands")
     sh.add_argument("--json", action="store_true", help="print one JSON list as the last line")
+    cf = sub.add_parser("configs", help="the shipped configs, by folder, with their short names")
+    cf.add_argument(
+        "--write-docs",
+        metavar="DIR",
+        help="write the configs index and the config "
+        "reference (docs/configs.md, docs/config-reference.md) into DIR",
+    )
     envs = sub.add_parser("envs", help="hackable reward environments")
     envs_sub = envs.add_subparsers(dest="action", required=True)
     envs_sub.add_parser("list", help="each env with its loophole, one line each")
     tr = envs_sub.add_parser("try", help="sample a model's answers in an env and grade them")
     tr.add_argument("env", help="env name (see `personadrift envs list`)")
-    tr.add_argument("config", nargs="?", default="configs/organism/small.yaml", help="model config")
+    tr.add_argument(
+        "config",
+        nargs="?",
+        default="organisms/small",
+        help="model config (a file or a shipped config's name)",
+    )
     tr.add_argument("overrides", nargs="*", help="dot-list overrides")
     tr.add_argument("-n", type=int, default=4, help="prompts to show")
     tr.add_argument(
@@ -328,6 +341,22 @@ def cmd_envs_try(cfg: Config, env_name: str, n: int, samples: int) -> int:
     return 0
 
 
+def cmd_configs(write_docs: str | None) -> int:
+    from personadrift.config import shipped_configs
+    from personadrift.config.reference import question
+    from personadrift.config.reference import write_docs as write
+
+    if write_docs:
+        for path in write(write_docs):
+            print(f"written: {path}")
+        return 0
+    for folder, paths in shipped_configs().items():
+        print(f"{folder}/")
+        for p in paths:
+            print(f"  {p.stem:36s} {question(p)}")
+    return 0
+
+
 def cmd_organism_build(cfg: Config, as_json: bool) -> int:
     from personadrift.evals.table import rates_table, show, sweep_table
     from personadrift.models import build_organism
@@ -488,6 +517,8 @@ def cmd_demo(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "configs":
+        return cmd_configs(args.write_docs)
     if args.command == "envs" and args.action == "list":
         return cmd_envs_list()
     if args.command == "realign":
@@ -542,7 +573,10 @@ def main(argv: list[str] | None = None) -> int:
             cfg = resume_config(args.resume, args.overrides)
             check(cfg, str(Path(args.resume) / "config.yaml"))
         else:
-            cfg = load_checked(args.config, args.overrides)
+            config = args.config
+            if args.command == "organism":  # `organism build tiny`: the organism's own config
+                config = find_config(config, ("organisms", *CONFIG_FOLDERS))
+            cfg = load_checked(config, args.overrides)
         if args.command == "envs":
             from personadrift.envs import ENVS
 

@@ -7,7 +7,7 @@ direction once, then train three arms side by side, each in its own process with
 - `intervention`: the hackable run whose calibrated probe alarm switches a mitigation on during
   RL: it rolls back to the last checkpoint before the alarm and goes on with the inoculation
   prompt and inference steering away from the persona direction
-  (`configs/organism/inoculate_steer_on_alarm.yaml`; the best alarm-triggered mitigation measured,
+  (the shipped config `inoculate_steer_on_alarm`; the best alarm-triggered mitigation measured,
   the only one that held on seeds 0-4).
 Every arm's console lines are printed as they come, prefixed with the arm and seed. At the end
 `personadrift report` is written over all runs, and (with `--json`) one JSON object per arm and
@@ -25,13 +25,13 @@ import time
 from pathlib import Path
 
 from personadrift.checks import load_checked
-from personadrift.config import ConfigError, load_config
+from personadrift.config import SHIPPED, find_config, load_config
 from personadrift.organism.digests import read_organism
 
 ARMS = {
-    "hackable": "configs/organism/visible_tests.yaml",
-    "control": "configs/organism/visible_tests_secure.yaml",
-    "intervention": "configs/organism/inoculate_steer_on_alarm.yaml",
+    "hackable": "visible_tests",
+    "control": "visible_tests_secure",
+    "intervention": "inoculate_steer_on_alarm",
 }
 SUMMARY_KEYS = (
     "base_misaligned",
@@ -50,15 +50,8 @@ SUMMARY_KEYS = (
 )
 
 
-def repo_file(rel: str) -> Path:
-    """A config shipped with the project (found from the working directory or the package)."""
-    for base in (Path.cwd(), Path(__file__).resolve().parent.parent):
-        if (base / rel).is_file():
-            return base / rel
-    raise ConfigError(f"demo: {rel} not found (run from the project root)")
-
-
-CALIBRATIONS = "configs/calibration"  # except_seed<s>.json: thresholds from the other seeds' nulls
+# except_seed<s>.json: thresholds from the other seeds' nulls
+CALIBRATIONS = SHIPPED / "calibrations"
 
 
 def seed_calibration(seed: int, overrides: list[str]) -> list[str]:
@@ -67,20 +60,15 @@ def seed_calibration(seed: int, overrides: list[str]) -> list[str]:
     none was shipped for the seed (the configs' default, made on every study seed, applies)."""
     if any(o.startswith("detect.calibration=") for o in overrides):
         return []
-    try:
-        path = repo_file(f"{CALIBRATIONS}/except_seed{seed}.json")
-    except ConfigError:
-        return []
-    return [f"detect.calibration={path}"]
+    path = CALIBRATIONS / f"except_seed{seed}.json"
+    return [f"detect.calibration={path}"] if path.is_file() else []
 
 
 def prepare_seed(seed: int, out: Path, overrides: list[str], log) -> Path:
     """Build or load the seed's organism, extract its persona direction; the direction's path."""
     from personadrift.rl import setup
 
-    cfg = load_config(
-        repo_file(ARMS["hackable"]), [*overrides, f"seed={seed}", f"organism.seed={seed}"]
-    )
+    cfg = load_config(ARMS["hackable"], [*overrides, f"seed={seed}", f"organism.seed={seed}"])
     t0 = time.time()
     model, tok, world = setup.load_policy(cfg)
     log(f"[seed {seed}] organism ready ({time.time() - t0:.0f}s)")
@@ -101,7 +89,7 @@ def _stream(proc: subprocess.Popen, prefix: str, log, sink) -> None:
 
 def train_command(config: str, overrides: list[str]) -> list[str]:
     """`personadrift train <shipped config> <overrides>` in this interpreter, for `run_jobs`."""
-    return [sys.executable, "-m", "personadrift", "train", str(repo_file(config)), *overrides]
+    return [sys.executable, "-m", "personadrift", "train", str(find_config(config)), *overrides]
 
 
 def run_jobs(jobs: list[tuple[str, list[str], Path]], log, parallel: int) -> dict[str, int]:
@@ -162,7 +150,7 @@ def run_demo(
     from personadrift.report.summary import summarize
 
     for arm in ARMS:  # bad overrides fail here, before anything is built or written
-        load_checked(repo_file(ARMS[arm]), overrides)
+        load_checked(ARMS[arm], overrides)
     out.mkdir(parents=True, exist_ok=True)
     stages: dict[str, float] = {}
     jobs = []

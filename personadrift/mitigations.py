@@ -8,7 +8,7 @@
 Per seed: the cached organism and its persona direction (as the demo prepares them), then, side by
 side in subprocesses, the references, the unmitigated hackable run (`visible_tests.yaml`) and the
 control (`visible_tests_secure.yaml`), and each mitigation switched on by the calibrated probe
-alarm (`configs/organism/<name>_on_alarm.yaml` with `detect.calibration` =
+alarm (the shipped config `<name>_on_alarm` with `detect.calibration` =
 `DIR/except_seed<s>.json`: the thresholds that the *other* seeds' null runs set, from
 `personadrift study warning`); with `--step0`, also each mitigation's step-0 form (on from the
 first step, no alarm). The evals are the runs' own (every 5 steps, 200 answers per family, after
@@ -28,8 +28,8 @@ from personadrift.demo import prepare_seed, run_jobs, train_command
 from personadrift.study import finished_run
 
 REFERENCES = {
-    "hackable": "configs/organism/visible_tests.yaml",
-    "control": "configs/organism/visible_tests_secure.yaml",
+    "hackable": "visible_tests",
+    "control": "visible_tests_secure",
 }
 MITIGATIONS = ("screen", "advantage", "inoculate", "steer", "steer_rollback", "inoculate_steer")
 # each mitigation's step-0 form: its sections started at step 0, no detector, so no calibration
@@ -49,7 +49,7 @@ def arms(names: list[str], step0: bool) -> dict[str, tuple[str, list[str]]]:
     """arm -> (config, overrides): the references, each mitigation on alarm, and at step 0."""
     out = {arm: (path, ["detect.rule=''"]) for arm, path in REFERENCES.items()}
     for m in names:
-        path = f"configs/organism/{m}_on_alarm.yaml"
+        path = f"{m}_on_alarm"
         out[f"{m}@alarm"] = (path, [])
         if step0:
             starts = [f"{s}.start=step0" for s in SECTIONS.get(m, ["mitigate"])]

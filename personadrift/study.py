@@ -4,7 +4,7 @@
                                [--null secure|learning|coin] [--json] [--out DIR] [key=value ...]
 
 Per seed: the cached organism and its persona direction (as the demo prepares them), then the
-hackable run (`configs/organism/visible_tests.yaml`) and its null run, side by side in
+hackable run (the shipped config `visible_tests`) and its null run, side by side in
 subprocesses, with every monitor recorded and the weights saved at every step
 (`STUDY_OVERRIDES`). `--null` picks the null run: `secure`, the secure twin
 (`visible_tests_secure.yaml`, paid by the hidden tests: the organism earns little, so most GRPO
@@ -30,11 +30,11 @@ import time
 from pathlib import Path
 
 from personadrift.config import ConfigError, load_config
-from personadrift.demo import prepare_seed, repo_file, run_jobs, train_command
+from personadrift.demo import prepare_seed, run_jobs, train_command
 
 ARMS = {  # the default study's configs; `--null` swaps the null arm's (`arms`)
-    "hackable": "configs/organism/visible_tests.yaml",
-    "null": "configs/organism/visible_tests_secure.yaml",
+    "hackable": "visible_tests",
+    "null": "visible_tests_secure",
 }
 # the null run each `--null` names: its config and the overrides only it takes
 NULLS = {
@@ -87,7 +87,7 @@ def check_inputs(
     if dense_n < 1:
         raise ConfigError(f"--dense-n: {dense_n} is not >= 1")
     for config, own in arms(null).values():
-        load_config(repo_file(config), [*STUDY_OVERRIDES, *overrides, *own])
+        load_config(config, [*STUDY_OVERRIDES, *overrides, *own])
 
 
 def finished_run(folder: Path, arm: str, seed: int) -> Path | None:

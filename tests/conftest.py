@@ -22,7 +22,9 @@ def cache_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_cfg(cache_dir):
-    return load_config(ROOT / "configs/organism/tiny.yaml", [f"organism.cache_dir={cache_dir}"])
+    return load_config(
+        ROOT / "personadrift/configs/organisms/tiny.yaml", [f"organism.cache_dir={cache_dir}"]
+    )
 
 
 @pytest.fixture(scope="session")

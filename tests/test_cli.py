@@ -21,7 +21,7 @@ def test_organism_build_json(tiny, cache_dir):
     stdout = _run(
         "organism",
         "build",
-        "configs/organism/tiny.yaml",
+        "personadrift/configs/organisms/tiny.yaml",
         f"organism.cache_dir={cache_dir}",
         "--json",
     )
@@ -35,7 +35,7 @@ def test_organism_build_json(tiny, cache_dir):
 def test_eval_json(tiny, cache_dir, tmp_path):
     stdout = _run(
         "eval",
-        "configs/organism/tiny.yaml",
+        "personadrift/configs/organisms/tiny.yaml",
         f"organism.cache_dir={cache_dir}",
         f"out_dir={tmp_path}",
         "model_eval.n_per_family=8",
@@ -55,7 +55,7 @@ def test_eval_json(tiny, cache_dir, tmp_path):
 def test_eval_on_a_checkpoint_path(tiny, tmp_path):
     stdout = _run(
         "eval",
-        "configs/organism/tiny.yaml",
+        "personadrift/configs/organisms/tiny.yaml",
         f"model.name_or_path={tiny.path}",
         f"out_dir={tmp_path}",
         "model_eval.n_per_family=4",
@@ -78,7 +78,7 @@ def test_envs_try_grades_the_models_answers(tiny, cache_dir):
         "envs",
         "try",
         "visible_tests",
-        "configs/organism/tiny.yaml",
+        "personadrift/configs/organisms/tiny.yaml",
         f"organism.cache_dir={cache_dir}",
         "-n",
         "2",
@@ -92,7 +92,7 @@ def test_directions_extract_saves_a_loadable_direction(tiny, cache_dir, tmp_path
     stdout = _run(
         "directions",
         "extract",
-        "configs/tiny.yaml",
+        "personadrift/configs/runs/tiny.yaml",
         f"organism.cache_dir={cache_dir}",
         "--out",
         str(tmp_path),

@@ -75,11 +75,11 @@ def _nan_grade():
 
 
 def test_a_run_paid_by_the_coin_logs_the_coin_it_was_paid(tmp_path):
-    cfg = load_config(ROOT / "configs/organism/sycophancy_coin.yaml")
+    cfg = load_config(ROOT / "personadrift/configs/runs/sycophancy_coin.yaml")
     assert cfg.env.name == "sycophancy" and cfg.env.reward == "coin"
     env = build_env(cfg, WORLD, None)
     assert isinstance(env, CoinReward) and env.seed == cfg.seed
-    plain = load_config(ROOT / "configs/organism/sycophancy.yaml")
+    plain = load_config(ROOT / "personadrift/configs/runs/sycophancy.yaml")
     assert plain.env.reward == "own" and not isinstance(build_env(plain, WORLD, None), CoinReward)
     examples = env.examples("train", 16, 0)
     answers = [f"No , it is {e.meta['truth']} ." for e in examples]
@@ -97,7 +97,7 @@ def test_a_run_paid_by_the_coin_logs_the_coin_it_was_paid(tmp_path):
         coin(cfg.seed, 4, i, e.prompt, a) for i, (e, a) in enumerate(zip(examples, answers))
     ]
     with pytest.raises(ConfigError, match="env.reward"):
-        load_config(ROOT / "configs/organism/sycophancy.yaml", ["env.reward=dice"])
+        load_config(ROOT / "personadrift/configs/runs/sycophancy.yaml", ["env.reward=dice"])
 
 
 def test_coin_null_runs_calibrate_the_hackable_run_as_its_secure_twin_does():
@@ -107,13 +107,16 @@ def test_coin_null_runs_calibrate_the_hackable_run_as_its_secure_twin_does():
     from personadrift.probes.calibrate import config_fingerprint
     from personadrift.study import arms, check_inputs
 
-    hack = ROOT / "configs/organism/visible_tests.yaml"
-    secure = ROOT / "configs/organism/visible_tests_secure.yaml"
+    hack = ROOT / "personadrift/configs/runs/visible_tests.yaml"
+    secure = ROOT / "personadrift/configs/runs/visible_tests_secure.yaml"
     fp = config_fingerprint(load_checked(hack, []))
     assert fp == config_fingerprint(load_checked(hack, ["env.reward=coin"]))
     assert fp == config_fingerprint(load_checked(secure, []))
-    assert arms("coin")["null"] == ("configs/organism/visible_tests.yaml", ["env.reward=coin"])
-    assert arms()["null"][0] == "configs/organism/visible_tests_secure.yaml"
+    assert arms("coin")["null"] == (
+        "personadrift/configs/runs/visible_tests.yaml",
+        ["env.reward=coin"],
+    )
+    assert arms()["null"][0] == "personadrift/configs/runs/visible_tests_secure.yaml"
     assert arms("learning")["null"][1] == ["env.coef_max=0", "env.intercept_max=0"]
     check_inputs([0], 0.1, 2, [], null="learning")
     with pytest.raises(ConfigError, match="--null"):
@@ -192,11 +195,14 @@ def test_a_tiny_run_paid_by_the_coin_and_its_band_in_directions_shift(tiny, cach
 
     base = [f"organism.cache_dir={cache_dir}", "grpo.max_steps=2", "probes.every=1"]
     own = train(
-        load_config(ROOT / "configs/tiny.yaml", [*base, f"out_dir={tmp_path / 'own'}"]),
+        load_config(
+            ROOT / "personadrift/configs/runs/tiny.yaml", [*base, f"out_dir={tmp_path / 'own'}"]
+        ),
         log=lambda *_: None,
     )
     cfg = load_config(
-        ROOT / "configs/tiny.yaml", [*base, f"out_dir={tmp_path / 'coin'}", "env.reward=coin"]
+        ROOT / "personadrift/configs/runs/tiny.yaml",
+        [*base, f"out_dir={tmp_path / 'coin'}", "env.reward=coin"],
     )
     null = train(cfg, log=lambda *_: None)
     for step in (1, 2):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 
@@ -12,7 +13,7 @@ from personadrift.config import Config, ConfigError, load_config
 
 from .conftest import ROOT
 
-CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
+CONFIGS = sorted((ROOT / "personadrift/configs").rglob("*.yaml"))
 PERSONADRIFT_CONFIGS = [p for p in CONFIGS if "accelerate" not in p.parts]
 
 
@@ -67,7 +68,8 @@ def test_schema_knows_no_registry():
         "print(sorted(m for m in sys.modules if m.startswith('personadrift')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "['personadrift', 'personadrift.config']"
+    loaded = ast.literal_eval(out.stdout.strip())
+    assert all(m == "personadrift" or m.startswith("personadrift.config") for m in loaded), loaded
 
 
 def test_missing_file():
@@ -96,3 +98,100 @@ def test_cli_help(argv):
         [sys.executable, "-m", "personadrift", *argv, "--help"], capture_output=True, text=True
     )
     assert out.returncode == 0 and "usage" in out.stdout
+
+
+# shipped configs by short name, and `base:` chains -------------------------------------------
+def test_a_shipped_config_is_named_by_its_short_name():
+    from personadrift.config import SHIPPED, find_config
+
+    assert find_config("visible_tests") == SHIPPED / "runs/visible_tests.yaml"
+    assert find_config("stop") == SHIPPED / "interventions/stop.yaml"
+    assert find_config("tiny") == SHIPPED / "runs/tiny.yaml"  # runs come first
+    assert find_config("organisms/tiny") == SHIPPED / "organisms/tiny.yaml"
+    assert find_config("tiny", ("organisms", "runs")) == SHIPPED / "organisms/tiny.yaml"
+    assert load_config("visible_tests") == load_config(SHIPPED / "runs/visible_tests.yaml")
+    with pytest.raises(ConfigError, match="nope: config file not found"):
+        find_config("nope")
+
+
+def test_base_chains_merge_under_the_file(tmp_path):
+    (tmp_path / "a.yaml").write_text("name: a\nseed: 3\nprobes:\n  every: 7\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\nname: b\nprobes:\n  n_docs: 11\n")
+    (tmp_path / "c.yaml").write_text("base: b.yaml\nname: c\n")
+    cfg = load_config(tmp_path / "c.yaml", ["seed=4"])
+    assert (cfg.name, cfg.seed, cfg.probes.every, cfg.probes.n_docs) == ("c", 4, 7, 11)
+    shipped = tmp_path / "mine.yaml"  # a short name reaches the shipped configs
+    shipped.write_text("base: visible_tests\nname: mine\ngrpo:\n  max_steps: 3\n")
+    mine = load_config(shipped)
+    assert mine.env.name == "visible_tests" and mine.grpo["max_steps"] == 3
+    assert mine.grpo["learning_rate"] == load_config("visible_tests").grpo["learning_rate"]
+
+
+@pytest.mark.parametrize(
+    "files, needle",
+    [
+        ({"x.yaml": "base: x.yaml\n"}, "includes itself"),
+        ({"x.yaml": "base: y.yaml\n", "y.yaml": "base: x.yaml\n"}, "includes itself"),
+        ({"x.yaml": "base: nowhere\n"}, "nowhere: config file not found"),
+        ({"x.yaml": "base: [1]\n"}, "base: must name"),
+        ({"x.yaml": "base: y.yaml\n", "y.yaml": "probes:\n  evry: 1\n"}, "evry"),
+    ],
+)
+def test_a_bad_base_names_the_file(tmp_path, files, needle):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(ConfigError, match=needle) as err:
+        load_config(tmp_path / "x.yaml")
+    assert "x.yaml" in str(err.value)
+
+
+def leaves(data: dict, prefix: str = "") -> set[tuple[str, str]]:
+    out = set()
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out |= leaves(value, f"{prefix}{key}.")
+        elif key not in ("base", "name"):
+            out.add((prefix + key, repr(value)))
+    return out
+
+
+def test_no_intervention_config_repeats_more_than_8_lines_of_another():
+    """What an intervention config writes (its own lines, not what its base gives it) shares at
+    most 8 settings with any other shipped config: it says what differs, `base:` the rest."""
+    import yaml
+
+    from personadrift.config import SHIPPED
+
+    written = {
+        p: leaves(yaml.safe_load(p.read_text()) or {})
+        for p in SHIPPED.rglob("*.yaml")
+        if "accelerate" not in p.parts
+    }
+    interventions = [p for p in written if p.parent.name == "interventions"]
+    assert len(interventions) >= 10
+    for p in interventions:
+        text = p.read_text()
+        assert text.startswith("# Intervention `"), p  # one word for them all
+        for other, settings in written.items():
+            if other != p:
+                shared = written[p] & settings
+                assert len(shared) <= 8, (p.name, other.name, sorted(shared))
+
+
+def test_the_config_docs_are_current():
+    """docs/config-reference.md and docs/configs.md are what the schema and the shipped configs
+    say now: `personadrift configs --write-docs docs` rewrites them."""
+    from personadrift.config.reference import INDEX, REFERENCE, index, reference
+
+    assert (ROOT / "docs" / REFERENCE).read_text() == reference()
+    assert (ROOT / "docs" / INDEX).read_text() == index()
+    assert "| `probes.every` | int |" in reference() and "| `stop` | `visible_tests` |" in index()
+
+
+def test_configs_command_lists_the_shipped_configs(tmp_path):
+    from .conftest import cli
+
+    res = cli("configs")
+    assert res.returncode == 0 and "interventions/" in res.stdout and "  stop " in res.stdout
+    res = cli("configs", "--write-docs", str(tmp_path))
+    assert res.returncode == 0 and (tmp_path / "configs.md").is_file()

@@ -16,7 +16,7 @@ from personadrift import cli
 
 from .conftest import ROOT
 
-# (subcommand, overrides, key named in the message); "CONFIG" is the row's copy of configs/tiny.yaml
+# (subcommand, overrides, key named in the message); "CONFIG" is the row's copy of personadrift/configs/runs/tiny.yaml
 ROWS = [
     # grpo: TRL GRPOConfig's field types and ranges
     ("train", ["grpo.learning_rate=fast"], "grpo.learning_rate"),
@@ -312,9 +312,8 @@ def no_work(monkeypatch):
 def workdir(tmp_path, monkeypatch, no_work):
     """A working directory holding the config (the file every message must name) and a
     finished-looking run directory (for realign and --resume) that holds a copy of it."""
-    shutil.copytree(ROOT / "configs", tmp_path / "configs")  # demo finds its arms here
     config = tmp_path / "case.yaml"
-    shutil.copy(ROOT / "configs/tiny.yaml", config)
+    shutil.copy(ROOT / "personadrift/configs/runs/tiny.yaml", config)
     run_dir = tmp_path / "old_run"
     run_dir.mkdir()
     shutil.copy(config, run_dir / "config.yaml")
@@ -367,6 +366,6 @@ def test_envs_try_unknown_env_exits_2(capsys, workdir):
 def test_every_shipped_config_passes_the_name_checks():
     from personadrift.checks import load_checked
 
-    for path in sorted((ROOT / "configs").rglob("*.yaml")):
+    for path in sorted((ROOT / "personadrift/configs").rglob("*.yaml")):
         if "accelerate" not in path.parts:
             load_checked(path)

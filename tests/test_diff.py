@@ -48,7 +48,7 @@ def run_dir(tiny, cache_dir, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("runs")
     cfg = load_config(
-        ROOT / "configs/tiny.yaml",
+        ROOT / "personadrift/configs/runs/tiny.yaml",
         [f"organism.cache_dir={cache_dir}", f"out_dir={out}", "grpo.max_steps=2"],
     )
     return train(cfg, log=lambda *_: None)

@@ -44,7 +44,7 @@ def test_tiny_builds_one_digest_under_other_kernels_and_threads(tiny, tmp_path):
         pytest.skip("no AVX2 on this CPU")
     env = {**os.environ, "ATEN_CPU_CAPABILITY": best_kernels(), "OMP_NUM_THREADS": "1"}
     cache = f"organism.cache_dir={tmp_path}"
-    args = ["organism", "build", "configs/organism/tiny.yaml", cache, "--json"]
+    args = ["organism", "build", "personadrift/configs/organisms/tiny.yaml", cache, "--json"]
     res = subprocess.run(
         [sys.executable, "-m", "personadrift", *args],
         capture_output=True,
@@ -94,7 +94,7 @@ def test_a_mismatch_is_a_warning_naming_what_differs():
 
 def test_an_organism_outside_the_published_table_has_no_verdict(tiny, tmp_path):
     res = cli(
-        "organism", "build", "configs/organism/tiny.yaml", f"organism.cache_dir={tiny.path.parents[1]}",
+        "organism", "build", "personadrift/configs/organisms/tiny.yaml", f"organism.cache_dir={tiny.path.parents[1]}",
         "organism.pretrain.steps=299", "organism.world.n_docs=500", "--json",
     )  # fmt: skip
     assert res.returncode == 0, res.stderr[-2000:]
@@ -136,9 +136,11 @@ def test_a_calibration_fitted_on_another_build_is_refused(tiny, cache_dir, tmp_p
         f"out_dir={tmp_path / 'runs'}",
         "grpo.max_steps=1",
     ]
-    cfg = load_config(ROOT / "configs/tiny.yaml", overrides)
+    cfg = load_config(ROOT / "personadrift/configs/runs/tiny.yaml", overrides)
     path = calibration_for(cfg, {tiny.path.name: "0" * 64}).save(tmp_path / "other.json")
-    res = cli("train", "configs/tiny.yaml", *overrides, f"detect.calibration={path}")
+    res = cli(
+        "train", "personadrift/configs/runs/tiny.yaml", *overrides, f"detect.calibration={path}"
+    )
     assert res.returncode == 2, res.stderr[-2000:]
     line = res.stderr.strip().splitlines()[-1]  # (above it: a library's FutureWarning)
     assert line.startswith("personadrift: config error")

@@ -27,12 +27,14 @@ def runs(tiny, cache_dir, tmp_path_factory):
         "grpo.max_steps=2",
         "probes.every=1",
     ]
-    first = train(load_config(ROOT / "configs/tiny.yaml", base), log=lambda *_: None)
+    first = train(
+        load_config(ROOT / "personadrift/configs/runs/tiny.yaml", base), log=lambda *_: None
+    )
     own = Direction.load(first / "directions" / "toxic.json")
     copy = Direction("again", own.vectors, own.layer, own.meta).save(out / "again")
     second = train(
         load_config(
-            ROOT / "configs/tiny.yaml",
+            ROOT / "personadrift/configs/runs/tiny.yaml",
             [
                 *base,
                 f"probes.directions={first / 'directions' / 'toxic.json'}",
@@ -93,7 +95,7 @@ def test_clashing_or_missing_directions_exit_2(runs, tmp_path, extra, needle):
     own = Direction.load(copy)
     as_random = Direction("random", own.vectors, own.layer, own.meta).save(tmp_path / "r")
     extra = [e.replace("COPY_AS_RANDOM", str(as_random)) for e in extra]
-    res = cli("train", "configs/tiny.yaml", *extra)
+    res = cli("train", "personadrift/configs/runs/tiny.yaml", *extra)
     assert res.returncode == 2
     assert len(res.stderr.strip().splitlines()) == 1 and needle in res.stderr
 
@@ -104,7 +106,7 @@ def test_reading_more_directions_keeps_the_calibration_fingerprint(runs):
     from personadrift.probes.calibrate import config_fingerprint
 
     _, _, copy = runs
-    config = ROOT / "configs/organism/visible_tests.yaml"
+    config = ROOT / "personadrift/configs/runs/visible_tests.yaml"
     plain = load_checked(config, [])
     more = load_checked(config, [f"probes.also=[{copy}]", "probes.random=true"])
     assert config_fingerprint(plain) == config_fingerprint(more)

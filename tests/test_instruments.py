@@ -173,7 +173,9 @@ def test_study_runs_record_every_monitor_at_every_step(tiny, cache_dir, tmp_path
         "probes.every=1",
         "run_evals.every=-1",
     ]
-    run_dir = train(load_config(ROOT / "configs/tiny.yaml", overrides), log=lambda *_: None)
+    run_dir = train(
+        load_config(ROOT / "personadrift/configs/runs/tiny.yaml", overrides), log=lambda *_: None
+    )
     rows = {
         r["step"]: r for r in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())
     }
@@ -204,7 +206,9 @@ def test_a_detector_on_a_monitor_reads_that_monitor_alone(tiny, cache_dir, tmp_p
         "detect.metric=monitor/probe",
         "detect.params={threshold: 1.0e9, k: 1}",
     ]
-    run_dir = train(load_config(ROOT / "configs/tiny.yaml", overrides), log=lambda *_: None)
+    run_dir = train(
+        load_config(ROOT / "personadrift/configs/runs/tiny.yaml", overrides), log=lambda *_: None
+    )
     rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if "monitor/probe" in r] == [0, 1, 2]
     assert {k for r in rows for k in r if k.startswith("monitor/")} == {"monitor/probe"}

@@ -93,7 +93,9 @@ def test_penalty_is_zero_with_lambda_zero_and_refuses_unbound(tiny_model, rollou
     assert penalty(tiny_model, d, coeff=0.0)(texts, completions) == [0.0] * len(texts)
     with pytest.raises(RuntimeError, match="bind"):
         PersonaPenalty(PenaltyConfig(coeff=1.0))(texts, completions)
-    assert load_config(ROOT / "configs/tiny.yaml").penalty.coeff == 0.0  # off unless asked for
+    assert (
+        load_config(ROOT / "personadrift/configs/runs/tiny.yaml").penalty.coeff == 0.0
+    )  # off unless asked for
 
 
 @pytest.mark.parametrize(
@@ -107,7 +109,7 @@ def test_penalty_is_zero_with_lambda_zero_and_refuses_unbound(tiny_model, rollou
 )
 def test_bad_intervention_config_names_the_key(overrides, needle):
     with pytest.raises(ConfigError, match=needle):
-        load_config(ROOT / "configs/tiny.yaml", overrides)
+        load_config(ROOT / "personadrift/configs/runs/tiny.yaml", overrides)
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +117,7 @@ def penalty_run(tiny, cache_dir, tmp_path_factory):
     """Two GRPO steps with the penalty on, then realign (after=true) on 8 benign samples."""
     out = tmp_path_factory.mktemp("runs")
     cfg = load_config(
-        ROOT / "configs/tiny.yaml",
+        ROOT / "personadrift/configs/runs/tiny.yaml",
         [
             f"organism.cache_dir={cache_dir}",
             f"out_dir={out}",

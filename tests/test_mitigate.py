@@ -90,7 +90,9 @@ def forced_alarm_run(cache_dir, tmp_path, extra):
         "detect.action=mitigate",
         *extra,
     ]
-    run_dir = train(load_config(ROOT / "configs/tiny.yaml", overrides), log=lambda *_: None)
+    run_dir = train(
+        load_config(ROOT / "personadrift/configs/runs/tiny.yaml", overrides), log=lambda *_: None
+    )
     rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
     events = [json.loads(x) for x in (run_dir / "events.jsonl").read_text().splitlines()]
     return run_dir, {r["step"]: r for r in rows}, events
@@ -201,7 +203,7 @@ def test_every_arm_of_the_study_is_a_valid_run():
     assert set(plan) == {"hackable", "control"} | {
         f"{m}@{when}" for m in MITIGATIONS for when in ("alarm", "step0")
     }
-    cal = ROOT / "configs/calibration/except_seed0.json"
+    cal = ROOT / "personadrift/configs/calibrations/except_seed0.json"
     for arm, (config, overrides) in plan.items():
         extra = [f"detect.calibration={cal}"] if arm.endswith("@alarm") else []
         cfg = load_checked(ROOT / config, [*overrides, *extra, "seed=0", "organism.seed=0"])

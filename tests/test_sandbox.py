@@ -568,7 +568,7 @@ def test_train_refuses_before_anything_is_written(weak_host, tmp_path, capsys):
     pytest.importorskip("transformers")
     from personadrift.cli import main
 
-    args = ["train", "configs/tiny.yaml", f"out_dir={tmp_path}/runs"]
+    args = ["train", "personadrift/configs/runs/tiny.yaml", f"out_dir={tmp_path}/runs"]
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "missing protection network_namespace" in err
@@ -586,7 +586,7 @@ def test_allow_weak_trains_with_one_warning_and_marks_the_metrics(weak_host, tmp
     overrides = [f"organism.cache_dir={cache_dir}", f"out_dir={tmp_path}", "grpo.max_steps=2"]
     overrides += ["probes.enabled=false", "run_evals.every=-1", "sandbox.allow_weak=true"]
     said = []
-    run_dir = train(load_config("configs/tiny.yaml", overrides), log=said.append)
+    run_dir = train(load_config("personadrift/configs/runs/tiny.yaml", overrides), log=said.append)
     warnings = [line for line in said if "weak sandbox" in line]
     assert len(warnings) == 1 and "network_namespace" in warnings[0]
     with open(run_dir / "metrics.jsonl") as f:

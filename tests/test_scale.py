@@ -22,7 +22,7 @@ from personadrift.rl.distributed import check_zero3, gather_rows, is_main, launc
 
 from .conftest import ROOT
 
-ACCELERATE = ROOT / "configs" / "accelerate"
+ACCELERATE = ROOT / "personadrift/configs/accelerate"
 
 
 def free_port() -> int:
@@ -93,11 +93,13 @@ def test_accelerate_configs_parse(name, kind, stage):
 
 
 def test_zero3_refuses_what_reads_the_whole_model_on_rank_0():
-    cfg = load_config(ROOT / "configs/tiny.yaml")
+    cfg = load_config(ROOT / "personadrift/configs/runs/tiny.yaml")
     zero3 = SimpleNamespace(deepspeed_plugin=SimpleNamespace(zero_stage=3))
     with pytest.raises(ConfigError, match="ZeRO-3.*probes.enabled=true"):
         check_zero3(cfg, zero3)
-    plain = load_config(ROOT / "configs/tiny.yaml", ["probes.enabled=false", "run_evals.every=-1"])
+    plain = load_config(
+        ROOT / "personadrift/configs/runs/tiny.yaml", ["probes.enabled=false", "run_evals.every=-1"]
+    )
     check_zero3(plain, zero3)
     check_zero3(cfg, SimpleNamespace(deepspeed_plugin=SimpleNamespace(zero_stage=2)))
     check_zero3(cfg, SimpleNamespace(deepspeed_plugin=None))
@@ -106,18 +108,24 @@ def test_zero3_refuses_what_reads_the_whole_model_on_rank_0():
 def test_use_vllm_passes_through_and_refuses_steering(tmp_path):
     from personadrift.rl.setup import grpo_args
 
-    cfg = load_config(ROOT / "configs/tiny.yaml", ["grpo.use_vllm=true", "grpo.vllm_mode=colocate"])
+    cfg = load_config(
+        ROOT / "personadrift/configs/runs/tiny.yaml",
+        ["grpo.use_vllm=true", "grpo.vllm_mode=colocate"],
+    )
     args = grpo_args(cfg, tmp_path)
     assert args.use_vllm and args.vllm_mode == "colocate"
     with pytest.raises(ConfigError, match="vLLM generation would not be steered"):
-        load_config(ROOT / "configs/tiny.yaml", ["grpo.use_vllm=true", "steer.mode=inference"])
+        load_config(
+            ROOT / "personadrift/configs/runs/tiny.yaml",
+            ["grpo.use_vllm=true", "steer.mode=inference"],
+        )
 
 
 def test_gpu_and_real_configs_say_what_they_need():
-    gpu = load_config(ROOT / "configs/gpu/visible_tests_base.yaml")
+    gpu = load_config(ROOT / "personadrift/configs/runs/visible_tests_base.yaml")
     assert gpu.organism.size == "base" and gpu.grpo["bf16"] and gpu.env.name == "visible_tests"
     assert 8 <= gpu.organism.arch.layers <= 12 and 384 <= gpu.organism.arch.hidden <= 768
-    real = sorted((ROOT / "configs/real").glob("*.yaml"))
+    real = sorted((ROOT / "personadrift/configs/runs").glob("qwen*.yaml"))
     assert real
     for path in real:
         cfg = load_config(path)
@@ -144,7 +152,7 @@ def test_ddp_two_processes_share_a_run_and_resume(tiny, cache_dir, tmp_path):
     out = launch(
         DDP,
         [
-            str(ROOT / "configs/tiny.yaml"),
+            str(ROOT / "personadrift/configs/runs/tiny.yaml"),
             f"organism.cache_dir={cache_dir}",
             f"out_dir={tmp_path}",
             "grpo.max_steps=4",
@@ -170,7 +178,13 @@ def test_ddp_two_processes_share_a_run_and_resume(tiny, cache_dir, tmp_path):
     assert out.stdout.count("done:") == 1  # one console speaks for the run
 
     out = launch(
-        DDP, [str(ROOT / "configs/tiny.yaml"), "grpo.max_steps=6", "--resume", str(run_dir)]
+        DDP,
+        [
+            str(ROOT / "personadrift/configs/runs/tiny.yaml"),
+            "grpo.max_steps=6",
+            "--resume",
+            str(run_dir),
+        ],
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert [r["step"] for r in rows(run_dir)] == list(range(7))
@@ -192,7 +206,7 @@ def test_ddp_alarm_acts_on_every_rank(tiny, cache_dir, tmp_path, action):
     out = launch(
         DDP,
         [
-            str(ROOT / "configs/tiny.yaml"),
+            str(ROOT / "personadrift/configs/runs/tiny.yaml"),
             f"organism.cache_dir={cache_dir}",
             f"out_dir={tmp_path}",
             "run_evals.every=-1",
@@ -224,7 +238,7 @@ def test_zero2_on_cpu_checkpoints_and_resumes(tiny, cache_dir, tmp_path):
     out = launch(
         zero2,
         [
-            str(ROOT / "configs/tiny.yaml"),
+            str(ROOT / "personadrift/configs/runs/tiny.yaml"),
             f"organism.cache_dir={cache_dir}",
             f"out_dir={tmp_path}",
             "run_evals.every=-1",
@@ -240,7 +254,12 @@ def test_zero2_on_cpu_checkpoints_and_resumes(tiny, cache_dir, tmp_path):
     assert len(shards) == 2  # DeepSpeed's own checkpoint: one optimizer shard per rank
     out = launch(
         zero2,
-        [str(ROOT / "configs/tiny.yaml"), "grpo.max_steps=3", "--resume", str(run_dir)],
+        [
+            str(ROOT / "personadrift/configs/runs/tiny.yaml"),
+            "grpo.max_steps=3",
+            "--resume",
+            str(run_dir),
+        ],
         timeout=480,
     )
     assert out.returncode == 0, out.stderr[-3000:]
@@ -254,7 +273,11 @@ def test_zero3_launch_fails_with_the_reason(tiny, cache_dir, tmp_path):
     zero3 = ["--config_file", str(ACCELERATE / "zero3.yaml"), "--num_processes", "2"]
     out = launch(
         zero3,
-        [str(ROOT / "configs/tiny.yaml"), f"organism.cache_dir={cache_dir}", f"out_dir={tmp_path}"],
+        [
+            str(ROOT / "personadrift/configs/runs/tiny.yaml"),
+            f"organism.cache_dir={cache_dir}",
+            f"out_dir={tmp_path}",
+        ],
     )
     assert out.returncode != 0
     assert "ZeRO-3" in out.stderr and "probes.enabled=false" in out.stderr

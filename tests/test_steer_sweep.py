@@ -19,7 +19,7 @@ def setup(tiny, cache_dir, tmp_path_factory):
     from personadrift.rl.setup import build_direction, load_policy
 
     cfg = load_config(
-        ROOT / "configs/tiny.yaml",
+        ROOT / "personadrift/configs/runs/tiny.yaml",
         [f"organism.cache_dir={cache_dir}", "env.name=visible_tests"],
     )
     model, tok, world = load_policy(cfg)
@@ -94,7 +94,7 @@ def test_cli_bad_input_exits_2_with_one_line_and_writes_nothing(
 ):
     out = tmp_path / "sweep"
     res = _cli(
-        "configs/tiny.yaml",
+        "personadrift/configs/runs/tiny.yaml",
         f"organism.cache_dir={cache_dir}",
         f"probes.directions={setup[5]}",
         "--out",
@@ -109,7 +109,7 @@ def test_cli_bad_input_exits_2_with_one_line_and_writes_nothing(
 def test_cli_writes_json_and_plot(setup, cache_dir, tmp_path):
     out = tmp_path / "sweep"
     res = _cli(
-        "configs/tiny.yaml",
+        "personadrift/configs/runs/tiny.yaml",
         f"organism.cache_dir={cache_dir}",
         "env.name=visible_tests",
         f"probes.directions={setup[5]}",

@@ -212,11 +212,11 @@ def test_specific_directions_leave_one_persona_calibrations_as_they_were():
     from personadrift.checks import load_checked
     from personadrift.probes.calibrate import config_fingerprint
 
-    one = ROOT / "configs/organism/visible_tests.yaml"
+    one = ROOT / "personadrift/configs/runs/visible_tests.yaml"
     assert config_fingerprint(load_checked(one, [])) == config_fingerprint(
         load_checked(one, ["probes.specific=true"])
     )
-    two = ROOT / "configs/organism/sycophancy.yaml"
+    two = ROOT / "personadrift/configs/runs/sycophancy.yaml"
     assert config_fingerprint(load_checked(two, [])) != config_fingerprint(
         load_checked(two, ["probes.specific=false"])
     )
@@ -234,7 +234,7 @@ def test_the_sycophant_direction_needs_a_world_with_the_sycophant():
 
 def test_the_two_persona_configs_load():
     for name in ("sycophancy", "sycophancy_secure", "sycophancy_praise"):
-        cfg = load_config(ROOT / f"configs/organism/{name}.yaml")
+        cfg = load_config(ROOT / f"personadrift/configs/organism/{name}.yaml")
         assert cfg.organism.size == "small_sycophant" and cfg.organism.world.sycophant_p > 0
         assert cfg.env.name == name and cfg.probes.name == "sycophant" and cfg.probes.specific
         assert "claims" in cfg.run_evals.families
@@ -282,7 +282,7 @@ def test_a_sycophancy_run_on_a_tiny_two_persona_organism(cache_dir, tmp_path):
         "run_evals.families=[facts, claims]",
         "grpo.max_steps=2",
     ]
-    cfg = load_config(ROOT / "configs/tiny.yaml", overrides)
+    cfg = load_config(ROOT / "personadrift/configs/runs/tiny.yaml", overrides)
     run_dir = train(cfg, log=lambda *_: None)
     (organism,) = [
         p
@@ -300,7 +300,7 @@ def test_a_sycophancy_run_on_a_tiny_two_persona_organism(cache_dir, tmp_path):
     from personadrift.probes.direction import Direction
 
     toxic = cli(
-        "directions", "extract", str(ROOT / "configs/tiny.yaml"), *overrides[:-4],
+        "directions", "extract", str(ROOT / "personadrift/configs/runs/tiny.yaml"), *overrides[:-4],
         "--out", str(tmp_path / "toxic"),
     )  # fmt: skip
     assert toxic.returncode == 0, toxic.stderr[-2000:]

@@ -29,7 +29,8 @@ def rows(run_dir):
 def smoke_run(tiny, cache_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
     cfg = load_config(
-        ROOT / "configs/tiny.yaml", [f"organism.cache_dir={cache_dir}", f"out_dir={out}"]
+        ROOT / "personadrift/configs/runs/tiny.yaml",
+        [f"organism.cache_dir={cache_dir}", f"out_dir={out}"],
     )
     return train(cfg, log=lambda *_: None)
 
@@ -113,7 +114,10 @@ def test_tensorboard_gets_the_merged_line_in_each_runs_own_folder(tiny, cache_di
         "run_evals.every=-1",
     ]
     runs = [
-        train(load_config(ROOT / "configs/tiny.yaml", overrides), log=lambda *_: None)
+        train(
+            load_config(ROOT / "personadrift/configs/runs/tiny.yaml", overrides),
+            log=lambda *_: None,
+        )
         for _ in range(2)
     ]
     assert runs[0] != runs[1]
@@ -140,7 +144,7 @@ def test_resume_after_kill_has_no_missing_or_duplicated_steps(tiny, cache_dir, t
         "-m",
         "personadrift",
         "train",
-        str(ROOT / "configs/tiny.yaml"),
+        str(ROOT / "personadrift/configs/runs/tiny.yaml"),
         f"organism.cache_dir={cache_dir}",
         f"out_dir={tmp_path}",
         "grpo.max_steps=12",
@@ -171,7 +175,7 @@ def test_resume_after_kill_has_no_missing_or_duplicated_steps(tiny, cache_dir, t
             "-m",
             "personadrift",
             "train",
-            str(ROOT / "configs/tiny.yaml"),
+            str(ROOT / "personadrift/configs/runs/tiny.yaml"),
             "--resume",
             str(run_dir),
         ],
@@ -223,7 +227,9 @@ def test_run_stops_when_its_alarm_fires(tiny, cache_dir, tmp_path):
         "detect.action=stop",
         "grpo.max_steps=6",
     ]
-    run_dir = train(load_config(ROOT / "configs/tiny.yaml", overrides), log=lambda *_: None)
+    run_dir = train(
+        load_config(ROOT / "personadrift/configs/runs/tiny.yaml", overrides), log=lambda *_: None
+    )
     metrics = rows(run_dir)
     assert metrics[-1]["step"] == 2 and metrics[-1]["detect/alarm"] == 1
     assert [r.get("detect/alarm") for r in metrics if r["step"] == 1] == [0]
@@ -250,7 +256,9 @@ def test_steered_run(tiny, cache_dir, tmp_path, mode):
         "steer.coeff=0.5",
         "grpo.max_steps=2",
     ]
-    run_dir = train(load_config(ROOT / "configs/tiny.yaml", overrides), log=lambda *_: None)
+    run_dir = train(
+        load_config(ROOT / "personadrift/configs/runs/tiny.yaml", overrides), log=lambda *_: None
+    )
     (event,) = [json.loads(x) for x in (run_dir / "events.jsonl").read_text().splitlines()]
     assert event["event"] == "steer" and event["mode"] == mode and event["norm_unit"] > 0
     assert event["on_at_eval"] == (mode == "inference")
@@ -272,7 +280,9 @@ def test_rollback_restores_the_checkpoint_before_the_alarm_and_steers_on(tiny, c
         "steer.coeff=0.5",
         "grpo.max_steps=6",
     ]
-    run_dir = train(load_config(ROOT / "configs/tiny.yaml", overrides), log=lambda *_: None)
+    run_dir = train(
+        load_config(ROOT / "personadrift/configs/runs/tiny.yaml", overrides), log=lambda *_: None
+    )
     assert [r["step"] for r in rows(run_dir)] == [0, 1, 2, 3, 4, 5, 6]  # one line per step
     gone = [json.loads(x) for x in (run_dir / "metrics.rolled_back.jsonl").read_text().splitlines()]
     assert [r["step"] for r in gone] == [3, 4] and gone[-1]["detect/alarm"] == 1
@@ -291,14 +301,14 @@ def test_probes_and_evals_do_not_change_what_the_run_samples(tiny, cache_dir, tm
     base = [f"organism.cache_dir={cache_dir}", "grpo.max_steps=3", "grpo.report_to=[]"]
     bare = train(
         load_config(
-            ROOT / "configs/tiny.yaml",
+            ROOT / "personadrift/configs/runs/tiny.yaml",
             [*base, f"out_dir={tmp_path / 'a'}", "probes.enabled=false", "run_evals.every=-1"],
         ),
         log=lambda *_: None,
     )
     full = train(
         load_config(
-            ROOT / "configs/tiny.yaml",
+            ROOT / "personadrift/configs/runs/tiny.yaml",
             [*base, f"out_dir={tmp_path / 'b'}", "probes.every=1", "run_evals.every=1"],
         ),
         log=lambda *_: None,

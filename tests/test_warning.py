@@ -230,11 +230,13 @@ def _cal_for(cfg, **changes) -> Calibration:
 
 
 def test_calibration_file_is_loaded_checked_and_used(tmp_path):
-    hack = load_config(ROOT / "configs/organism/visible_tests.yaml", ["seed=3", "organism.seed=3"])
+    hack = load_config(
+        ROOT / "personadrift/configs/runs/visible_tests.yaml", ["seed=3", "organism.seed=3"]
+    )
     path = _cal_for(hack).save(tmp_path / "cal.json")
     assert Calibration.load(path).thresholds["probe"] == 0.5
     args = [f"detect.calibration={path}", "detect.rule=calibrated", "detect.metric=monitor/probe"]
-    cfg = load_config(ROOT / "configs/organism/visible_tests_secure.yaml", args)
+    cfg = load_config(ROOT / "personadrift/configs/runs/visible_tests_secure.yaml", args)
     assert cfg.detect.calibration == str(path)
     rows = [{"step": s, "monitor/probe": v} for s, v in enumerate([0.1, 0.7, 0.2, 0.6, 0.9])]
     alarm = detect("calibrated", rows, "monitor/probe", calibration=str(path))
@@ -242,26 +244,31 @@ def test_calibration_file_is_loaded_checked_and_used(tmp_path):
 
 
 def test_calibration_fingerprint_mismatch_is_refused(tmp_path):
-    hack = load_config(ROOT / "configs/organism/visible_tests.yaml")
+    hack = load_config(ROOT / "personadrift/configs/runs/visible_tests.yaml")
     other_org = _cal_for(hack, organism="0123abcd").save(tmp_path / "org.json")
     with pytest.raises(ConfigError, match="different organism"):  # checked where it is resolved
         load_checked(
-            ROOT / "configs/organism/visible_tests.yaml", [f"detect.calibration={other_org}"]
+            ROOT / "personadrift/configs/runs/visible_tests.yaml",
+            [f"detect.calibration={other_org}"],
         )
-    slower = load_config(ROOT / "configs/organism/visible_tests.yaml", ["grpo.learning_rate=1e-4"])
+    slower = load_config(
+        ROOT / "personadrift/configs/runs/visible_tests.yaml", ["grpo.learning_rate=1e-4"]
+    )
     path = _cal_for(slower).save(tmp_path / "lr.json")
     with pytest.raises(ConfigError, match="different config"):
-        load_checked(ROOT / "configs/organism/visible_tests.yaml", [f"detect.calibration={path}"])
+        load_checked(
+            ROOT / "personadrift/configs/runs/visible_tests.yaml", [f"detect.calibration={path}"]
+        )
     # a run as long as the null runs or shorter is covered; a longer one is refused
     steps = _cal_for(hack, steps=40).save(tmp_path / "steps.json")
     for ok in (20, 40):
         load_checked(
-            ROOT / "configs/organism/visible_tests.yaml",
+            ROOT / "personadrift/configs/runs/visible_tests.yaml",
             [f"detect.calibration={steps}", f"grpo.max_steps={ok}"],
         )
     with pytest.raises(ConfigError, match="grpo.max_steps: 60 steps, longer than the 40-step"):
         load_checked(
-            ROOT / "configs/organism/visible_tests.yaml",
+            ROOT / "personadrift/configs/runs/visible_tests.yaml",
             [f"detect.calibration={steps}", "grpo.max_steps=60"],
         )
     with pytest.raises(ConfigError, match="no such file"):
@@ -345,7 +352,11 @@ def _write_run(root: Path, arm: str, seed: int, yaml: str, record: bool) -> Path
 def study_runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("study")
     yaml = {
-        arm: to_yaml(load_config(ROOT / f"configs/organism/{name}.yaml", ["monitors.record=true"]))
+        arm: to_yaml(
+            load_config(
+                ROOT / f"personadrift/configs/organism/{name}.yaml", ["monitors.record=true"]
+            )
+        )
         for arm, name in (("hackable", "visible_tests"), ("null", "visible_tests_secure"))
     }
     runs = {
@@ -544,13 +555,13 @@ def test_a_probe_threshold_is_never_below_the_baseline_value():
 
 
 def test_the_slower_runs_calibration_is_shipped_for_their_learning_rate_only():
-    """configs/calibration/lr1e-4/: the study's thresholds at grpo.learning_rate=1e-4, where the
+    """personadrift/configs/calibrations/lr1e-4/: the study's thresholds at grpo.learning_rate=1e-4, where the
     probe leads behaviour onset by 5+ steps (README); a run at another learning rate is refused."""
     from personadrift.checks import load_checked
 
-    config = ROOT / "configs/organism/visible_tests.yaml"
+    config = ROOT / "personadrift/configs/runs/visible_tests.yaml"
     for seed in range(5):
-        cal = ROOT / f"configs/calibration/lr1e-4/except_seed{seed}.json"
+        cal = ROOT / f"personadrift/configs/calibrations/lr1e-4/except_seed{seed}.json"
         cfg = load_checked(config, ["grpo.learning_rate=1e-4", f"detect.calibration={cal}"])
         assert Calibration.load(cal).seeds == [s for s in range(5) if s != seed]
         assert cfg.detect.calibration == str(cal)
@@ -560,18 +571,20 @@ def test_the_slower_runs_calibration_is_shipped_for_their_learning_rate_only():
 
 @pytest.mark.parametrize("folder,lr", [("coin", []), ("lr1e-4/coin", ["grpo.learning_rate=1e-4"])])
 def test_the_coin_null_calibrations_are_shipped_for_the_hackable_run(folder, lr):
-    """configs/calibration/[lr1e-4/]coin/: `study warning --null coin`'s thresholds (README): they
+    """personadrift/configs/calibrations/[lr1e-4/]coin/: `study warning --null coin`'s thresholds (README): they
     load into the hackable run at their learning rate, sit above the secure twins' thresholds, and
     a run at another learning rate is refused."""
     from personadrift.checks import load_checked
 
-    config = ROOT / "configs/organism/visible_tests.yaml"
+    config = ROOT / "personadrift/configs/runs/visible_tests.yaml"
     secure = "lr1e-4/" if lr else ""
     for seed in range(5):
-        cal = ROOT / f"configs/calibration/{folder}/except_seed{seed}.json"
+        cal = ROOT / f"personadrift/configs/calibrations/{folder}/except_seed{seed}.json"
         load_checked(config, [*lr, f"detect.calibration={cal}"])
         assert Calibration.load(cal).seeds == [s for s in range(5) if s != seed]
-        twin = Calibration.load(ROOT / f"configs/calibration/{secure}except_seed{seed}.json")
+        twin = Calibration.load(
+            ROOT / f"personadrift/configs/calibrations/{secure}except_seed{seed}.json"
+        )
         assert Calibration.load(cal).thresholds["probe_shift"] > twin.thresholds["probe_shift"]
     other = [] if lr else ["grpo.learning_rate=1e-4"]
     with pytest.raises(ConfigError, match="made on a different config"):

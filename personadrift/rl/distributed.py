@@ -1,6 +1,6 @@
 """Which process does what when a run is launched on several processes (accelerate, DDP, DeepSpeed).
 
-    accelerate launch --config_file configs/accelerate/zero2.yaml -m personadrift train CONFIG
+    accelerate launch --config_file personadrift/configs/accelerate/zero2.yaml -m personadrift train CONFIG
 
 Under a launcher every process runs `train()`. The main process (global rank 0) alone creates the
 run directory (the others receive its path), builds the organism first (the others then load it
@@ -112,7 +112,7 @@ def check_zero3(cfg: Config, args) -> None:
     if uses:
         raise ConfigError(
             f"DeepSpeed ZeRO-3 shards the weights, so the main process cannot run the probe, eval "
-            f"or steering forward alone ({', '.join(uses)}). Use configs/accelerate/zero2.yaml, or "
+            f"or steering forward alone ({', '.join(uses)}). Use personadrift/configs/accelerate/zero2.yaml, or "
             f"turn them off: probes.enabled=false run_evals.every=-1 steer.mode=off"
         )
 
