@@ -142,7 +142,7 @@ def main() -> None:
                 **{
                     k: v
                     for k, v in os.environ.items()
-                    if k not in ("ATEN_CPU_CAPABILITY", "MKL_CBWR")
+                    if k not in ("ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS")
                 },
                 "PERSONADRIFT_CPU_PINS": pins,
                 "OMP_NUM_THREADS": str(a.threads),

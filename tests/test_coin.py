@@ -112,11 +112,8 @@ def test_coin_null_runs_calibrate_the_hackable_run_as_its_secure_twin_does():
     fp = config_fingerprint(load_checked(hack, []))
     assert fp == config_fingerprint(load_checked(hack, ["env.reward=coin"]))
     assert fp == config_fingerprint(load_checked(secure, []))
-    assert arms("coin")["null"] == (
-        "personadrift/configs/runs/visible_tests.yaml",
-        ["env.reward=coin"],
-    )
-    assert arms()["null"][0] == "personadrift/configs/runs/visible_tests_secure.yaml"
+    assert arms("coin")["null"] == ("visible_tests", ["env.reward=coin"])
+    assert arms()["null"][0] == "visible_tests_secure"
     assert arms("learning")["null"][1] == ["env.coef_max=0", "env.intercept_max=0"]
     check_inputs([0], 0.1, 2, [], null="learning")
     with pytest.raises(ConfigError, match="--null"):

@@ -206,7 +206,7 @@ def test_every_arm_of_the_study_is_a_valid_run():
     cal = ROOT / "personadrift/configs/calibrations/except_seed0.json"
     for arm, (config, overrides) in plan.items():
         extra = [f"detect.calibration={cal}"] if arm.endswith("@alarm") else []
-        cfg = load_checked(ROOT / config, [*overrides, *extra, "seed=0", "organism.seed=0"])
+        cfg = load_checked(config, [*overrides, *extra, "seed=0", "organism.seed=0"])
         if arm.endswith("@step0"):
             assert cfg.detect.rule == "" and (
                 cfg.mitigate.start == "step0" or cfg.steer.start == "step0"

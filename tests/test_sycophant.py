@@ -234,7 +234,7 @@ def test_the_sycophant_direction_needs_a_world_with_the_sycophant():
 
 def test_the_two_persona_configs_load():
     for name in ("sycophancy", "sycophancy_secure", "sycophancy_praise"):
-        cfg = load_config(ROOT / f"personadrift/configs/organism/{name}.yaml")
+        cfg = load_config(name)
         assert cfg.organism.size == "small_sycophant" and cfg.organism.world.sycophant_p > 0
         assert cfg.env.name == name and cfg.probes.name == "sycophant" and cfg.probes.specific
         assert "claims" in cfg.run_evals.families

@@ -352,11 +352,7 @@ def _write_run(root: Path, arm: str, seed: int, yaml: str, record: bool) -> Path
 def study_runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("study")
     yaml = {
-        arm: to_yaml(
-            load_config(
-                ROOT / f"personadrift/configs/organism/{name}.yaml", ["monitors.record=true"]
-            )
-        )
+        arm: to_yaml(load_config(name, ["monitors.record=true"]))
         for arm, name in (("hackable", "visible_tests"), ("null", "visible_tests_secure"))
     }
     runs = {
@@ -371,7 +367,13 @@ def test_study_analysis_and_json(study_runs):
     from personadrift.report.warning import analyse, study_json
 
     root, runs = study_runs
+    for (arm, seed), run in runs.items():  # each seed's organism build, as a run records it
+        record = {"name": f"small-s{seed}", "weights_digest": f"{seed}" * 64}
+        (run / "organism.json").write_text(json.dumps(record))
     study = analyse(runs, alpha=0.1, k=2)
+    # each calibration names the builds of the null runs it was fitted on, and no other
+    assert study.per_seed[0].organisms == {f"small-s{s}": f"{s}" * 64 for s in (1, 2, 3, 4)}
+    assert study.full.organisms == {f"small-s{s}": f"{s}" * 64 for s in range(5)}
     assert {r.sources["probe"] for r in study.runs if r.seed >= 3} == {"rebuilt"}
     assert {r.sources["probe"] for r in study.runs if r.seed < 3} == {"recorded"}
     result = json.loads(json.dumps(study_json(study)))
@@ -387,14 +389,16 @@ def test_study_analysis_and_json(study_runs):
         assert rules["k=2"]["trace"]["hackable"][seed] == TAKEOFF + 1
     assert result["alpha"] == 0.1 and set(result["thresholds"]) == {"0", "1", "2", "3", "4"}
     for entry in result["hackable"]:
-        assert set(entry) == {"seed", "behaviour_onset", "hack_takeoff", "alarms", "probe_layers"}
+        keys = {"seed", "organism_digest", "behaviour_onset", "hack_takeoff", "alarms"}
+        assert set(entry) == {*keys, "probe_layers"}
+        assert entry["organism_digest"] == str(entry["seed"]) * 64
         assert set(entry["alarms"]) == set(MONITORS)
         assert entry["behaviour_onset"] == ONSET and entry["hack_takeoff"] == TAKEOFF
         assert entry["alarms"]["probe"] == SHIFT + 1  # k = 2 readings above the null runs
         assert entry["alarms"]["hack_rate"] == TAKEOFF + 1
         assert entry["alarms"]["trace"] == TAKEOFF + 1
     for entry in result["null"]:
-        assert set(entry) == {"seed", "alarms", "probe_layers"}
+        assert set(entry) == {"seed", "organism_digest", "alarms", "probe_layers"}
         assert set(entry["alarms"]) == set(MONITORS)
         assert all(v is None or isinstance(v, int) for v in entry["alarms"].values())
     # a null run's threshold is fitted on the other seeds only
