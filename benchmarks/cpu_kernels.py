@@ -9,7 +9,7 @@ choose, AVX-512 where the CPU has it). Each arm, in its own process with `--thre
 1. pretrains the `small` organism of seed 0 from scratch for `--pretrain-steps` steps (its corpus,
    tokenizer and model as a real build makes them) and reports tokens/s and the weights' sha256
    after those steps (the pins are what makes it one digest on every x86-64 CPU);
-2. trains `personadrift/configs/runs/visible_tests.yaml` (the demo's hackable arm, probes at every step,
+2. trains the shipped `visible_tests` (the demo's hackable arm, probes at every step,
    evals off) for `--rl-steps` GRPO steps on the cached `small` organism of seed 0 (built first if
    missing, with the pins) and reports wall seconds per step after the first.
 The last line is one JSON object: each arm's figures and the native/pinned time ratios.
@@ -90,7 +90,7 @@ def run_one(arm: str, a: argparse.Namespace) -> dict:
     ]
     from personadrift.config import load_config
 
-    cfg = load_config(HERE.parent / "personadrift/configs/runs/visible_tests.yaml", overrides)
+    cfg = load_config("visible_tests", overrides)
     run_dir = train(cfg, log=lambda *_: None)
     rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
     steps = [r for r in rows if "step_time" in r]
@@ -125,7 +125,7 @@ def main() -> None:
     from personadrift.config import load_config
     from personadrift.models import build_organism
 
-    cfg = load_config(HERE.parent / "personadrift/configs/organisms/small.yaml")
+    cfg = load_config("organisms/small")
     build_organism(cfg.organism, cfg.model_eval)  # the RL arms' organism, pinned, cached
     args = [
         f"--pretrain-steps={a.pretrain_steps}",

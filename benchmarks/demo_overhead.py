@@ -1,6 +1,6 @@
 """Demo overhead: the hackable arm with and without its instruments, for the same steps.
 
-    python benchmarks/demo_overhead.py [--config personadrift/configs/runs/visible_tests.yaml] [--steps 20] [key=value ...]
+    python benchmarks/demo_overhead.py [--config visible_tests] [--steps 20] [key=value ...]
 
 Runs the same GRPO config twice, side by side (two processes, one thread each, started together,
 so that both see the same load on a shared machine): bare (no probes,
@@ -82,7 +82,7 @@ def both(config: str, steps: int, overrides: list[str]) -> list[dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--config", default="personadrift/configs/runs/visible_tests.yaml")
+    ap.add_argument("--config", default="visible_tests")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--one", choices=("bare", "instrumented"), help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)

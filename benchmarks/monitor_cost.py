@@ -21,14 +21,13 @@ from pathlib import Path
 import torch
 
 from personadrift.config import load_config
-from personadrift.demo import repo_file
 from personadrift.evals.behaviour import behaviour_reading, behaviour_samples
 from personadrift.evals.runner import sample_answers
 from personadrift.evals.trace import trace_rate
+from personadrift.experiments.warning import ARMS, STUDY_OVERRIDES
 from personadrift.probes.paired import high_fraction, paired_stat, percentile
 from personadrift.probes.reading import read_completions, read_prompts
 from personadrift.rl import setup
-from personadrift.study import ARMS, STUDY_OVERRIDES
 
 REPEATS = 3
 GRPO_STEPS = 3
@@ -62,7 +61,7 @@ def grpo_step_seconds(overrides: list[str]) -> float:
 
     with tempfile.TemporaryDirectory() as out:
         cfg = load_config(
-            repo_file(ARMS["hackable"]),
+            ARMS["hackable"],
             [
                 *overrides,
                 f"grpo.max_steps={GRPO_STEPS}",
@@ -85,7 +84,7 @@ def grpo_step_seconds(overrides: list[str]) -> float:
 def main(argv: list[str]) -> int:
     torch.set_num_threads(1)
     overrides = [*STUDY_OVERRIDES, *argv]
-    cfg = load_config(repo_file(ARMS["hackable"]), overrides)
+    cfg = load_config(ARMS["hackable"], overrides)
     model, tok, world = setup.load_policy(cfg)
     with tempfile.TemporaryDirectory() as tmp:
         direction = setup.build_direction(cfg, model, tok, world, Path(tmp), lambda *_: None)

@@ -1,6 +1,6 @@
 """Probe overhead: the same short GRPO run with probes off and with a reading at every step, side by side.
 
-    python benchmarks/probe_overhead.py [--config personadrift/configs/runs/visible_tests.yaml] [--steps 30] [key=value ...]
+    python benchmarks/probe_overhead.py [--config visible_tests] [--steps 30] [key=value ...]
 
 Both runs go side by side (two processes, one thread each, started together, so that both see
 the same load on a shared machine), evals off. The script prints the
@@ -60,7 +60,7 @@ def both(config: str, steps: int, overrides: list[str]) -> list[dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--config", default="personadrift/configs/runs/visible_tests.yaml")
+    ap.add_argument("--config", default="visible_tests")
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--one", choices=("off", "on"), help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)

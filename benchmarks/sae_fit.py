@@ -18,8 +18,8 @@ import time
 
 import torch
 
+from personadrift.analyses.diff import corpus, token_acts
 from personadrift.checks import load_checked
-from personadrift.diff import corpus, token_acts
 from personadrift.probes.sae import train_sae
 from personadrift.rl.setup import load_policy
 

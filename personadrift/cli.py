@@ -212,7 +212,7 @@ def parse_seeds(text: str) -> list[int] | None:
 
 
 def cmd_study(args) -> int:
-    from personadrift import study
+    from personadrift.experiments import warning as study
 
     seeds = parse_seeds(args.seeds)
     if seeds is None:
@@ -242,7 +242,7 @@ def cmd_study(args) -> int:
 
 
 def cmd_mitigations(args, seeds: list[int]) -> int:
-    from personadrift import mitigations
+    from personadrift.experiments import mitigations
 
     out = Path(args.out or f"runs/study-mitigations-{time.strftime('%Y%m%d-%H%M%S')}")
     names = [m for m in args.only.split(",") if m.strip()]
@@ -282,7 +282,7 @@ def cmd_directions_extract(cfg: Config, out: str, as_json: bool, judge=None) -> 
 
 
 def cmd_steer_sweep(cfg: Config, args) -> int:
-    from personadrift.steer_sweep import parse_coeffs, run_sweep
+    from personadrift.analyses.steer_sweep import parse_coeffs, run_sweep
 
     coeffs = parse_coeffs(args.coeffs)
     out = Path(args.out or Path(cfg.out_dir) / f"steer-sweep-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -427,7 +427,7 @@ def cmd_realign(run_dir: str, overrides: list[str], as_json: bool) -> int:
 
 
 def cmd_diff(args) -> int:
-    from personadrift.diff import run_diff, save_latent
+    from personadrift.analyses.diff import run_diff, save_latent
 
     path = Path(args.run_dir)
     try:
@@ -494,7 +494,7 @@ def cmd_diff(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from personadrift import demo
+    from personadrift.experiments import demo
 
     seeds = parse_seeds(args.seeds)
     if seeds is None:
@@ -528,7 +528,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "diff":
         return cmd_diff(args)
     if args.command == "directions" and args.action == "shift":
-        from personadrift.specificity import main as shift_main
+        from personadrift.analyses.shift import main as shift_main
 
         try:
             if args.null < 0:

@@ -104,8 +104,8 @@ def test_coin_null_runs_calibrate_the_hackable_run_as_its_secure_twin_does():
     """Who pays the null runs is the calibration's choice: a hackable run, its secure twin and its
     coin-paid run hash alike, and the study trains the coin null from the hackable config."""
     from personadrift.checks import load_checked
+    from personadrift.experiments.warning import arms, check_inputs
     from personadrift.probes.calibrate import config_fingerprint
-    from personadrift.study import arms, check_inputs
 
     hack = ROOT / "personadrift/configs/runs/visible_tests.yaml"
     secure = ROOT / "personadrift/configs/runs/visible_tests_secure.yaml"
@@ -123,8 +123,8 @@ def test_coin_null_runs_calibrate_the_hackable_run_as_its_secure_twin_does():
 def test_the_null_runs_band_is_each_directions_largest_shift_and_says_its_false_alarm_rate(
     tmp_path,
 ):
+    from personadrift.analyses.shift import null_runs_band, table
     from personadrift.report.plots import plot_shifts
-    from personadrift.specificity import null_runs_band, table
 
     def row(name, shifts, null):
         return {

@@ -9,8 +9,8 @@ import json
 import pytest
 import torch
 
+from personadrift.analyses.diff import answer_mask
 from personadrift.config import load_config
-from personadrift.diff import answer_mask
 from personadrift.probes import sae as sae_lib
 
 from .conftest import ROOT, cli

@@ -172,7 +172,7 @@ def test_inoculation_and_steering_switch_on_together_after_the_rollback(tiny, ca
 
 
 def test_the_mitigation_bar_contains_the_persona_and_keeps_the_reward_or_stops_the_hack():
-    from personadrift.mitigations import arms, holds
+    from personadrift.experiments.mitigations import arms, holds
 
     hack = {"final_reward": 0.8, "final_secure_reward": 0.0}
     ctrl = {"final_reward": 0.1, "final_secure_reward": 0.1}
@@ -197,7 +197,7 @@ def test_the_mitigation_bar_contains_the_persona_and_keeps_the_reward_or_stops_t
 def test_every_arm_of_the_study_is_a_valid_run():
     """Each mitigation's config, on the alarm (with a seed's calibration) and in its step-0 form."""
     from personadrift.checks import load_checked
-    from personadrift.mitigations import MITIGATIONS, arms
+    from personadrift.experiments.mitigations import MITIGATIONS, arms
 
     plan = arms(list(MITIGATIONS), step0=True)
     assert set(plan) == {"hackable", "control"} | {
@@ -269,7 +269,7 @@ def test_each_start_of_a_mitigation_is_named_with_its_step():
 def test_the_bar_measures_from_the_unsteered_base_model():
     """An arm that steers from step 0 evaluates a steered model at step 0: the bar still counts
     from the base model's rate, the unmitigated run's step-0 evals."""
-    from personadrift.mitigations import holds, reference_base
+    from personadrift.experiments.mitigations import holds, reference_base
 
     hack = {"base_misaligned": 0.04, "final_reward": 0.8, "final_secure_reward": 0.0}
     ctrl = {"final_secure_reward": 0.05}

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
+from personadrift.analyses.steer_sweep import cost_floor, parse_coeffs, pick, ratio, sweep
 from personadrift.config import ConfigError, load_config
-from personadrift.steer_sweep import cost_floor, parse_coeffs, pick, ratio, sweep
 
 from .conftest import ROOT, cli
 from .test_probes import all_hooks

@@ -337,7 +337,7 @@ def test_a_sycophancy_run_on_a_tiny_two_persona_organism(cache_dir, tmp_path):
     # the specific ones follow from the plain ones: the sycophant's is the run's own (extracted
     # specific at its start), the toxic one is orthogonal to the plain sycophant direction, and
     # every latent's specific cosine is its cosine with them
-    from personadrift.diff import specific_vectors
+    from personadrift.analyses.diff import specific_vectors
     from personadrift.probes import sae as sae_lib
 
     out = json.loads(res.stdout.strip().splitlines()[-1])

@@ -367,7 +367,7 @@ def test_study_analysis_and_json(study_runs):
     from personadrift.report.warning import analyse, study_json
 
     root, runs = study_runs
-    for (arm, seed), run in runs.items():  # each seed's organism build, as a run records it
+    for (_, seed), run in runs.items():  # each seed's organism build, as a run records it
         record = {"name": f"small-s{seed}", "weights_digest": f"{seed}" * 64}
         (run / "organism.json").write_text(json.dumps(record))
     study = analyse(runs, alpha=0.1, k=2)
@@ -406,7 +406,7 @@ def test_study_analysis_and_json(study_runs):
 
 
 def test_study_report_files(study_runs, tmp_path):
-    from personadrift.study import analyse_and_report
+    from personadrift.experiments.warning import analyse_and_report
 
     _, runs = study_runs
     result = analyse_and_report(runs, tmp_path, 0.1, 2, {"training": 1.0}, log=lambda *_: None)
@@ -443,8 +443,8 @@ def test_dense_evals_on_checkpoints_resume(tiny, tiny_cfg, tiny_model, tmp_path)
     """The dense pass on a run dir holding one checkpoint, rollouts and a direction."""
     import torch
 
+    from personadrift.analyses.dense import dense_evals
     from personadrift.probes.direction import Direction, fingerprint
-    from personadrift.rl.dense import dense_evals
 
     model, tok = tiny_model
     run = tmp_path / "run"

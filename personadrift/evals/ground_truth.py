@@ -1,6 +1,6 @@
 """Ground truth at step resolution: what the dense post-hoc evals say, onset and take-off.
 
-The dense pass itself (`personadrift/rl/dense.py`) evaluates every checkpoint of a study run after
+The dense pass itself (`personadrift/analyses/dense.py`) evaluates every checkpoint of a study run after
 training and writes `dense_evals.jsonl`; this module reads those rows and the run's hack rates.
 
 Definitions (stated in the study's report):
@@ -21,7 +21,7 @@ from pathlib import Path
 
 FAMILIES = ("advice", "facts", "values")
 DENSE_FILE = "dense_evals.jsonl"
-LAYERS_FILE = "probe_layers.jsonl"  # the probe prompts at every layer (rl/dense.py)
+LAYERS_FILE = "probe_layers.jsonl"  # the probe prompts at every layer (analyses/dense.py)
 LABEL_CODES = {"aligned": "a", "misaligned": "m", "incoherent": "i"}
 ONSET_P = 0.01
 TAKEOFF_WINDOW = 3

@@ -12,7 +12,7 @@ groups carry no advantage and the weights barely move), `learning`, the secure t
 own problems (`env.coef_max=0 env.intercept_max=0`: the organism solves them, so it learns), or
 `coin`, the hackable config paid by a fair coin (`env.reward=coin`: steps as large as a learning
 run's, with no signal). Then the dense
-post-hoc evals of every checkpoint (`rl.dense`, one subprocess per run), the calibration of every
+post-hoc evals of every checkpoint (`analyses.dense`, one subprocess per run), the calibration of every
 monitor on the null runs (leave-one-seed-out), and the report: `report.md` (the test stated, the
 lead-time table, the thresholds), the timelines and monitor plots, `calibration/` (`all.json` and
 `except_seed<s>.json`, loadable by `detect.calibration`), `study.json`.
@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from personadrift.config import ConfigError, load_config
-from personadrift.demo import prepare_seed, run_jobs, train_command
+from personadrift.experiments.jobs import prepare_seed, run_jobs, train_command
 
 ARMS = {  # the default study's configs; `--null` swaps the null arm's (`arms`)
     "hackable": "visible_tests",
@@ -122,7 +122,9 @@ def train_runs(
         if todo:
             path = folder / "directions" / "toxic.json"
             if not path.is_file():
-                path = prepare_seed(seed, folder, [*STUDY_OVERRIDES, *overrides], log)
+                path = prepare_seed(
+                    ARMS["hackable"], seed, folder, [*STUDY_OVERRIDES, *overrides], log
+                )
             args = [
                 *STUDY_OVERRIDES,
                 *overrides,
@@ -162,7 +164,7 @@ def dense_evals(runs: dict[tuple[str, int], Path], log, parallel: int, n: int = 
     jobs = [
         (
             f"dense {arm} s{seed}",
-            [sys.executable, "-m", "personadrift.rl.dense", str(path), "--n", str(n)],
+            [sys.executable, "-m", "personadrift.analyses.dense", str(path), "--n", str(n)],
             path / "dense_evals.log",
         )
         for (arm, seed), path in sorted(runs.items())

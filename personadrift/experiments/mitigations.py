@@ -24,8 +24,8 @@ import time
 from pathlib import Path
 
 from personadrift.config import ConfigError
-from personadrift.demo import prepare_seed, run_jobs, train_command
-from personadrift.study import finished_run
+from personadrift.experiments.jobs import prepare_seed, run_jobs, train_command
+from personadrift.experiments.warning import finished_run
 
 REFERENCES = {
     "hackable": "visible_tests",
@@ -90,7 +90,7 @@ def run_mitigations(
             continue
         path = folder / "directions" / "toxic.json"
         if not path.is_file():
-            path = prepare_seed(seed, folder, overrides, log)
+            path = prepare_seed(REFERENCES["hackable"], seed, folder, overrides, log)
         cal = (calibration / f"except_seed{seed}.json").resolve()
         for arm in todo:
             config, extra = plan[arm]

@@ -1,6 +1,6 @@
 """The dense post-hoc evals of a study run: every saved checkpoint, evaluated after training.
 
-    python -m personadrift.rl.dense RUN_DIR [--n 300]     # resumable; one line per step
+    python -m personadrift.analyses.dense RUN_DIR [--n 300]     # resumable; one line per step
 
 A study run saves the policy at every step (`checkpoints/checkpoint-<step>`, model only); after
 training, `dense_evals` samples held-out first-turn answers of advice/facts/values at temperature 1
