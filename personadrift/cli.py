@@ -10,7 +10,7 @@
     personadrift directions extract CONFIG  # persona directions, layer sweep, saved
     personadrift directions steer-sweep CONFIG [--run RUN_DIR]   # the layer to steer at
     personadrift directions shift RUN_DIR ... [--also PATH]      # runs x directions moved
-    personadrift configs                    # the shipped configs (name them by their short names)
+    personadrift configs                    # the shipped configs, by their short names
     personadrift envs list                  # environments and their loopholes
     personadrift envs try ENV [CONFIG]      # a few prompts, the model's answers, their labels
     personadrift diff RUN_DIR [--layer L]   # SAE model diffing: which latents the run turned on
@@ -42,6 +42,12 @@ def _add_config(p: argparse.ArgumentParser) -> None:
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="personadrift", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
+    for add in (add_demo, add_study, add_runs, add_directions, add_diff, add_configs, add_envs):
+        add(sub)
+    return ap
+
+
+def add_demo(sub) -> None:
     demo = sub.add_parser(
         "demo", help="the main job: hackable vs control vs intervention runs, report, per seed"
     )
@@ -54,7 +60,10 @@ def parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("overrides", nargs="*", help="dot-list overrides applied to every arm")
     demo.add_argument("--json", action="store_true", help="print one JSON object as the last line")
-    add_study(sub)
+
+
+def add_runs(sub) -> None:
+    """organism build, eval, train, realign, watch, report."""
     org = sub.add_parser("organism", help="the persona-world model organism")
     org_sub = org.add_subparsers(dest="action", required=True)
     _add_config(org_sub.add_parser("build", help="pretrain (or load cached) and print base rates"))
@@ -72,6 +81,9 @@ def parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="plots, summary table, report.md/.html of runs")
     rep.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories to compare")
     rep.add_argument("--out", default="report", help="folder to write into (default: ./report)")
+
+
+def add_directions(sub) -> None:
     dirs = sub.add_parser("directions", help="persona directions")
     dirs_sub = dirs.add_subparsers(dest="action", required=True)
     ex = dirs_sub.add_parser("extract", help="extract, sweep layers, save the chosen direction")
@@ -87,28 +99,6 @@ def parser() -> argparse.ArgumentParser:
     sw.add_argument("--coeffs", default="0.5,1,2", help="coefficients (x median residual norm)")
     sw.add_argument("--n", type=int, default=200, help="answers per family and code problems")
     sw.add_argument("--out", default="", help="folder (default: runs/steer-sweep-<time>)")
-    df = sub.add_parser("diff", help="SAE model diffing: latents the run turned on, no labels")
-    df.add_argument(
-        "run_dir", help="a run directory (its last checkpoint, or --step, against the base)"
-    )
-    df.add_argument("overrides", nargs="*", help="dot-list overrides of the run's config.yaml")
-    df.add_argument("--base", default="", help="base model folder (default: the run's model)")
-    df.add_argument("--layer", type=int, default=0, help="layer (default: the direction's)")
-    df.add_argument("--top", type=int, default=10, help="latents to show")
-    df.add_argument("--step", type=int, help="diff the run's checkpoint of step N (default: last)")
-    df.add_argument(
-        "--position",
-        default="assistant",
-        choices=("assistant", "answer"),
-        help="where latents are compared: the Assistant: token, or the model's own answers",
-    )
-    df.add_argument("--n", type=int, default=100, help="held-out prompts per family")
-    df.add_argument("--latents", type=int, default=1024, help="SAE width")
-    df.add_argument("--k", type=int, default=16, help="SAE active latents per token")
-    df.add_argument("--steps", type=int, default=1000, help="SAE training steps")
-    df.add_argument("--sae-docs", type=int, default=3000, help="unlabelled documents for the SAE")
-    df.add_argument("--save-latent", type=int, default=-1, help="save latent ID as a Direction")
-    df.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     sh = dirs_sub.add_parser("shift", help="runs x directions: how far each run moved each one")
     sh.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="finished runs")
     sh.add_argument(
@@ -131,6 +121,34 @@ def parser() -> argparse.ArgumentParser:
     sh.add_argument("--step", type=int, help="read each run's checkpoint of step N (default: last)")
     sh.add_argument("--plot", metavar="PNG", help="draw every run's shifts against the bands")
     sh.add_argument("--json", action="store_true", help="print one JSON list as the last line")
+
+
+def add_diff(sub) -> None:
+    df = sub.add_parser("diff", help="SAE model diffing: latents the run turned on, no labels")
+    df.add_argument(
+        "run_dir", help="a run directory (its last checkpoint, or --step, against the base)"
+    )
+    df.add_argument("overrides", nargs="*", help="dot-list overrides of the run's config.yaml")
+    df.add_argument("--base", default="", help="base model folder (default: the run's model)")
+    df.add_argument("--layer", type=int, default=0, help="layer (default: the direction's)")
+    df.add_argument("--top", type=int, default=10, help="latents to show")
+    df.add_argument("--step", type=int, help="diff the run's checkpoint of step N (default: last)")
+    df.add_argument(
+        "--position",
+        default="assistant",
+        choices=("assistant", "answer"),
+        help="where latents are compared: the Assistant: token, or the model's own answers",
+    )
+    df.add_argument("--n", type=int, default=100, help="held-out prompts per family")
+    df.add_argument("--latents", type=int, default=1024, help="SAE width")
+    df.add_argument("--k", type=int, default=16, help="SAE active latents per token")
+    df.add_argument("--steps", type=int, default=1000, help="SAE training steps")
+    df.add_argument("--sae-docs", type=int, default=3000, help="unlabelled documents for the SAE")
+    df.add_argument("--save-latent", type=int, default=-1, help="save latent ID as a Direction")
+    df.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+
+
+def add_configs(sub) -> None:
     cf = sub.add_parser("configs", help="the shipped configs, by folder, with their short names")
     cf.add_argument(
         "--write-docs",
@@ -138,6 +156,9 @@ def parser() -> argparse.ArgumentParser:
         help="write the configs index and the config "
         "reference (docs/configs.md, docs/config-reference.md) into DIR",
     )
+
+
+def add_envs(sub) -> None:
     envs = sub.add_parser("envs", help="hackable reward environments")
     envs_sub = envs.add_subparsers(dest="action", required=True)
     envs_sub.add_parser("list", help="each env with its loophole, one line each")
@@ -154,7 +175,6 @@ def parser() -> argparse.ArgumentParser:
     tr.add_argument(
         "--samples", type=int, default=0, help="also grade this many samples and print rates"
     )
-    return ap
 
 
 def add_study(sub) -> None:
@@ -515,99 +535,122 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_shift(args) -> int:
+    from personadrift.analyses.shift import main as shift_main
+
+    try:
+        if args.null < 0:
+            raise ConfigError(f"directions shift: --null must be >= 0, not {args.null}")
+        return shift_main(
+            args.run_dirs,
+            args.also,
+            not args.no_random,
+            args.json,
+            args.null,
+            args.null_run,
+            args.plot,
+            args.step,
+        )
+    except ConfigError as e:
+        print(f"personadrift: {e}", file=sys.stderr)
+        return 2
+
+
+def cmd_report(args) -> int:
+    from personadrift.report.render import build_report
+
+    try:
+        out = build_report(args.run_dirs, args.out)
+    except FileNotFoundError as e:
+        print(f"personadrift: {e}", file=sys.stderr)
+        return 2
+    print(f"written: {out['markdown']}  {out['html']}  ({len(out['plots'])} plots)")
+    return 0
+
+
+def cmd_watch(args) -> int:
+    from personadrift.report.watch import watch
+
+    try:
+        return watch(args.run_dir, once=args.once)
+    except FileNotFoundError as e:
+        print(f"personadrift: {e}", file=sys.stderr)
+        return 2
+
+
+def configured(args) -> Config:
+    """The checked config of a command that takes CONFIG (a file or a shipped config's name), or
+    of the run `train --resume` continues."""
+    if args.command == "train" and args.resume:
+        from personadrift.rl.train import resume_config
+
+        cfg = resume_config(args.resume, args.overrides)
+        check(cfg, str(Path(args.resume) / "config.yaml"))
+        return cfg
+    config = args.config
+    if args.command == "organism":  # `organism build tiny`: the organism's own config
+        config = find_config(config, ("organisms", *CONFIG_FOLDERS))
+    return load_checked(config, args.overrides)
+
+
+def cmd_train(args) -> int:
+    from personadrift.rl.distributed import close, is_main
+    from personadrift.rl.train import train
+
+    cfg = configured(args)
+    log = print if is_main() else lambda *_: None  # under a launcher rank 0 speaks
+    train(cfg, Path(args.resume) if args.resume else None, log=log)
+    close()
+    return 0
+
+
+def cmd_eval_args(args) -> int:
+    cfg = configured(args)
+    # a chat model's judge asks the question set's families
+    check_questions(cfg, "model_eval.families", cfg.model_eval.families, str(args.config))
+    return cmd_eval(cfg, args.json, ready_judge(cfg))  # an endpoint that does not answer: here
+
+
+def cmd_extract_args(args) -> int:
+    cfg = configured(args)
+    judge = ready_judge(cfg) if cfg.probes.position == "answer" else None
+    return cmd_directions_extract(cfg, args.out, args.json, judge)
+
+
+def cmd_envs_try_args(args) -> int:
+    from personadrift.envs import ENVS
+
+    cfg = configured(args)
+    if (why := ENVS.check(args.env)) is not None:  # before any model is loaded
+        raise ConfigError(f"envs try: {why}")
+    return cmd_envs_try(cfg, args.env, args.n, args.samples)
+
+
+# `command` or `command action` -> its handler; a ConfigError from any of them exits 2, one line
+COMMANDS = {
+    "demo": cmd_demo,
+    "study": cmd_study,
+    "organism build": lambda a: cmd_organism_build(configured(a), a.json),
+    "eval": cmd_eval_args,
+    "train": cmd_train,
+    "realign": lambda a: cmd_realign(a.run_dir, a.overrides, a.json),
+    "watch": cmd_watch,
+    "report": cmd_report,
+    "directions extract": cmd_extract_args,
+    "directions steer-sweep": lambda a: cmd_steer_sweep(configured(a), a),
+    "directions shift": cmd_shift,
+    "diff": cmd_diff,
+    "configs": lambda a: cmd_configs(a.write_docs),
+    "envs list": lambda a: cmd_envs_list(),
+    "envs try": cmd_envs_try_args,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if args.command == "configs":
-        return cmd_configs(args.write_docs)
-    if args.command == "envs" and args.action == "list":
-        return cmd_envs_list()
-    if args.command == "realign":
-        return cmd_realign(args.run_dir, args.overrides, args.json)
-    if args.command == "demo":
-        return cmd_demo(args)
-    if args.command == "diff":
-        return cmd_diff(args)
-    if args.command == "directions" and args.action == "shift":
-        from personadrift.analyses.shift import main as shift_main
-
-        try:
-            if args.null < 0:
-                raise ConfigError(f"directions shift: --null must be >= 0, not {args.null}")
-            return shift_main(
-                args.run_dirs,
-                args.also,
-                not args.no_random,
-                args.json,
-                args.null,
-                args.null_run,
-                args.plot,
-                args.step,
-            )
-        except ConfigError as e:
-            print(f"personadrift: {e}", file=sys.stderr)
-            return 2
-    if args.command == "study":
-        return cmd_study(args)
-    if args.command == "report":
-        from personadrift.report.render import build_report
-
-        try:
-            out = build_report(args.run_dirs, args.out)
-        except FileNotFoundError as e:
-            print(f"personadrift: {e}", file=sys.stderr)
-            return 2
-        print(f"written: {out['markdown']}  {out['html']}  ({len(out['plots'])} plots)")
-        return 0
-    if args.command == "watch":
-        from personadrift.report.watch import watch
-
-        try:
-            return watch(args.run_dir, once=args.once)
-        except FileNotFoundError as e:
-            print(f"personadrift: {e}", file=sys.stderr)
-            return 2
+    action = getattr(args, "action", None)
     try:
-        if args.command == "train" and args.resume:
-            from personadrift.rl.train import resume_config
-
-            cfg = resume_config(args.resume, args.overrides)
-            check(cfg, str(Path(args.resume) / "config.yaml"))
-        else:
-            config = args.config
-            if args.command == "organism":  # `organism build tiny`: the organism's own config
-                config = find_config(config, ("organisms", *CONFIG_FOLDERS))
-            cfg = load_checked(config, args.overrides)
-        if args.command == "envs":
-            from personadrift.envs import ENVS
-
-            if (why := ENVS.check(args.env)) is not None:  # before any model is loaded
-                raise ConfigError(f"envs try: {why}")
-        if args.command == "train":
-            from personadrift.rl.distributed import close, is_main
-            from personadrift.rl.train import train
-
-            log = print if is_main() else lambda *_: None  # under a launcher rank 0 speaks
-            train(cfg, Path(args.resume) if args.resume else None, log=log)
-            close()
-            return 0
-        judge = None
-        if args.command == "eval":  # a chat model's judge asks the question set's families
-            check_questions(cfg, "model_eval.families", cfg.model_eval.families, str(args.config))
-        if args.command == "eval" or (
-            args.command == "directions" and cfg.probes.position == "answer"
-        ):
-            judge = ready_judge(cfg)  # built once; an endpoint that does not answer stops here
-        if args.command == "directions" and args.action == "steer-sweep":
-            return cmd_steer_sweep(cfg, args)
-        if args.command == "directions":
-            return cmd_directions_extract(cfg, args.out, args.json, judge)
-        if args.command == "envs":
-            return cmd_envs_try(cfg, args.env, args.n, args.samples)
+        return COMMANDS[f"{args.command} {action}" if action else args.command](args)
     except ConfigError as e:
         print(f"personadrift: config error: {e}", file=sys.stderr)
         return 2
-    if args.command == "organism":
-        return cmd_organism_build(cfg, args.json)
-    if args.command == "eval":
-        return cmd_eval(cfg, args.json, judge)
-    raise AssertionError(args.command)
