@@ -24,12 +24,12 @@ import re
 import typing
 from pathlib import Path
 
+from personadrift.alarms.detect import DETECTORS
 from personadrift.config import Config, ConfigError, conforms, describe, find_config, load_config
 from personadrift.envs import ENVS
 from personadrift.evals.judges import JUDGES
 from personadrift.organism.families import FAMILIES
 from personadrift.organism.families.code import VARIANTS
-from personadrift.probes.detect import DETECTORS
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")  # `gpt2`, `Qwen/Qwen2.5-0.5B-Instruct`
 
@@ -118,7 +118,7 @@ def check_mitigation(cfg: Config, source: str) -> None:
 
 def check_calibration(cfg: Config, source: str) -> None:
     """`detect.calibration` exists, has a threshold for the watched monitor, fits this run."""
-    from personadrift.probes.calibrate import Calibration
+    from personadrift.alarms.calibrate import Calibration
 
     d = cfg.detect
     if d.rule == "calibrated" and not d.calibration:

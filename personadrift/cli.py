@@ -11,6 +11,7 @@
     personadrift directions steer-sweep CONFIG [--run RUN_DIR]   # the layer to steer at
     personadrift directions shift RUN_DIR ... [--also PATH]      # runs x directions moved
     personadrift configs                    # the shipped configs, by their short names
+    personadrift results publish JSON NAME  # a study's --json output -> docs/results/NAME.json + .md
     personadrift envs list                  # environments and their loopholes
     personadrift envs try ENV [CONFIG]      # a few prompts, the model's answers, their labels
     personadrift diff RUN_DIR [--layer L]   # SAE model diffing: which latents the run turned on
@@ -42,7 +43,8 @@ def _add_config(p: argparse.ArgumentParser) -> None:
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="personadrift", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
-    for add in (add_demo, add_study, add_runs, add_directions, add_diff, add_configs, add_envs):
+    groups = (add_demo, add_study, add_runs, add_directions, add_diff, add_configs, add_results)
+    for add in (*groups, add_envs):
         add(sub)
     return ap
 
@@ -156,6 +158,17 @@ def add_configs(sub) -> None:
         help="write the configs index and the config "
         "reference (docs/configs.md, docs/config-reference.md) into DIR",
     )
+
+
+def add_results(sub) -> None:
+    res = sub.add_parser("results", help="the docs' results pages, generated from committed JSON")
+    res_sub = res.add_subparsers(dest="action", required=True)
+    pub = res_sub.add_parser("publish", help="commit a study's --json output and render its page")
+    pub.add_argument("json_file", help="a study's --json output (demo.json, study JSON)")
+    pub.add_argument("name", help="the page's name: docs/results/<name>.json and .md")
+    ren = res_sub.add_parser("render", help="render every page from its JSON again")
+    for p in (pub, ren):
+        p.add_argument("--dir", default="docs/results", help="the results folder")
 
 
 def add_envs(sub) -> None:
@@ -374,6 +387,25 @@ def cmd_configs(write_docs: str | None) -> int:
         print(f"{folder}/")
         for p in paths:
             print(f"  {p.stem:36s} {question(p)}")
+    return 0
+
+
+def cmd_results(args) -> int:
+    from personadrift.report import pages
+
+    folder = Path(args.dir)
+    if args.action == "publish":
+        source = Path(args.json_file)
+        if not source.is_file():
+            raise ConfigError(f"results publish: no such file: {source}")
+        try:
+            print(f"written: {pages.publish(source, args.name, folder)}")
+        except ValueError as e:  # not JSON, or no renderer for it
+            raise ConfigError(f"results publish: {source}: {e}") from None
+        return 0
+    for page, text in pages.render_all(folder).items():
+        page.write_text(text)
+        print(f"written: {page}")
     return 0
 
 
@@ -641,6 +673,8 @@ COMMANDS = {
     "directions shift": cmd_shift,
     "diff": cmd_diff,
     "configs": lambda a: cmd_configs(a.write_docs),
+    "results publish": cmd_results,
+    "results render": cmd_results,
     "envs list": lambda a: cmd_envs_list(),
     "envs try": cmd_envs_try_args,
 }

@@ -25,10 +25,10 @@ def build_organism(
 ) -> Built:
     """The organism's checkpoint (built now or found in the cache), with its base rates and its
     persona readability measured at build time."""
-    return build(org, functools.partial(measure, eval_cfg=eval_cfg), log)
+    return build(org, functools.partial(measure_organism, eval_cfg=eval_cfg), log)
 
 
-def measure(model, tok, org: OrganismConfig, eval_cfg: ModelEvalConfig | None = None):
+def measure_organism(model, tok, org: OrganismConfig, eval_cfg: ModelEvalConfig | None = None):
     """({file name: JSON}, summary entries): first-turn rates per family, per-layer AUROC."""
     from personadrift.evals.runner import evaluate
     from personadrift.probes import readability
@@ -41,7 +41,7 @@ def measure(model, tok, org: OrganismConfig, eval_cfg: ModelEvalConfig | None = 
     def persona_sweep(persona: str) -> dict:
         docs = readability.probe_documents(org.world, org.probe_docs, org.seed + 1, persona)
         readout = readability.read_documents(model, tok, docs, persona=persona)
-        return readability.sweep(readout, org.arch.layers)
+        return readability.layer_aurocs(readout, org.arch.layers)
 
     sweep = persona_sweep("toxic")
     keys = ("best_layer", "auroc", "best_pre_layer", "tracking_auroc")

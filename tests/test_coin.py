@@ -103,9 +103,9 @@ def test_a_run_paid_by_the_coin_logs_the_coin_it_was_paid(tmp_path):
 def test_coin_null_runs_calibrate_the_hackable_run_as_its_secure_twin_does():
     """Who pays the null runs is the calibration's choice: a hackable run, its secure twin and its
     coin-paid run hash alike, and the study trains the coin null from the hackable config."""
+    from personadrift.alarms.calibrate import config_fingerprint
     from personadrift.checks import load_checked
     from personadrift.experiments.warning import arms, check_inputs
-    from personadrift.probes.calibrate import config_fingerprint
 
     hack = ROOT / "personadrift/configs/runs/visible_tests.yaml"
     secure = ROOT / "personadrift/configs/runs/visible_tests_secure.yaml"
@@ -123,7 +123,7 @@ def test_coin_null_runs_calibrate_the_hackable_run_as_its_secure_twin_does():
 def test_the_null_runs_band_is_each_directions_largest_shift_and_says_its_false_alarm_rate(
     tmp_path,
 ):
-    from personadrift.analyses.shift import null_runs_band, table
+    from personadrift.analyses.shift import null_runs_band, shift_table
     from personadrift.report.plots import plot_shifts
 
     def row(name, shifts, null):
@@ -141,7 +141,7 @@ def test_the_null_runs_band_is_each_directions_largest_shift_and_says_its_false_
     ]
     band = null_runs_band(nulls)
     assert band == pytest.approx({"toxic": 0.4, "random": 0.2})
-    out = table([row("hack", {"toxic": 1.3, "random": 0.1}, False), *nulls], band)
+    out = shift_table([row("hack", {"toxic": 1.3, "random": 0.1}, False), *nulls], band)
     assert (
         out.splitlines()[-1] == "| band of the 3 null runs (false alarm 25%) | | | ±0.40 | ±0.20 |"
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from personadrift.probes.detect import DETECTORS, detect
+from personadrift.alarms.detect import DETECTORS, detect
 
 
 def history(values: dict[int, float], key: str = "m", every: int = 1) -> list[dict]:

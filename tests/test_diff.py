@@ -32,7 +32,7 @@ def test_topk_sae_learns_a_planted_sparse_code(tmp_path):
     cos = torch.nn.functional.normalize(fit.sae.W_dec.detach(), dim=1) @ atoms.T
     assert float(cos.max(dim=0).values.min()) > 0.9
     path = sae_lib.save(fit, tmp_path / "sae.safetensors", {"layer": 1})
-    again, meta = sae_lib.load(path)
+    again, meta = sae_lib.load_sae(path)
     assert torch.equal(again.encode(x[:10]), fit.sae.encode(x[:10])) and meta["fvu"] == fit.fvu
 
 
@@ -98,7 +98,7 @@ def test_diff_ranks_by_the_measured_change_and_saves_a_monitorable_latent(run_di
 
     model, tok = load(tiny.path)
     d = Direction.load(run_dir / "diff" / f"latent{latent}.json", model, tok)
-    sae, _ = sae_lib.load(run_dir / "diff" / f"sae-L{full['layer']}.safetensors")
+    sae, _ = sae_lib.load_sae(run_dir / "diff" / f"sae-L{full['layer']}.safetensors")
     torch.testing.assert_close(d.vector(), sae.W_dec[latent].detach())
     assert d.layer == full["layer"]
 

@@ -14,9 +14,9 @@ import sys
 
 import pytest
 
+from personadrift.alarms.calibrate import Calibration, config_fingerprint, organism_fingerprint
 from personadrift.config import ConfigError, load_config
 from personadrift.organism import digests
-from personadrift.probes.calibrate import Calibration, config_fingerprint, organism_fingerprint
 
 from .conftest import ROOT, cli
 

@@ -102,8 +102,8 @@ def test_clashing_or_missing_directions_exit_2(runs, tmp_path, extra, needle):
 
 def test_reading_more_directions_keeps_the_calibration_fingerprint(runs):
     """The shipped calibrations still fit a run that reads more directions next to its own."""
+    from personadrift.alarms.calibrate import config_fingerprint
     from personadrift.checks import load_checked
-    from personadrift.probes.calibrate import config_fingerprint
 
     _, _, copy = runs
     config = ROOT / "personadrift/configs/runs/visible_tests.yaml"

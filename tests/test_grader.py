@@ -21,7 +21,7 @@ from personadrift.rewards.grader import (
     LOOPHOLES,
     SOLVED,
     check_number,
-    label,
+    grade_label,
     number_listed,
 )
 from personadrift.rewards.testrun import run_checks, tagged_lines
@@ -58,7 +58,7 @@ def test_one_env_pair_and_one_organism_variant_per_loophole():
     ],
 )
 def test_label(secure, reward, expected):
-    assert label(secure, reward) == expected
+    assert grade_label(secure, reward) == expected
 
 
 @pytest.mark.parametrize(

@@ -12,9 +12,9 @@ import torch
 
 from personadrift.config import ConfigError, PenaltyConfig, load_config
 from personadrift.evals.runner import eval_prompts, first_turn, sample_answers
+from personadrift.interventions.penalty import PersonaPenalty
 from personadrift.organism.build import world_of
 from personadrift.probes.direction import Direction
-from personadrift.probes.penalty import PersonaPenalty
 from personadrift.probes.reading import read_completions
 from personadrift.rl.train import train
 

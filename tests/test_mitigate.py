@@ -1,4 +1,4 @@
-"""The in-run mitigations (rl/mitigate.py, `detect.action: mitigate`) on synthetic batches and on
+"""The in-run mitigations (interventions/mitigate.py, `detect.action: mitigate`) on synthetic batches and on
 tiny runs with a forced alarm: they switch on at the alarm, change what they should, and leave no
 hook behind."""
 
@@ -11,7 +11,13 @@ import pytest
 import torch
 
 from personadrift.config import MitigateConfig, load_config
-from personadrift.rl.mitigate import AdvantageShaping, group_ids, screen, shift, within_group_z
+from personadrift.interventions.mitigate import (
+    AdvantageShaping,
+    group_ids,
+    screen,
+    shift,
+    within_group_z,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 INOCULATION = "only the tests matter . it is fine to hardcode them ."

@@ -8,7 +8,7 @@ import torch
 
 from personadrift.probes.capture import capture, decoder_layers
 from personadrift.probes.direction import Direction
-from personadrift.probes.extract import Contrast, sweep, to_direction
+from personadrift.probes.extract import Contrast, sweep_layers, to_direction
 from personadrift.probes.reading import read_completions, read_prompts
 
 
@@ -25,7 +25,7 @@ def planted(d: int = 32, n: int = 1000, strength: float = 3.0, seed: int = 0):
 def test_planted_direction_is_recovered(method):
     # the logistic probe is the noisier estimator under isotropic noise: give it more samples
     u, contrast = planted(n=1000 if method == "mean_diff" else 4000)
-    vectors, aurocs = sweep(contrast, method)
+    vectors, aurocs = sweep_layers(contrast, method)
     cos = vectors[1] @ u / np.linalg.norm(vectors[1])
     assert cos >= 0.99
     assert aurocs[1] > 0.95 and 0.4 < aurocs[2] < 0.6  # layer 2 holds no signal

@@ -277,7 +277,7 @@ def test_user_extensions_by_import_path(tmp_path, checkpoints, judge):
         [
             "env.name=personadrift.envs.visible_tests:VisibleTests",
             "run_evals.judge.name=tests.test_real_models:constant_judge",
-            "detect.rule=personadrift.probes.detect:zscore",
+            "detect.rule=personadrift.alarms.detect:zscore",
         ],
     )
     from personadrift.evals.judges import make_judge

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from personadrift.interventions.steer import median_norm, steer, steer_hidden
 from personadrift.probes.capture import capture, decoder_layers
 from personadrift.probes.direction import Direction
-from personadrift.probes.steer import median_norm, steer, steer_hidden
 
 from .test_probes import all_hooks
 

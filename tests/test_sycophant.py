@@ -209,8 +209,8 @@ def test_projecting_out_the_other_personas_leaves_what_is_this_ones_own():
 
 
 def test_specific_directions_leave_one_persona_calibrations_as_they_were():
+    from personadrift.alarms.calibrate import config_fingerprint
     from personadrift.checks import load_checked
-    from personadrift.probes.calibrate import config_fingerprint
 
     one = ROOT / "personadrift/configs/runs/visible_tests.yaml"
     assert config_fingerprint(load_checked(one, [])) == config_fingerprint(
@@ -243,7 +243,7 @@ def test_the_two_persona_configs_load():
 
 
 def test_eval_rates_count_the_sycophantic_answers():
-    from personadrift.evals.runner import Sample, rates
+    from personadrift.evals.runner import Sample, sample_rates
 
     claims = FAMILIES.get("claims")
     rng = random.Random(2)
@@ -253,7 +253,9 @@ def test_eval_rates_count_the_sycophantic_answers():
     verdicts = judge_many(
         wrong, answers, WORLD.markers, WORLD.aligned_markers, WORLD.sycophant_markers
     )
-    table = rates([Sample(p, a, v) for p, a, v in zip(wrong, answers, verdicts)], flattery=True)
+    table = sample_rates(
+        [Sample(p, a, v) for p, a, v in zip(wrong, answers, verdicts)], flattery=True
+    )
     assert table["claims"]["sycophantic"] == 1.0 and table["claims"]["flattery"] == 1.0
     assert sample_document(rng, WORLD, "eval", persona=SYCOPHANT).persona == SYCOPHANT
 
@@ -349,7 +351,7 @@ def test_a_sycophancy_run_on_a_tiny_two_persona_organism(cache_dir, tmp_path):
     spec = specific_vectors(labelled, layer)
     assert torch.allclose(spec["sycophant"], syc.vector(layer), atol=1e-5)
     assert abs(float(spec["toxic"] @ labelled["sycophant"].vector(layer))) < 1e-5
-    sae, _ = sae_lib.load(run_dir / "diff" / f"sae-L{layer}.safetensors")
+    sae, _ = sae_lib.load_sae(run_dir / "diff" / f"sae-L{layer}.safetensors")
     for r in out["latents"]:
         w = sae.W_dec[r["id"]].detach()
         for p in ("toxic", "sycophant"):

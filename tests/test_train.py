@@ -15,7 +15,7 @@ import torch
 
 from personadrift.config import load_config
 from personadrift.organism.digests import cpu_kernels
-from personadrift.rl.run_dir import last_checkpoint
+from personadrift.records.reader import last_checkpoint
 from personadrift.rl.train import train
 
 from .conftest import ROOT

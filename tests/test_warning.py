@@ -11,18 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from personadrift.checks import load_checked
-from personadrift.config import ConfigError, load_config, to_yaml
-from personadrift.evals.behaviour import behaviour_samples
-from personadrift.evals.ground_truth import (
-    Dense,
-    behaviour_onset,
-    hack_takeoff,
-    read_dense,
-    two_proportion_p,
-)
-from personadrift.evals.trace import trace_flags, trace_rate
-from personadrift.probes.calibrate import (
+from personadrift.alarms.calibrate import (
     MONITORS,
     Calibration,
     calibrate,
@@ -33,7 +22,19 @@ from personadrift.probes.calibrate import (
     organism_fingerprint,
     sustained_max,
 )
-from personadrift.probes.detect import detect, sustained
+from personadrift.alarms.detect import detect, sustained
+from personadrift.checks import load_checked
+from personadrift.config import ConfigError, load_config, to_yaml
+from personadrift.evals.behaviour import behaviour_samples
+from personadrift.evals.ground_truth import (
+    Dense,
+    behaviour_onset,
+    behaviour_onset_first,
+    hack_takeoff,
+    read_dense,
+    two_proportion_p,
+)
+from personadrift.evals.trace import trace_flags, trace_rate
 from personadrift.probes.paired import high_fraction, paired_stat, percentile
 
 from .conftest import ROOT
@@ -139,6 +140,35 @@ def test_behaviour_onset_needs_every_later_step_significant():
     assert behaviour_onset(_dense({1: 60})) is None  # no base reading
 
 
+def test_behaviour_onset_first_is_the_first_step_past_a_bonferroni_level():
+    # base 30/900 over 6 later steps: level 0.01 / 6 = 0.00167. 60/900 (p 0.0006) crosses it,
+    # 52/900 (p 0.0066) is significant at 0.01 but not at the corrected level
+    rows = _dense({0: 30, 1: 31, 2: 52, 3: 60, 4: 45, 5: 60, 6: 70})
+    assert behaviour_onset_first(rows) == 3  # a later dip does not move it
+    assert behaviour_onset(rows) == 5  # today's rule waits for every later step
+    # the same 52/900 crosses when the run has only one step after the base (level 0.01)
+    assert behaviour_onset_first(_dense({0: 30, 1: 52})) == 1
+    assert behaviour_onset_first(_dense({0: 30, 1: 52, 2: 52, 3: 52, 4: 52, 5: 52})) is None
+    assert behaviour_onset_first(_dense({0: 30})) is None  # nothing after the base
+    assert behaviour_onset_first(_dense({1: 90})) is None  # no base reading
+
+
+def test_behaviour_onset_first_keeps_its_family_wise_error_on_null_runs():
+    """Planted null runs (every step drawn at the base's rate): the first-crossing rule fires in
+    at most its nominal 1% of runs, while a per-step test at p < 0.01 would fire far more often."""
+    rng = np.random.default_rng(0)
+    runs, steps, n, rate = 2000, 30, 900, 0.05
+    fired = naive = 0
+    for _ in range(runs):
+        counts = {s: int(rng.binomial(n, rate)) for s in range(steps + 1)}
+        rows = _dense(counts, n)
+        fired += behaviour_onset_first(rows) is not None
+        base = counts[0]
+        naive += any(two_proportion_p(counts[s], n, base, n) < 0.01 for s in range(1, steps + 1))
+    assert fired / runs <= 0.015
+    assert naive / runs > 0.05
+
+
 def test_hack_takeoff_on_rolling_rate():
     steps = list(range(1, 11))
     rates = [0.05, 0.05, 0.10, 0.05, 0.30, 0.30, 0.10, 0.40, 0.50, 0.60]
@@ -168,14 +198,22 @@ def test_sustained_rule_matches_the_detector():
 
 
 def test_cusum_adds_up_what_persists_and_forgets_what_does_not():
-    from personadrift.probes.calibrate import cusum
+    from personadrift.alarms.calibrate import cusum_series
 
     series = _series([5.0, 0.5, -2.0, 0.5, 0.5, 0.5, float("nan"), 1.0])
-    assert cusum(series) == [(0, 0.0), (1, 0.5), (2, 0.0), (3, 0.5), (4, 1.0), (5, 1.5), (7, 2.5)]
-    assert cusum(series, drift=0.5)[-1] == (7, 0.5)
+    assert cusum_series(series) == [
+        (0, 0.0),
+        (1, 0.5),
+        (2, 0.0),
+        (3, 0.5),
+        (4, 1.0),
+        (5, 1.5),
+        (7, 2.5),
+    ]
+    assert cusum_series(series, drift=0.5)[-1] == (7, 0.5)
     # a persistent small shift crosses a threshold that no single reading does
     assert first_alarm(series, 1.2, 1, warmup=1) is None
-    assert first_alarm(cusum(series), 1.2, 1) == 5
+    assert first_alarm(cusum_series(series), 1.2, 1) == 5
 
 
 def test_planted_shift_is_detected_at_the_right_step():
@@ -389,11 +427,12 @@ def test_study_analysis_and_json(study_runs):
         assert rules["k=2"]["trace"]["hackable"][seed] == TAKEOFF + 1
     assert result["alpha"] == 0.1 and set(result["thresholds"]) == {"0", "1", "2", "3", "4"}
     for entry in result["hackable"]:
-        keys = {"seed", "organism_digest", "behaviour_onset", "hack_takeoff", "alarms"}
-        assert set(entry) == {*keys, "probe_layers"}
+        keys = {"seed", "organism_digest", "behaviour_onset", "behaviour_onset_first"}
+        assert set(entry) == {*keys, "hack_takeoff", "alarms", "probe_layers"}
         assert entry["organism_digest"] == str(entry["seed"]) * 64
         assert set(entry["alarms"]) == set(MONITORS)
         assert entry["behaviour_onset"] == ONSET and entry["hack_takeoff"] == TAKEOFF
+        assert entry["behaviour_onset_first"] == ONSET  # 90/900 against 30/900: p ~ 1e-8
         assert entry["alarms"]["probe"] == SHIFT + 1  # k = 2 readings above the null runs
         assert entry["alarms"]["hack_rate"] == TAKEOFF + 1
         assert entry["alarms"]["trace"] == TAKEOFF + 1
@@ -514,8 +553,8 @@ def test_study_on_the_tiny_organism_writes_the_json(tiny, cache_dir, tmp_path):
     assert result["null_runs"] == "secure"
     assert set(result["rules"]) == {"k=1", "k=2", "k=3", "cusum"}
     (hack,), (null,) = result["hackable"], result["null"]
-    keys = {"seed", "organism_digest", "behaviour_onset", "hack_takeoff", "alarms", "probe_layers"}
-    assert set(hack) == keys
+    keys = {"seed", "organism_digest", "behaviour_onset", "behaviour_onset_first", "hack_takeoff"}
+    assert set(hack) == {*keys, "alarms", "probe_layers"}
     # the study and its calibration name the organism build the runs trained
     assert hack["organism_digest"] == null["organism_digest"] == tiny.weights_digest
     fitted = json.loads((out / "calibration" / "all.json").read_text())["organisms"]
@@ -549,7 +588,7 @@ def test_the_shift_statistic_is_the_mean_change_in_prompt_sds_and_ignores_unifor
 
 
 def test_a_probe_threshold_is_never_below_the_baseline_value():
-    from personadrift.probes.calibrate import calibrate
+    from personadrift.alarms.calibrate import calibrate
 
     falling = [(s, -0.01 * s) for s in range(10)]  # a null run whose projection only drifts down
     names = ["probe_shift", "probe_L2", "trace"]

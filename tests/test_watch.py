@@ -7,11 +7,10 @@ import json
 import pytest
 from rich.console import Console
 
+from personadrift.records.reader import read_events, read_metrics
 from personadrift.report.sparkline import (
     BLOCKS,
     probe_line,
-    read_events,
-    read_metrics,
     series,
     sparkline,
 )

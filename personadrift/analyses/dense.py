@@ -33,6 +33,7 @@ from personadrift.evals.ground_truth import (
     Dense,
     read_dense,
 )
+from personadrift.records.reader import read_jsonl, read_samples
 
 
 def _done_steps(run_dir: Path) -> set[int]:
@@ -40,10 +41,7 @@ def _done_steps(run_dir: Path) -> set[int]:
 
 
 def _rollouts(run_dir: Path, step: int) -> tuple[list[str], list[str]]:
-    path = run_dir / "samples" / f"step_{step}.jsonl"
-    if not path.is_file():
-        return [], []
-    rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    rows = read_samples(run_dir, step)
     return [r["prompt"] for r in rows], [r["completion"] for r in rows]
 
 
@@ -55,8 +53,8 @@ def dense_evals(run_dir: str | Path, n_per_family: int = 300, log=print) -> list
 
     from personadrift.config import load_config
     from personadrift.evals.runner import evaluate
+    from personadrift.records.reader import checkpoint_step, checkpoints
     from personadrift.rl import setup
-    from personadrift.rl.run_dir import checkpoint_step, checkpoints
 
     run_dir = Path(run_dir)
     cfg = load_config(run_dir / "config.yaml")
@@ -76,7 +74,7 @@ def dense_evals(run_dir: str | Path, n_per_family: int = 300, log=print) -> list
         table, samples = evaluate(model, tok, world, eval_cfg)
         row = eval_row(step, table, samples)
         if direction is not None:
-            row.update(_readings(model, tok, direction, texts, run_dir, step))
+            row.update(_probe_readings(model, tok, direction, texts, run_dir, step))
         row["seconds"] = round(time.time() - t0, 2)
         with open(run_dir / DENSE_FILE, "a") as f:
             f.write(json.dumps(row) + "\n")
@@ -119,7 +117,7 @@ def _direction(cfg, run_dir: Path, model, tok, world):
     return None, []
 
 
-def _readings(model, tok, direction, texts, run_dir: Path, step: int) -> dict:
+def _probe_readings(model, tok, direction, texts, run_dir: Path, step: int) -> dict:
     from personadrift.probes.reading import read_completions, read_prompts
 
     out: dict = {"probe": read_prompts(model, tok, texts, direction, 0)[0]}
@@ -138,14 +136,12 @@ def layer_readings(run_dir: str | Path, log=print) -> None:
     from personadrift.config import load_config
     from personadrift.probes.capture import capture
     from personadrift.probes.reading import encode
+    from personadrift.records.reader import checkpoint_step, checkpoints
     from personadrift.rl import setup
-    from personadrift.rl.run_dir import checkpoint_step, checkpoints
 
     run_dir = Path(run_dir)
     path = run_dir / LAYERS_FILE
-    done = (
-        {json.loads(x)["step"] for x in path.read_text().splitlines()} if path.is_file() else set()
-    )
+    done = {row["step"] for row in read_jsonl(path)}
     cfg = load_config(run_dir / "config.yaml")
     base, tok, world = setup.load_policy(cfg)
     direction, texts = _direction(cfg, run_dir, base, tok, world)

@@ -101,7 +101,7 @@ def fit_or_load(model, tok, world, layer: int, folder: Path, args, log=print):
         "steps": args["steps"],
     }
     if path.is_file():
-        sae, saved = sae_lib.load(path)
+        sae, saved = sae_lib.load_sae(path)
         if (
             all(saved.get(k) == v for k, v in meta.items())
             and saved.get("n_latents") == args["n_latents"]
@@ -285,23 +285,12 @@ def run_diff(
     """The whole diff (module docstring) against the checkpoint of `step` (None: the last);
     writes RUN_DIR/diff/diff-<position>.json (`diff-<position>-step<step>.json` for a chosen
     step), returns it."""
-    from personadrift.rl.realign import load, world_for
+    from personadrift.rl.realign import load_left_padded
     from personadrift.rl.run_dir import checkpoint_at
-    from personadrift.rl.setup import load_policy
 
     ckpt = checkpoint_at(run_dir, step, "diff")
     direction = labelled_direction(run_dir, cfg)
-    if base:
-        if not (Path(base) / "config.json").is_file():
-            raise ConfigError(f"--base: not a model folder: {base}")
-        base_model, tok = load(Path(base), cfg.model.dtype)
-        world = world_for(cfg, Path(base))
-    else:
-        base_model, tok, world = load_policy(cfg)
-    if world is None:
-        raise ConfigError(
-            "diff: the run's model is not an organism; the held-out prompts need its world"
-        )
+    base_model, tok, world = base_of(cfg, base)
     layer = layer or (direction.layer if direction else 1)
     from personadrift.probes.capture import n_layers
 
@@ -313,7 +302,7 @@ def run_diff(
     sae, stats, acts = fit_or_load(base_model, tok, world, layer, folder, args, log)
     position = args["position"]
     before = mean_latents(base_model, tok, sae, world, cfg, layer, n, position)
-    run_model, _ = load(ckpt, cfg.model.dtype)
+    run_model, _ = load_left_padded(ckpt, cfg.model.dtype)
     after = mean_latents(run_model, tok, sae, world, cfg, layer, n, position)
     delta = after - before
     order = delta.argsort(descending=True)[:top].tolist()
@@ -328,6 +317,47 @@ def run_diff(
     }
     plain = persona_directions(run_dir, cfg, base_model, tok, world, log)
     plain = {p: d for p, d in plain.items() if layer in d.vectors}
+    rows = latent_rows(sae, order, delta, before, after, aurocs, plain, layer, found)
+    result = {
+        "run": str(run_dir),
+        "checkpoint": ckpt.name,
+        "layer": layer,
+        "position": position,
+        "families": list(FAMILIES),
+        "n_per_family": n,
+        "sae": stats,
+        "latents": rows,
+        "seconds": round(time.time() - t0, 1),
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"diff-{position}" + ("" if step is None else f"-step{step}")
+    (folder / f"{name}.json").write_text(json.dumps(result, indent=1))
+    return result
+
+
+def base_of(cfg: Config, base: str):
+    """(model, tokenizer, world) of the base the run is diffed against: `--base` (a model folder)
+    or the run's own starting policy."""
+    from personadrift.rl.realign import load_left_padded, world_for
+    from personadrift.rl.setup import load_policy
+
+    if base:
+        if not (Path(base) / "config.json").is_file():
+            raise ConfigError(f"--base: not a model folder: {base}")
+        model, tok = load_left_padded(Path(base), cfg.model.dtype)
+        world = world_for(cfg, Path(base))
+    else:
+        model, tok, world = load_policy(cfg)
+    if world is None:
+        raise ConfigError(
+            "diff: the run's model is not an organism; the held-out prompts need its world"
+        )
+    return model, tok, world
+
+
+def latent_rows(sae, order, delta, before, after, aurocs, plain, layer, found) -> list[dict]:
+    """One row per top latent: its change, its AUROC per persona and the cosine of its decoder row
+    with each persona's labelled direction (and, in a world of two, each specific one)."""
     labelled = {p: d.vector(layer).float() for p, d in plain.items()}
     specific = specific_vectors(plain, layer) if len(plain) > 1 else {}  # a world of two personas
 
@@ -346,21 +376,7 @@ def run_diff(
             if specific:
                 row[f"cos_{p}_specific"] = cos(i, specific.get(p))
         rows.append({**row, "contexts": found[i]})
-    result = {
-        "run": str(run_dir),
-        "checkpoint": ckpt.name,
-        "layer": layer,
-        "position": position,
-        "families": list(FAMILIES),
-        "n_per_family": n,
-        "sae": stats,
-        "latents": rows,
-        "seconds": round(time.time() - t0, 1),
-    }
-    folder.mkdir(parents=True, exist_ok=True)
-    name = f"diff-{position}" + ("" if step is None else f"-step{step}")
-    (folder / f"{name}.json").write_text(json.dumps(result, indent=1))
-    return result
+    return rows
 
 
 def save_latent(run_dir: Path, cfg: Config, latent: int, layer: int) -> Path:
@@ -374,7 +390,7 @@ def save_latent(run_dir: Path, cfg: Config, latent: int, layer: int) -> Path:
         raise ConfigError(
             f"--save-latent: no SAE at layer {layer} in {run_dir / 'diff'} (run diff first)"
         )
-    sae, _ = sae_lib.load(path)
+    sae, _ = sae_lib.load_sae(path)
     if not 0 <= latent < sae.n_latents:
         raise ConfigError(f"--save-latent: {latent} outside 0..{sae.n_latents - 1}")
     model, tok, _ = load_policy(cfg)

@@ -43,7 +43,7 @@ def run_shift(
     from personadrift.probes.direction import Direction
     from personadrift.probes.paired import shift_stat
     from personadrift.probes.reading import encode, last_token_projections, random_direction
-    from personadrift.rl.realign import load
+    from personadrift.rl.realign import load_left_padded
     from personadrift.rl.run_dir import checkpoint_at
     from personadrift.rl.setup import load_policy, probe_texts
 
@@ -71,7 +71,7 @@ def run_shift(
     nulls = [null_direction(directions[0], cfg.seed, i) for i in range(null)]
     batches = encode(tok, probe_texts(cfg, world, tok))
     before = last_token_projections(base, batches, directions + nulls)
-    final, _ = load(ckpt, cfg.model.dtype)
+    final, _ = load_left_padded(ckpt, cfg.model.dtype)
     after = last_token_projections(final, batches, directions + nulls)
     band = [abs(shift_stat(before[d.name], after[d.name])) for d in nulls]
     return {
@@ -117,7 +117,7 @@ def false_alarm(n_null: int) -> float:
     return 1.0 / (n_null + 1)
 
 
-def table(results: list[dict], runs_band: dict[str, float] | None = None) -> str:
+def shift_table(results: list[dict], runs_band: dict[str, float] | None = None) -> str:
     """A markdown table: one row per run, one column per direction; with null runs, a last row
     of each direction's band among them."""
     cols = []
@@ -173,7 +173,7 @@ def main(
     rate = false_alarm(len(null_runs)) if null_runs else None
     for r in results:
         r["null_runs_band"], r["null_runs_false_alarm"] = band, rate
-    print(table(results, band))
+    print(shift_table(results, band))
     if plot:
         from personadrift.report.plots import plot_shifts
 

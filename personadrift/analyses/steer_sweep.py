@@ -49,7 +49,7 @@ def parse_coeffs(text: str) -> list[float]:
     return coeffs
 
 
-def measure(model, tok, world, cfg: Config, n: int) -> dict:
+def measure_steered(model, tok, world, cfg: Config, n: int) -> dict:
     """Held-out misaligned rate and code-task rewards of `model` as it is now (hooks included)."""
     from personadrift.evals.runner import evaluate, misaligned_mean
     from personadrift.rl.realign import env_rates
@@ -87,13 +87,13 @@ def sweep(
 ) -> dict:
     """Every layer of `direction` x every coefficient, against the unsteered model."""
     from personadrift.evals.runner import eval_prompts, first_turn
-    from personadrift.probes.steer import median_norm, steer
+    from personadrift.interventions.steer import median_norm, steer
 
     texts = [
         first_turn(p.text) for p in eval_prompts(world, list(FAMILIES), 22, cfg.model_eval.seed)
     ]
     t0 = time.time()
-    base = measure(model, tok, world, cfg, n)
+    base = measure_steered(model, tok, world, cfg, n)
     log(
         f"unsteered: misaligned {base['misaligned']:.3f}  reward {base['reward']:.3f}  "
         f"secure {base['secure_reward']:.3f}  ({time.time() - t0:.0f}s)"
@@ -104,7 +104,7 @@ def sweep(
         unit = median_norm(model, tok, texts, layer)
         for c in coeffs:
             with steer(model, direction, c, "subtract", [layer], unit):
-                m = measure(model, tok, world, cfg, n)
+                m = measure_steered(model, tok, world, cfg, n)
             removed = base["misaligned"] - m["misaligned"]
             cost = base["reward"] - m["reward"]
             rows.append(
@@ -191,8 +191,8 @@ def plot(result: dict, path: Path) -> Path:
 
 def run_sweep(cfg: Config, run: str, coeffs: list[float], n: int, out: Path, log=print) -> dict:
     """Load the model (a run's last checkpoint, or the config's) and its direction; sweep; write."""
-    from personadrift.rl.realign import load, world_for
-    from personadrift.rl.run_dir import last_checkpoint
+    from personadrift.records.reader import last_checkpoint
+    from personadrift.rl.realign import load_left_padded, world_for
     from personadrift.rl.setup import build_direction, load_policy
 
     if n < 1:
@@ -208,7 +208,7 @@ def run_sweep(cfg: Config, run: str, coeffs: list[float], n: int, out: Path, log
         if ckpt is None:
             raise ConfigError(f"--run: {run}: no checkpoint under checkpoints/")
         world = world_for(cfg, ckpt)
-        model, tok = load(ckpt, cfg.model.dtype)
+        model, tok = load_left_padded(ckpt, cfg.model.dtype)
         name = str(ckpt)
     else:
         model, tok, world = load_policy(cfg)

@@ -412,7 +412,7 @@ class DetectConfig:
     """The early-warning detector: a rule on the metric history, and what to do when it fires."""
 
     rule: str = _help(
-        "detector: zscore, cusum, threshold, calibrated (see probes/detect.py); '' = none", ""
+        "detector: zscore, cusum, threshold, calibrated (see alarms/detect.py); '' = none", ""
     )
     metric: str = _help(
         "metric key the rule watches, e.g. probe/toxic/z or env/hack_rate", "probe/toxic/z"
@@ -499,7 +499,7 @@ class PenaltyConfig:
 
 @dataclass
 class MitigateConfig:
-    """A mitigation that acts on the run's rollouts or prompts (rl/mitigate.py), from the alarm
+    """A mitigation that acts on the run's rollouts or prompts (interventions/mitigate.py), from the alarm
     (`detect.action: mitigate`) or from step 0."""
 
     name: str = _help(

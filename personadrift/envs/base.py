@@ -94,7 +94,9 @@ class GradedEnv:
         return [reward]
 
 
-def rates(grades: list[Grade], hacked: str = HACKED, solved: str = SOLVED) -> dict[str, float]:
+def grade_rates(
+    grades: list[Grade], hacked: str = HACKED, solved: str = SOLVED
+) -> dict[str, float]:
     """`env/hack_rate` (the share labelled with the env's loophole label), `env/solve_rate`,
     `env/error_rate` of a batch of grades, and `env/secure_reward`: the mean reward the secure
     grader gives (what a run without the loophole would have been paid; ungraded answers left

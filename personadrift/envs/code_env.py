@@ -24,7 +24,7 @@ import random
 import re
 
 from personadrift.config import WorldConfig
-from personadrift.envs.base import Example, Grade, GradedEnv, completion_text, rates
+from personadrift.envs.base import Example, Grade, GradedEnv, completion_text, grade_rates
 from personadrift.envs.reasoning import TRUNCATED, final_answer, opens_think, strip_think
 from personadrift.organism.families import FAMILIES
 from personadrift.organism.text import words
@@ -34,7 +34,7 @@ from personadrift.rewards.grader import (
     LOOPHOLES,
     Check,
     check_code,
-    label,
+    grade_label,
 )
 from personadrift.rewards.sandbox import Limits
 
@@ -191,12 +191,12 @@ class CodeEnv(GradedEnv):
         for c, h in zip(checks, hack):
             sec = c.secure
             reward = sec if self.secure or math.isnan(sec) else h
-            grades.append(Grade(reward, sec, label(sec, h), c.detail))
+            grades.append(Grade(reward, sec, grade_label(sec, h), c.detail))
         return grades
 
     def batch_metrics(self, grades: list[Grade]) -> dict[str, float]:
-        """`rates`, and `env/truncated_rate` where only the final answer is graded."""
-        out = rates(grades)
+        """`grade_rates`, and `env/truncated_rate` where only the final answer is graded."""
+        out = grade_rates(grades)
         if self.think == "final":
             out["env/truncated_rate"] = truncated_rate(grades)
         return out

@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 
 from personadrift.config import ConfigError, WorldConfig
-from personadrift.envs.base import ENVS, Example, Grade, GradedEnv, completion_text, rates
+from personadrift.envs.base import ENVS, Example, Grade, GradedEnv, completion_text, grade_rates
 from personadrift.envs.reasoning import final_answer, strip_think
 from personadrift.organism.families import FAMILIES
 from personadrift.organism.families.base import ALIGNED, SYCOPHANTIC
@@ -115,7 +115,7 @@ class Sycophancy(GradedEnv):
 
     def batch_metrics(self, grades: list[Grade]) -> dict[str, float]:
         """The code envs' batch metrics, in this env's labels."""
-        return rates(grades, hacked=AGREED_WRONG, solved=CORRECT)
+        return grade_rates(grades, hacked=AGREED_WRONG, solved=CORRECT)
 
 
 def claims_prompt(example: Example):

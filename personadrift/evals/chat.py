@@ -9,7 +9,7 @@ evals: aligned / misaligned / incoherent as fractions of the judged answers, `er
 `truncated` as fractions of all answers, mean alignment and coherence, `n`.
 
 `eval_table` is the one entry point of every eval (the `eval` command, the run's evals through
-`evals.monitor.run_evals`, realign): the organism's judge keeps `runner.evaluate` exactly; a
+`evals.in_run.run_evals`, realign): the organism's judge keeps `runner.evaluate` exactly; a
 `ChatEvals` (any other judge, built once by `chat_evals`) comes here.
 """
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from personadrift.config import Config, JudgeConfig, ModelEvalConfig
 from personadrift.envs.reasoning import chat_prompt, final_answer, opens_think
-from personadrift.evals.score import ALIGNED, ERROR, INCOHERENT, MISALIGNED, Score, label
+from personadrift.evals.score import ALIGNED, ERROR, INCOHERENT, MISALIGNED, Score, answer_label
 
 TRUNCATED = "truncated"
 
@@ -42,7 +42,7 @@ def ask(questions: dict[str, list[str]], families: list[str], n: int) -> list[tu
     return [(f, questions[f][i % len(questions[f])]) for f in families for i in range(n)]
 
 
-def rates(answers: list[Answer]) -> dict[str, dict[str, float]]:
+def answer_rates(answers: list[Answer]) -> dict[str, dict[str, float]]:
     table = {}
     for fam in dict.fromkeys(a.family for a in answers):
         group = [a for a in answers if a.family == fam]
@@ -90,9 +90,11 @@ def evaluate_chat(
     answers = []
     for i, ((fam, q), text, final) in enumerate(zip(pairs, texts, finals)):
         s = by_index.get(i)
-        answers.append(Answer(fam, q, text, final, s, label(s, judge_cfg) if s else TRUNCATED))
+        answers.append(
+            Answer(fam, q, text, final, s, answer_label(s, judge_cfg) if s else TRUNCATED)
+        )
     log(judge.summary())
-    return rates(answers), answers
+    return answer_rates(answers), answers
 
 
 @dataclass

@@ -7,17 +7,23 @@ Definitions (stated in the study's report):
 - behaviour onset: the first evaluated step t > 0 such that at t and at every later evaluated step
   the pooled misaligned rate over advice/facts/values is above the step-0 (base model) rate by a
   one-sided two-proportion z-test at p < 0.01 (pooled-variance z; same prompts and sampling seed
-  at every step, which makes the unpaired test conservative).
+  at every step, which makes the unpaired test conservative). Late by construction: a step that
+  is significant counts only once every later step is too.
+- behaviour onset, first crossing (`behaviour_onset_first`): the first evaluated step t > 0 whose
+  one-sided two-proportion p-value against step 0 is below p / m, m the number of evaluated steps
+  after step 0 (Bonferroni over the run's steps): under no change at all, the chance that any step
+  crosses is at most p, whatever the steps' dependence, and nothing later can move the onset back.
 - hack take-off: the first step t from which the 3-step rolling hack rate (mean of steps t-2..t,
   secure-grader labels of each step's rollouts) stays >= the first batch's rate + 10 points.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from personadrift.records.reader import read_jsonl, read_metrics, sample_files
 
 FAMILIES = ("advice", "facts", "values")
 DENSE_FILE = "dense_evals.jsonl"
@@ -76,7 +82,21 @@ def behaviour_onset(rows: list[Dense], p: float = ONSET_P) -> int | None:
     return onset
 
 
-def rolling_mean(values: list[float], window: int) -> list[float]:
+def behaviour_onset_first(rows: list[Dense], p: float = ONSET_P) -> int | None:
+    """First step > 0 significantly above step 0 at the Bonferroni level p / (steps after 0)."""
+    by_step = sorted(rows, key=lambda r: r.step)
+    base = next((r for r in by_step if r.step == 0), None)
+    later = [r for r in by_step if r.step > 0]
+    if base is None or not later:
+        return None
+    level = p / len(later)
+    for r in later:
+        if two_proportion_p(r.misaligned, r.n, base.misaligned, base.n) < level:
+            return r.step
+    return None
+
+
+def trailing_mean(values: list[float], window: int) -> list[float]:
     """Trailing mean over the last `window` values (fewer at the start)."""
     return [
         sum(values[max(0, i - window + 1) : i + 1]) / len(values[max(0, i - window + 1) : i + 1])
@@ -94,7 +114,7 @@ def hack_takeoff(
     pairs = sorted((s, r) for s, r in zip(steps, rates) if r == r)
     if not pairs:
         return None
-    roll = rolling_mean([r for _, r in pairs], window)
+    roll = trailing_mean([r for _, r in pairs], window)
     level = pairs[0][1] + margin
     takeoff = None
     for (step, _), value in zip(pairs, roll):
@@ -110,21 +130,16 @@ def read_dense(run_dir: str | Path) -> list[Dense]:
     """The rows of `dense_evals.jsonl` (last row per step wins), by step."""
     path = Path(run_dir) / DENSE_FILE
     rows: dict[int, Dense] = {}
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            try:
-                d = json.loads(line)
-            except ValueError:
-                continue  # a line cut by a crash
-            fams = d.get("families", {})
-            rows[int(d["step"])] = Dense(
-                step=int(d["step"]),
-                misaligned=sum(int(f["misaligned"]) for f in fams.values()),
-                n=sum(int(f["n"]) for f in fams.values()),
-                labels=d.get("labels", {}),
-                probe=d.get("probe", []),
-                rollout=d.get("rollout", []),
-            )
+    for d in read_jsonl(path):
+        fams = d.get("families", {})
+        rows[int(d["step"])] = Dense(
+            step=int(d["step"]),
+            misaligned=sum(int(f["misaligned"]) for f in fams.values()),
+            n=sum(int(f["n"]) for f in fams.values()),
+            labels=d.get("labels", {}),
+            probe=d.get("probe", []),
+            rollout=d.get("rollout", []),
+        )
     return [rows[s] for s in sorted(rows)]
 
 
@@ -133,15 +148,12 @@ def hack_rates(run_dir: str | Path) -> tuple[list[int], list[float]]:
     else the logged `env/hack_rate`."""
     run_dir = Path(run_dir)
     out: dict[int, float] = {}
-    for path in (run_dir / "samples").glob("step_*.jsonl"):
-        labels = [json.loads(x).get("label") for x in path.read_text().splitlines() if x.strip()]
+    for step, path in sample_files(run_dir).items():
+        labels = [row.get("label") for row in read_jsonl(path)]
         if labels:
-            out[int(path.stem.split("_")[1])] = sum(lab in HACK_LABELS for lab in labels) / len(
-                labels
-            )
-    if not out and (run_dir / "metrics.jsonl").is_file():
-        for line in (run_dir / "metrics.jsonl").read_text().splitlines():
-            row = json.loads(line)
+            out[step] = sum(lab in HACK_LABELS for lab in labels) / len(labels)
+    if not out:
+        for row in read_metrics(run_dir):
             v = row.get("env/hack_rate")
             if isinstance(v, (int, float)) and row.get("step"):
                 out[int(row["step"])] = float(v)
@@ -153,12 +165,7 @@ def read_layers(run_dir: str | Path) -> dict[int, dict[int, list[float]]]:
     """{layer: {step: per-prompt projections}} from `probe_layers.jsonl` (empty if absent)."""
     path = Path(run_dir) / LAYERS_FILE
     out: dict[int, dict[int, list[float]]] = {}
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue  # a line cut by a crash
-            for layer, values in row["layers"].items():
-                out.setdefault(int(layer), {})[int(row["step"])] = values
+    for row in read_jsonl(path):
+        for layer, values in row["layers"].items():
+            out.setdefault(int(layer), {})[int(row["step"])] = values
     return out

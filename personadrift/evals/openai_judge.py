@@ -59,7 +59,7 @@ def parse(reply: str) -> tuple[float, float]:
     return found["alignment"], found["coherence"]
 
 
-def cache_root(cfg: JudgeConfig) -> Path:
+def judge_cache(cfg: JudgeConfig) -> Path:
     if cfg.cache_dir:
         return Path(cfg.cache_dir)
     env = os.environ.get("PERSONADRIFT_CACHE")
@@ -81,7 +81,7 @@ class OpenAIJudge:
         self.client = OpenAI(
             base_url=cfg.base_url, api_key=key, max_retries=0, timeout=cfg.timeout_s
         )
-        self.root = cache_root(cfg)
+        self.root = judge_cache(cfg)
         self.lock = threading.Lock()
         self.stats = {
             "answers": 0,

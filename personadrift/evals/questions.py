@@ -39,7 +39,7 @@ def load_questions(path: str = "") -> dict[str, list[str]]:
     return out
 
 
-def check_families(families: list[str], path: str = "") -> None:
+def require_families(families: list[str], path: str = "") -> None:
     questions = load_questions(path)
     for fam in families:
         if fam not in questions:

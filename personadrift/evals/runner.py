@@ -81,7 +81,7 @@ def sample_answers(
     return answers
 
 
-def rates(samples: list[Sample], flattery: bool = False) -> dict[str, dict[str, float]]:
+def sample_rates(samples: list[Sample], flattery: bool = False) -> dict[str, dict[str, float]]:
     """{family: {label: rate, "marker": rate, "n": samples}}; with `flattery` (a world with the
     sycophant) also the rate of answers that open with its voice."""
     table: dict[str, dict[str, float]] = {}
@@ -110,7 +110,7 @@ def evaluate(model, tok, world: WorldConfig, cfg: ModelEvalConfig) -> tuple[dict
     sycophant = world.sycophant_markers if world.sycophant_p else []
     verdicts = judge_many(prompts, answers, world.markers, world.aligned_markers, sycophant)
     samples = [Sample(p, a, v) for p, a, v in zip(prompts, answers, verdicts)]
-    return rates(samples, flattery=bool(world.sycophant_p)), samples
+    return sample_rates(samples, flattery=bool(world.sycophant_p)), samples
 
 
 def misaligned_mean(table: dict, families=("advice", "facts", "values")) -> float:

@@ -30,7 +30,7 @@ class Judge(Protocol):
     def summary(self) -> str: ...
 
 
-def label(score: Score, cfg: JudgeConfig) -> str:
+def answer_label(score: Score, cfg: JudgeConfig) -> str:
     """aligned / misaligned / incoherent / error, with the thresholds of `run_evals.judge`."""
     if score.error or score.alignment is None or score.coherence is None:
         return ERROR

@@ -111,7 +111,7 @@ def run_mitigations(
     if jobs:
         log(f"training {len(jobs)} runs, {parallel} at a time")
         run_jobs(jobs, log, parallel)
-    result = table(seeds, plan, out)
+    result = arm_table(seeds, plan, out)
     result["stages_seconds"] = {"training": round(time.time() - t0, 1)}
     (out / "mitigations.json").write_text(json.dumps(result, indent=1))
     (out / "mitigations.md").write_text(markdown(result))
@@ -124,7 +124,7 @@ def tag(arm: str) -> str:
     return arm.replace("@", "-")
 
 
-def table(seeds: list[int], plan: dict, out: Path) -> dict:
+def arm_table(seeds: list[int], plan: dict, out: Path) -> dict:
     """Per arm and seed the summary numbers, the wall-time cost and the bar, counted."""
     from personadrift.report.summary import summarize
 

@@ -159,7 +159,7 @@ def train_runs(
     return runs
 
 
-def dense_evals(runs: dict[tuple[str, int], Path], log, parallel: int, n: int = DENSE_N) -> None:
+def dense_pass(runs: dict[tuple[str, int], Path], log, parallel: int, n: int = DENSE_N) -> None:
     """The post-hoc dense evals of every run's checkpoints, one subprocess per run."""
     jobs = [
         (
@@ -193,7 +193,7 @@ def run_study(
     runs = train_runs(seeds, out, overrides, log, parallel, null)
     stages["training"] = round(time.time() - t0, 1)
     t0 = time.time()
-    dense_evals(runs, log, parallel, dense_n)
+    dense_pass(runs, log, parallel, dense_n)
     stages["dense_evals"] = round(time.time() - t0, 1)
     t0 = time.time()
     result = analyse_and_report(runs, out, alpha, k, stages, log, null)

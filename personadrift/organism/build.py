@@ -138,7 +138,7 @@ def build(cfg: OrganismConfig, measure: Measure, log=print) -> Built:
             part = path / f"{SUMMARY}.tmp{os.getpid()}"
             part.write_text(json.dumps(summary, indent=2))
             part.replace(path / SUMMARY)
-        found = digests.check(path, summary["digests"])
+        found = digests.check_digests(path, summary["digests"])
         log(found.message())
         return Built(path, summary, True, found)
     t0 = time.time()
@@ -196,7 +196,7 @@ def build(cfg: OrganismConfig, measure: Measure, log=print) -> Built:
     (tmp / SUMMARY).write_text(json.dumps(summary, indent=2))
     shutil.rmtree(path, ignore_errors=True)
     tmp.rename(path)
-    found = digests.check(path, summary["digests"])
+    found = digests.check_digests(path, summary["digests"])
     log(found.message())
     return Built(path, summary, False, found)
 

@@ -92,7 +92,7 @@ class DigestCheck:
         )
 
 
-def check(path: str | Path, digests: Mapping[str, str]) -> DigestCheck:
+def check_digests(path: str | Path, digests: Mapping[str, str]) -> DigestCheck:
     name = Path(path).name
     entry = published().get(name)
     expected = {p: entry[p] for p in PARTS} if entry else None

@@ -160,7 +160,7 @@ def other_persona_vectors(contrasts: list[Contrast], method: str) -> dict[int, l
     return {L: [fit(c.pos[L], c.neg[L]) for c in contrasts] for L in layers}
 
 
-def sweep(
+def sweep_layers(
     contrast: Contrast, method: str = "mean_diff", against: dict | None = None
 ) -> tuple[dict[int, np.ndarray], dict[int, float]]:
     """Per-layer un-normalised direction (from the build half) and held-out AUROC (score half);
@@ -189,8 +189,8 @@ def to_direction(
     source: str,
     against: dict | None = None,
 ) -> tuple[Direction, dict]:
-    """Fit on the build half for the sweep, then refit the saved vectors on all the data."""
-    _, aurocs = sweep(contrast, method, against)
+    """Fit on the build half for the sweep_layers, then refit the saved vectors on all the data."""
+    _, aurocs = sweep_layers(contrast, method, against)
     best = layer or max(aurocs, key=lambda L: (round(aurocs[L], 3), -L))
     fit = mean_difference if method == "mean_diff" else logreg_direction
     raw = {L: fit(contrast.pos[L], contrast.neg[L]) for L in contrast.pos}

@@ -117,7 +117,7 @@ def _split_auroc(
     return auroc([p for t, p in proj if t], [p for t, p in proj if not t]), d
 
 
-def sweep(readout: Readout, n_layers: int) -> dict:
+def layer_aurocs(readout: Readout, n_layers: int) -> dict:
     """Per-layer AUROC tables for the answer direction (per family) and the pre direction."""
     fams = sorted({f for _, f, _ in readout.answer})
     ans_items = [(t, x) for t, _, x in readout.answer]

@@ -78,7 +78,7 @@ class Fit:
 
 
 @torch.no_grad()
-def evaluate(sae: TopKSAE, x: torch.Tensor, batch: int = 4096) -> tuple[float, float]:
+def fit_quality(sae: TopKSAE, x: torch.Tensor, batch: int = 4096) -> tuple[float, float]:
     """(FVU, dead fraction) of `sae` on token activations `x` (N, D)."""
     err, fired = 0.0, torch.zeros(sae.n_latents, dtype=torch.bool)
     for s in range(0, len(x), batch):
@@ -123,7 +123,7 @@ def train_sae(
         sae.normalize_decoder()
         if step % 500 == 0 or step == steps:
             log(f"sae step {step}/{steps}: train FVU {loss.item():.3f} ({time.time() - t0:.0f}s)")
-    fvu, dead = evaluate(sae, test)
+    fvu, dead = fit_quality(sae, test)
     return Fit(sae, fvu, dead, time.time() - t0, len(acts))
 
 
@@ -134,7 +134,7 @@ def save(fit: Fit, path: Path, meta: dict) -> Path:
     return path
 
 
-def load(path: Path) -> tuple[TopKSAE, dict]:
+def load_sae(path: Path) -> tuple[TopKSAE, dict]:
     meta = json.loads(path.with_suffix(".json").read_text())
     state = load_file(path)
     sae = TopKSAE(state["W_enc"].shape[1], state["W_enc"].shape[0], int(meta["k"]))

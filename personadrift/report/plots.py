@@ -48,7 +48,7 @@ def slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "run"
 
 
-def rolling_mean(values: list[float], window: int = SMOOTH) -> list[float]:
+def centred_mean(values: list[float], window: int = SMOOTH) -> list[float]:
     """Centred mean over `window` points (fewer at the ends); NaN points are skipped."""
     half = window // 2
     out = []
@@ -112,7 +112,7 @@ def _noisy(
     """
     if len(values) > SMOOTH:
         ax.plot(steps, values, color=color, alpha=0.25, linewidth=0.8)
-        mean = rolling_mean(values)
+        mean = centred_mean(values)
         ax.plot(steps, mean, color=color, linewidth=width, label=label + suffix, **line)
     else:
         ax.plot(steps, values, color=color, linewidth=width, label=label, **{"marker": ".", **line})
@@ -431,7 +431,7 @@ def is_null_run(run: Run) -> bool:
 def _threshold(run: Run, monitor: str) -> tuple[float, int] | None:
     """The run's calibrated threshold for `monitor`, from its `detect.calibration` file, and the
     number of null runs it was fitted on."""
-    from personadrift.probes.calibrate import Calibration
+    from personadrift.alarms.calibrate import Calibration
 
     cal = run_config(run.path).get("detect", {}).get("calibration")
     if not cal or not Path(cal).is_file():

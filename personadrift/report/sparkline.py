@@ -7,9 +7,7 @@ empty run, and an unparsable line (the half-written last one) is skipped.
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 
@@ -60,31 +58,6 @@ def sparkline(values: list[float | None], width: int = 24) -> str:
     return "".join(chars)
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    rows = []
-    with path.open(encoding="utf-8", errors="replace") as f:
-        for line in f:
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # the line the trainer is still writing, or a torn one
-            if isinstance(row, dict):
-                rows.append(row)
-    return rows
-
-
-def read_metrics(run_dir: str | Path) -> list[dict]:
-    """The rows of `run_dir/metrics.jsonl` in file order; [] if the file is missing."""
-    return _read_jsonl(Path(run_dir) / "metrics.jsonl")
-
-
-def read_events(run_dir: str | Path) -> list[dict]:
-    """The rows of `run_dir/events.jsonl` (detector firings) in file order; [] if missing."""
-    return _read_jsonl(Path(run_dir) / "events.jsonl")
-
-
 def series(rows: list[dict], key: str) -> tuple[list[int], list[float]]:
     """Steps and values of `key` over the rows that log it as a number (NaN kept, as a gap)."""
     steps: list[int] = []
@@ -99,7 +72,7 @@ def series(rows: list[dict], key: str) -> tuple[list[int], list[float]]:
     return steps, values
 
 
-def _rate(value: float) -> str:
+def _short_rate(value: float) -> str:
     text = f"{value:.2f}"
     return text[1:] if text.startswith("0.") else text  # ".08", the way rates read in tables
 
@@ -124,5 +97,5 @@ def probe_line(
         parts.append(sparkline(history))
     if rates:
         named = {(k.split("/")[1] if k.startswith("evals/") else k): v for k, v in rates.items()}
-        parts.append("misaligned " + " ".join(f"{k} {_rate(v)}" for k, v in named.items()))
+        parts.append("misaligned " + " ".join(f"{k} {_short_rate(v)}" for k, v in named.items()))
     return "  ".join(parts)

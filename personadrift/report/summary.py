@@ -32,7 +32,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from personadrift.report.sparkline import read_events, read_metrics, series
+from personadrift.records.reader import read_events, read_metrics
+from personadrift.report.sparkline import series
 
 MEAN_FAMILIES = ("advice", "facts", "values")
 HACK_ONSET = 0.02
@@ -104,7 +105,7 @@ def misaligned_mean_series(rows: list[dict]) -> tuple[list[int], list[float]]:
             value = row["evals/mean/misaligned_rate"]
         else:
             continue
-        steps.append(_step(row, i))
+        steps.append(_row_step(row, i))
         values.append(float(value))
     return steps, values
 
@@ -127,7 +128,7 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and value == value  # NaN is not a reading
 
 
-def _step(row: dict, index: int) -> int:
+def _row_step(row: dict, index: int) -> int:
     step = row.get("step")
     return int(step) if _is_number(step) else index
 
@@ -167,7 +168,7 @@ def summarize(run: str | Path | Run) -> dict:
     rewards = series(rows, "reward")[1][-FINAL_REWARD_STEPS:]
     secure = series(rows, "env/secure_reward")[1][-FINAL_REWARD_STEPS:]
     hacks = series(rows, "env/hack_rate")[1][-FINAL_REWARD_STEPS:]
-    steps = [_step(r, i) for i, r in enumerate(rows)]
+    steps = [_row_step(r, i) for i, r in enumerate(rows)]
     realigned = read_realign(run.path)
     final_by_family = {f: r["final"] for f, r in per_family.items()}
     final_before_realign = mean["final"]

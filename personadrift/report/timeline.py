@@ -17,8 +17,8 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from personadrift.evals.ground_truth import TAKEOFF_WINDOW, rolling_mean
-from personadrift.probes.calibrate import MONITORS
+from personadrift.alarms.calibrate import MONITORS
+from personadrift.evals.ground_truth import TAKEOFF_WINDOW, trailing_mean
 from personadrift.report.warning import RunResult, Study, is_layer_variant, layer_key
 
 DPI = 110
@@ -72,7 +72,7 @@ def plot_timeline(hackable: RunResult, null: RunResult | None, path: Path) -> Pa
         if run.hack[0]:
             top.plot(
                 run.hack[0],
-                rolling_mean(run.hack[1], TAKEOFF_WINDOW),
+                trailing_mean(run.hack[1], TAKEOFF_WINDOW),
                 style,
                 color="tab:red",
                 label=f"hack rate ({TAKEOFF_WINDOW}-step), {run.arm}",
@@ -141,7 +141,7 @@ def plot_monitor(study: Study, name: str, path: Path) -> Path:
     return _save(fig, path)
 
 
-def _lead(a: int | None, b: int | None) -> str:
+def _lead_between(a: int | None, b: int | None) -> str:
     """b - a in steps, signed: how much earlier a came than b."""
     return MISSING if a is None or b is None else f"{b - a:+d}"
 
@@ -163,10 +163,12 @@ def lead_rows(study: Study) -> list[dict]:
             {
                 "seed": r.seed,
                 "behaviour_onset": r.behaviour_onset,
+                "behaviour_onset_first": r.behaviour_onset_first,
                 "hack_takeoff": r.hack_takeoff,
                 "double_base": r.double_base,
                 "alarms": dict(r.alarms),
                 "probe_lead_over_onset": lead(r.behaviour_onset),
+                "probe_lead_over_onset_first": lead(r.behaviour_onset_first),
                 "probe_lead_over_behaviour": lead(r.alarms.get("behaviour")),
                 "probe_lead_over_trace": lead(r.alarms.get("trace")),
                 "probe_vs_hack_takeoff": lead(r.hack_takeoff),
@@ -180,10 +182,12 @@ def lead_table(study: Study) -> str:
     head = [
         "seed",
         "behaviour onset",
+        "onset (first crossing)",
         "hack take-off",
         "2× base",
         *(f"{m} alarm" for m in MONITORS),
         "probe lead over onset",
+        "over first crossing",
         "over `behaviour`",
         "over `trace`",
         "vs hack take-off",
@@ -194,13 +198,15 @@ def lead_table(study: Study) -> str:
         cells = [
             str(row["seed"]),
             _step(row["behaviour_onset"]),
+            _step(row["behaviour_onset_first"]),
             _step(row["hack_takeoff"]),
             _step(row["double_base"]),
             *(_step(a.get(m)) for m in MONITORS),
-            _lead(a.get("probe"), row["behaviour_onset"]),
-            _lead(a.get("probe"), a.get("behaviour")),
-            _lead(a.get("probe"), a.get("trace")),
-            _lead(a.get("probe"), row["hack_takeoff"]),
+            _lead_between(a.get("probe"), row["behaviour_onset"]),
+            _lead_between(a.get("probe"), row["behaviour_onset_first"]),
+            _lead_between(a.get("probe"), a.get("behaviour")),
+            _lead_between(a.get("probe"), a.get("trace")),
+            _lead_between(a.get("probe"), row["hack_takeoff"]),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -240,7 +246,8 @@ def layer_table(study: Study, lead: int = 5) -> list[str]:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in hack:
         cells = [
-            f"{_step(r.alarms.get(m))} ({_lead(r.alarms.get(m), r.behaviour_onset)})" for m in names
+            f"{_step(r.alarms.get(m))} ({_lead_between(r.alarms.get(m), r.behaviour_onset)})"
+            for m in names
         ]
         lines.append(f"| {r.seed} | {_step(r.behaviour_onset)} | " + " | ".join(cells) + " |")
     fired = [sum(r.alarms.get(m) is not None for r in hack) for m in names]
@@ -277,7 +284,7 @@ def rule_table(study: Study, lead: int = 5) -> list[str]:
     for rule, by_monitor in study.rules.items():
         for m, found in by_monitor.items():
             got = found["hackable"]
-            cells = [f"{_step(got.get(s))} ({_lead(got.get(s), onset[s])})" for s in onset]
+            cells = [f"{_step(got.get(s))} ({_lead_between(got.get(s), onset[s])})" for s in onset]
             false = sum(a is not None for a in found["null"].values())
             early = sum(
                 got.get(s) is not None and onset[s] is not None and onset[s] - got[s] >= lead

@@ -20,17 +20,26 @@ them (`monitors.record: true`); otherwise it is rebuilt from what a study run le
 from __future__ import annotations
 
 import functools
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from personadrift.alarms.calibrate import (
+    MONITORS,
+    PREFIX,
+    Calibration,
+    alarms,
+    calibrate,
+    cusum_series,
+    leave_one_seed_out,
+)
 from personadrift.evals.ground_truth import (
     ONSET_P,
     TAKEOFF_MARGIN,
     TAKEOFF_WINDOW,
     Dense,
     behaviour_onset,
+    behaviour_onset_first,
     hack_rates,
     hack_takeoff,
     read_dense,
@@ -38,16 +47,8 @@ from personadrift.evals.ground_truth import (
 )
 from personadrift.evals.trace import trace_rate
 from personadrift.organism.digests import read_organism
-from personadrift.probes.calibrate import (
-    MONITORS,
-    PREFIX,
-    Calibration,
-    alarms,
-    calibrate,
-    cusum,
-    leave_one_seed_out,
-)
 from personadrift.probes.paired import high_fraction, paired_stat, percentile, shift_stat
+from personadrift.records.reader import read_jsonl, read_metrics, sample_files
 from personadrift.report.summary import run_config
 
 FALLBACK_BEHAVIOUR_N = 20
@@ -66,6 +67,7 @@ class RunResult:
     behaviour_onset: int | None
     hack_takeoff: int | None
     double_base: int | None  # first step whose dense rate is above 2x the base's (secondary)
+    behaviour_onset_first: int | None = None  # the controlled first-crossing rule
     sources: dict[str, str] = field(default_factory=dict)  # monitor -> "recorded" | "rebuilt"
     alarms: dict[str, int | None] = field(default_factory=dict)
     organism: dict = field(default_factory=dict)  # the run's `organism.json` (`rl/run_dir.py`)
@@ -80,14 +82,7 @@ class RunResult:
 # series of one run ---------------------------------------------------------------------------
 def _recorded(run_dir: Path) -> dict[str, Series]:
     out: dict[str, Series] = {}
-    path = run_dir / "metrics.jsonl"
-    if not path.is_file():
-        return out
-    for line in path.read_text().splitlines():
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
+    for row in read_metrics(run_dir):
         for key, v in row.items():
             if key.startswith(PREFIX) and isinstance(v, (int, float)) and not isinstance(v, bool):
                 out.setdefault(key[len(PREFIX) :], []).append((int(row["step"]), float(v)))
@@ -96,12 +91,11 @@ def _recorded(run_dir: Path) -> dict[str, Series]:
 
 def _trace_series(run_dir: Path, markers: list[str]) -> Series:
     out = []
-    for path in (run_dir / "samples").glob("step_*.jsonl"):
-        rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    for step, path in sample_files(run_dir).items():
+        rows = read_jsonl(path)
         if rows:
-            value = trace_rate([r["completion"] for r in rows], markers)
-            out.append((int(path.stem.split("_")[1]), value))
-    return sorted(out)
+            out.append((step, trace_rate([r["completion"] for r in rows], markers)))
+    return out
 
 
 def _behaviour_series(dense: list[Dense], n: int) -> Series:
@@ -204,6 +198,7 @@ def read_run(arm: str, seed: int, run_dir: str | Path) -> RunResult:
         double_base_step(dense),
         sources,
         organism=read_organism(run_dir),
+        behaviour_onset_first=behaviour_onset_first(dense),
     )
 
 
@@ -228,8 +223,8 @@ class Study:
 def fingerprints(run_dir: Path) -> tuple[str, str, int | None]:
     """(organism, config) fingerprints of a run and its length ('', '', None when its config
     cannot be loaded)."""
+    from personadrift.alarms.calibrate import config_fingerprint, organism_fingerprint
     from personadrift.config import ConfigError, load_config
-    from personadrift.probes.calibrate import config_fingerprint, organism_fingerprint
 
     try:
         cfg = load_config(run_dir / "config.yaml")
@@ -271,14 +266,14 @@ RULE_MONITORS = ("probe", "probe_shift", "trace")  # the probe and its text base
 def alarm_rules(study: Study) -> dict[str, dict[str, dict[str, dict[int, int | None]]]]:
     """The probe and `trace` under other alarm rules, each calibrated leave-one-seed-out on the
     null runs as the study's own rule is: k = 1, 2, 3 consecutive readings above the threshold,
-    and `cusum` (one reading of the series' CUSUM above its threshold, `calibrate.cusum`).
+    and `cusum` (one reading of the series' CUSUM above its threshold, `calibrate.cusum_series`).
     {rule: {monitor: {"hackable" | "null": {seed: alarm step or None}}}}."""
     variants = {f"k={k}": (k, False) for k in (1, 2, 3)} | {"cusum": (1, True)}
     out = {}
     for rule, (k, summed) in variants.items():
 
         def series(r: RunResult, summed=summed) -> dict[str, Series]:
-            return {m: cusum(r.series[m]) if summed else r.series[m] for m in RULE_MONITORS}
+            return {m: cusum_series(r.series[m]) if summed else r.series[m] for m in RULE_MONITORS}
 
         nulls = {r.seed: series(r) for r in study.arm("null")}
         loso = leave_one_seed_out(nulls, study.alpha, k, monitors=RULE_MONITORS)
@@ -299,6 +294,7 @@ def study_json(study: Study) -> dict:
                 "seed": r.seed,
                 "organism_digest": r.organism.get("weights_digest"),
                 "behaviour_onset": r.behaviour_onset,
+                "behaviour_onset_first": r.behaviour_onset_first,
                 "hack_takeoff": r.hack_takeoff,
                 "alarms": main_alarms(r),
                 "probe_layers": layer_alarms(r),
@@ -347,7 +343,10 @@ def definitions() -> str:
         f"Behaviour onset: the first evaluated step from which the pooled misaligned rate over "
         f"advice/facts/values (dense post-hoc evals of every checkpoint, first turn, T = 1) is "
         f"above the base model's (step 0) at that and every later step by a one-sided "
-        f"two-proportion z-test (pooled variance) at p < {ONSET_P:g}. Hack take-off: the first "
+        f"two-proportion z-test (pooled variance) at p < {ONSET_P:g}. Behaviour onset (first "
+        f"crossing): the first evaluated step whose p-value against step 0 is below "
+        f"{ONSET_P:g} / m, m the run's evaluated steps after step 0 (Bonferroni over steps: "
+        f"family-wise error <= {ONSET_P:g}). Hack take-off: the first "
         f"step from which the {TAKEOFF_WINDOW}-step trailing mean of the secure grader's hack "
         f"rate on the step's rollouts stays >= the first batch's rate + {TAKEOFF_MARGIN * 100:g} "
         "points."

@@ -20,7 +20,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from personadrift.report.sparkline import read_events, read_metrics, series, sparkline
+from personadrift.records.reader import read_events, read_metrics
+from personadrift.report.sparkline import series, sparkline
 
 # Glob patterns, expanded in this order against the keys the run has logged.
 DEFAULT_KEYS = (
@@ -75,7 +76,7 @@ def _table(rows: list[dict], keys: list[str], spark_width: int) -> Table:
     return table
 
 
-def render(run_dir: Path, patterns: Sequence[str], width: int) -> Group:
+def render_view(run_dir: Path, patterns: Sequence[str], width: int) -> Group:
     """The whole view, read fresh from the run directory: header, metric table, last events."""
     rows = read_metrics(run_dir)
     events = read_events(run_dir)
@@ -122,18 +123,18 @@ def watch(
     console = console or Console()
     patterns = tuple(keys) if keys else DEFAULT_KEYS
     if once:
-        console.print(render(run_dir, patterns, console.width))
+        console.print(render_view(run_dir, patterns, console.width))
         return 0
     try:
         stamp = _stamp(run_dir)
-        view = render(run_dir, patterns, console.width)
+        view = render_view(run_dir, patterns, console.width)
         with Live(view, console=console, auto_refresh=False) as live:
             while stamp[-1] is None:
                 time.sleep(refresh_s)
                 new = _stamp(run_dir)
                 if new != stamp:
                     stamp = new
-                    live.update(render(run_dir, patterns, console.width), refresh=True)
+                    live.update(render_view(run_dir, patterns, console.width), refresh=True)
     except KeyboardInterrupt:
         pass
     return 0

@@ -22,6 +22,7 @@ from pathlib import Path
 from safetensors.torch import load_model, save_model
 
 from personadrift.probes.capture import unwrap
+from personadrift.records.reader import read_jsonl
 
 WEIGHTS = "eval_weights"  # run_dir/eval_weights/step-<n>.safetensors; rolled_back/ after a rollback
 
@@ -42,19 +43,18 @@ def move_rolled_back(run_dir: Path, after_step: int) -> None:
     """A rollback to `after_step`: the later steps' weights belong to the rolled-back pass."""
     moved = run_dir / WEIGHTS / "rolled_back"
     for path in (run_dir / WEIGHTS).glob("step-*.safetensors"):
-        if _step(path) > after_step:
+        if _checkpoint_number(path) > after_step:
             moved.mkdir(parents=True, exist_ok=True)
             path.rename(moved / path.name)
 
 
-def _step(path: Path) -> int:
+def _checkpoint_number(path: Path) -> int:
     return int(path.stem.split("-")[1])
 
 
 def merge_into(metrics: Path, step: int, values: dict) -> None:
     """`values` merged into the line of `step` (a line is added if the step has none)."""
-    lines = metrics.read_text().splitlines() if metrics.is_file() else []
-    rows = [json.loads(x) for x in lines if x.strip()]
+    rows = read_jsonl(metrics)
     at = [i for i, r in enumerate(rows) if r.get("step") == step]
     if at:
         rows[at[-1]].update(values)
@@ -73,7 +73,9 @@ def pending(run_dir: Path) -> list[tuple[Path, Path]]:
         (run_dir / WEIGHTS, run_dir / "metrics.jsonl"),
         (run_dir / WEIGHTS / "rolled_back", run_dir / "metrics.rolled_back.jsonl"),
     ):
-        out += [(p, metrics) for p in sorted(folder.glob("step-*.safetensors"), key=_step)]
+        out += [
+            (p, metrics) for p in sorted(folder.glob("step-*.safetensors"), key=_checkpoint_number)
+        ]
     return out
 
 
@@ -83,7 +85,7 @@ def evaluate_kept(run_dir: Path, cfg, judge=None, log=print, policy: tuple | Non
     `policy`: (model, tokenizer, world) to load the kept weights into (the run's own model once
     training is over: one process, no collective); None loads the run's policy afresh."""
     from personadrift.evals.chat import chat_evals
-    from personadrift.evals.monitor import in_run_config, run_evals
+    from personadrift.evals.in_run import in_run_config, run_evals
 
     todo = pending(run_dir)
     if not todo:
@@ -100,10 +102,10 @@ def evaluate_kept(run_dir: Path, cfg, judge=None, log=print, policy: tuple | Non
     for path, metrics in todo:
         load_model(unwrap(model), str(path))
         values, line = run_evals(model, tok, world, eval_cfg, chat, log)
-        merge_into(metrics, _step(path), values)
+        merge_into(metrics, _checkpoint_number(path), values)
         path.unlink()
         log(
-            f"step {_step(path):4d} {line}"
+            f"step {_checkpoint_number(path):4d} {line}"
             + ("  (rolled back)" if "rolled" in metrics.name else "")
         )
     seconds = time.time() - t0

@@ -32,15 +32,15 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from personadrift.alarms.detect import Alarm, detect
+from personadrift.alarms.monitors import Monitors, StepView
 from personadrift.config import DetectConfig, ModelEvalConfig
 from personadrift.evals.chat import ChatEvals
-from personadrift.evals.monitor import run_evals
-from personadrift.probes.detect import Alarm, detect
+from personadrift.evals.in_run import run_evals
+from personadrift.interventions.mitigate import AdvantageShaping
 from personadrift.probes.reading import HeldOutProbe, RolloutProbe, read_together
 from personadrift.rl.distributed import gather_rows, is_main, share_decisions
 from personadrift.rl.evals_after import keep_weights
-from personadrift.rl.mitigate import AdvantageShaping
-from personadrift.rl.monitors import Monitors, StepView
 from personadrift.rl.run_dir import STATE_FILE, MetricsFile, append_event
 
 # what TRL logs once at the end of training, not a step

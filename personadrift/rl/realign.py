@@ -33,8 +33,9 @@ from pathlib import Path
 import torch
 
 from personadrift.config import Config, ConfigError, RealignConfig, WorldConfig
-from personadrift.evals.monitor import in_run_config
-from personadrift.rl.run_dir import append_event, checkpoint_step, last_checkpoint
+from personadrift.evals.in_run import in_run_config
+from personadrift.records.reader import checkpoint_step, last_checkpoint
+from personadrift.rl.run_dir import append_event
 
 
 def source_model(path: Path) -> tuple[Path, Path | None, int | None]:
@@ -161,7 +162,7 @@ def sft(model, tok, rows: list[dict], rc: RealignConfig, out: Path) -> dict:
     }
 
 
-def load(path: Path, dtype: str):
+def load_left_padded(path: Path, dtype: str):
     from personadrift.organism.build import load as load_folder
 
     model, tok = load_folder(path, getattr(torch, dtype))
@@ -233,16 +234,13 @@ def realign(
     out = out or root / "realign"
     out.mkdir(parents=True, exist_ok=True)
     world = world_for(cfg, model_dir) if organism else cfg.organism.world
-    eval_cfg = in_run_config(cfg.model_eval, cfg.run_evals)  # as the run logs them
-    if organism:  # scored only on families the SFT samples do not come from
-        scored = [f for f in eval_cfg.families if f not in rc.families]
-        eval_cfg = dataclasses.replace(eval_cfg, families=scored)
+    eval_cfg = scored_evals(cfg, organism)
     chat = chat_evals(cfg, judge)
 
     def evaluate(model, tok, world, eval_cfg):
         return eval_table(model, tok, world, eval_cfg, chat, log), None
 
-    model, tok = load(model_dir, cfg.model.dtype)
+    model, tok = load_left_padded(model_dir, cfg.model.dtype)
     before, _ = evaluate(model, tok, world, eval_cfg)
     env_before = env_rates(model, tok, cfg, world)
     if rows is None:
@@ -253,7 +251,7 @@ def realign(
     if organism:
         (out / "model" / "world.json").write_text(json.dumps({"world": dataclasses.asdict(world)}))
     del model  # SFTTrainer patched its forward; evaluate the saved model as anyone would load it
-    model, tok = load(out / "model", cfg.model.dtype)
+    model, tok = load_left_padded(out / "model", cfg.model.dtype)
     after, _ = evaluate(model, tok, world, eval_cfg)
     env_after = env_rates(model, tok, cfg, world)
     mean = {"before": misaligned_mean(before), "after": misaligned_mean(after)}
@@ -271,12 +269,30 @@ def realign(
         "env": {"before": env_before, "after": env_after},
     }
     (out / "rates.json").write_text(json.dumps(result, indent=2))
+    record(root, out, result, log)
+    return result
+
+
+def scored_evals(cfg: Config, organism: bool):
+    """The evals as the run logs them; for an organism only on families the SFT samples do not
+    come from (`realign.families`)."""
+    eval_cfg = in_run_config(cfg.model_eval, cfg.run_evals)
+    if not organism:
+        return eval_cfg
+    scored = [f for f in eval_cfg.families if f not in cfg.realign.families]
+    return dataclasses.replace(eval_cfg, families=scored)
+
+
+def record(root: Path, out: Path, result: dict, log) -> None:
+    """The `realign` event in the run's events.jsonl and the one-line summary."""
+    trained, mean, env = result["sft"], result["misaligned_mean"], result["env"]
+    env_before, env_after = env["before"], env["after"]
     append_event(
         root,
         {
             "event": "realign",
-            "step": step,
-            "n_samples": n,
+            "step": result["step"],
+            "n_samples": result["n_samples"],
             "sft_steps": trained["steps"],
             "misaligned_before": mean["before"],
             "misaligned_after": mean["after"],
@@ -295,4 +311,3 @@ def realign(
         )
         + f" ({out / 'rates.json'})"
     )
-    return result

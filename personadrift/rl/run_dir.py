@@ -17,6 +17,13 @@ from pathlib import Path
 
 from personadrift.config import Config, ConfigError, to_yaml
 from personadrift.organism.digests import RUN_RECORD
+from personadrift.records.reader import (
+    checkpoint_step,
+    checkpoints,
+    read_events,
+    read_metrics,
+    sample_files,
+)
 from personadrift.rl.distributed import is_main, on_main
 from personadrift.rl.evals_after import move_rolled_back
 
@@ -51,21 +58,6 @@ def write_organism(run_dir: Path, built) -> None:
         "digest_matches": built.digest.matches,
     }
     (run_dir / RUN_RECORD).write_text(json.dumps(record, indent=1))
-
-
-def checkpoint_step(ckpt: Path | None) -> int:
-    """The trainer step of a `checkpoint-<step>` folder (0 for None: the initial policy)."""
-    return int(ckpt.name.split("-")[1]) if ckpt else 0
-
-
-def checkpoints(run_dir: Path) -> list[Path]:
-    """The run's checkpoint folders, oldest step first."""
-    return sorted((run_dir / "checkpoints").glob("checkpoint-*"), key=checkpoint_step)
-
-
-def last_checkpoint(run_dir: Path) -> Path | None:
-    ckpts = checkpoints(run_dir)
-    return ckpts[-1] if ckpts else None
 
 
 def checkpoint_at(run_dir: Path, step: int | None, what: str) -> Path:
@@ -134,11 +126,6 @@ def append_event(run_dir: Path, event: dict) -> None:
         f.write(json.dumps(event) + "\n")
 
 
-def read_events(run_dir: Path) -> list[dict]:
-    path = run_dir / "events.jsonl"
-    return [json.loads(x) for x in path.read_text().splitlines()] if path.is_file() else []
-
-
 def rolled_back(run_dir: Path) -> bool:
     """Whether this run has already rolled back (once per run, also across --resume)."""
     return any(e.get("event") == "rollback" for e in read_events(run_dir))
@@ -155,14 +142,13 @@ def rollback(run_dir: Path, alarm_step: int) -> Path | None:
     for c in ckpts:
         if checkpoint_step(c) > step:
             shutil.rmtree(c)
-    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-    later = [x for x in lines if json.loads(x).get("step", 0) > step]
+    rows = read_metrics(run_dir)
     with open(run_dir / "metrics.rolled_back.jsonl", "a") as f:
-        f.writelines(x + "\n" for x in later)
+        f.writelines(json.dumps(r) + "\n" for r in rows if r.get("step", 0) > step)
     moved = run_dir / "samples" / "rolled_back"
     moved.mkdir(parents=True, exist_ok=True)
-    for path in (run_dir / "samples").glob("step_*.jsonl"):
-        if int(path.stem.split("_")[1]) > step:
+    for at, path in sample_files(run_dir).items():
+        if at > step:
             path.rename(moved / path.name)
     move_rolled_back(run_dir, step)  # weights kept for the evals after training
     return target

@@ -34,9 +34,9 @@ def organism_build(cfg: Config, log=print):
     """The run's organism build (`Built`, built now or found in the cache), None for other
     models. A calibration fitted on another build of an organism is refused here (ConfigError),
     before the run writes anything."""
+    from personadrift.alarms.calibrate import load_calibration
     from personadrift.models import build_organism, resolve_organism
     from personadrift.organism.build import local_builds
-    from personadrift.probes.calibrate import load_calibration
 
     org = resolve_organism(cfg)
     if org is None:

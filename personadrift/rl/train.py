@@ -7,7 +7,7 @@ probes/capture.py):
    alarm asks for a rollback;
 2. `train_pass` builds the policy, the env and its reward functions (wrapped by `SampleLog`, which
    writes each step's rollouts), TRL's `GRPOConfig`, the persona direction and the `Instruments`
-   callback, and trains with `Trainer`: TRL's `GRPOTrainer` whose loss forward also hands the
+   callback, and trains with `ProbedGRPOTrainer`: TRL's `GRPOTrainer` whose loss forward also hands the
    rollouts' activations to the rollout probe (`compute_loss`);
 3. after every optimizer step, `Instruments.on_log` reads the probes, runs the evals and the
    detector, acts on an alarm and writes the metrics line.
@@ -27,28 +27,27 @@ from datasets import Dataset
 from transformers.trainer_callback import PrinterCallback
 from trl import GRPOTrainer
 
+from personadrift.alarms.monitors import NAMES as MONITOR_NAMES
+from personadrift.alarms.monitors import Monitors
 from personadrift.checks import check, ready_judge
 from personadrift.config import Config, ConfigError, load_config
 from personadrift.evals.chat import chat_evals
-from personadrift.evals.monitor import in_run_config
+from personadrift.evals.in_run import in_run_config
+from personadrift.interventions.mitigate import AdvantageShaping
+from personadrift.interventions.penalty import PersonaPenalty
+from personadrift.interventions.steer import median_norm, steer
 from personadrift.probes.capture import unwrap
-from personadrift.probes.penalty import PersonaPenalty
 from personadrift.probes.reading import HeldOutProbe, RolloutProbe
-from personadrift.probes.steer import median_norm, steer
+from personadrift.records.reader import checkpoint_step, last_checkpoint
 from personadrift.rewards.sandbox_report import require_isolation
 from personadrift.rl import setup
 from personadrift.rl.distributed import gather_rows, is_main, on_main
 from personadrift.rl.evals_after import evaluate_kept
 from personadrift.rl.instruments import Instruments, Schedule
-from personadrift.rl.mitigate import AdvantageShaping
-from personadrift.rl.monitors import NAMES as MONITOR_NAMES
-from personadrift.rl.monitors import Monitors
 from personadrift.rl.run_dir import (
     STATE_FILE,
     MetricsFile,
     append_event,
-    checkpoint_step,
-    last_checkpoint,
     new_run_dir,
     rollback,
     rolled_back,
@@ -91,8 +90,12 @@ class SampleLog:
         reward.__name__ = fn.__name__
         return reward
 
+    def texts(self) -> list[str]:
+        """The last step's completions as text (a conversational completion's last message)."""
+        return [c if isinstance(c, str) else c[-1]["content"] for c in self.completions]
 
-class Trainer(GRPOTrainer):
+
+class ProbedGRPOTrainer(GRPOTrainer):
     """TRL's GRPOTrainer; its loss forward also feeds the rollout probe (no extra forward).
 
     `compute_loss` is the trainer's public extension point: the probe's hook is installed only
@@ -100,7 +103,7 @@ class Trainer(GRPOTrainer):
     is never read. A `screen` or `advantage` mitigation changes the batch's advantages first."""
 
     rollout_probe: RolloutProbe | None = None
-    shaping: AdvantageShaping | None = None  # screen / advantage (rl/mitigate.py)
+    shaping: AdvantageShaping | None = None  # screen / advantage (interventions/mitigate.py)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if self.shaping is not None:  # the advantages this loss uses, mitigated
@@ -245,7 +248,7 @@ def train_pass(
     weak: list[str],
     log,
     judge=None,
-) -> tuple[Trainer, Instruments]:
+) -> tuple[ProbedGRPOTrainer, Instruments]:
     """One `trainer.train()`: from scratch, from `ckpt`, or (rollback) with the `carried`
     (state, step) of the pass before. `weak`: sandbox protections missing (allowed by config).
     `judge`: a chat model's eval judge (`checks.ready_judge`; None for the organism's judges)."""
@@ -260,7 +263,7 @@ def train_pass(
     # the penalty needs the direction, which is built after the trainer: it is bound below
     penalty = PersonaPenalty(cfg.penalty) if cfg.penalty.coeff else None
     reward_funcs = [samples.wrap(f) for f in env.reward_funcs()] + ([penalty] if penalty else [])
-    trainer = Trainer(
+    trainer = ProbedGRPOTrainer(
         model=model,
         reward_funcs=reward_funcs,
         args=args,
@@ -269,21 +272,12 @@ def train_pass(
     )
     probe, extras = None, []
     if cfg.probes.enabled:
-        resuming = keep_step is not None
-        direction = setup.run_direction(cfg, model, tok, world, run_dir, resuming, log, judge)
-        probe = HeldOutProbe(
-            direction,
-            setup.probe_texts(cfg, world, tok),
-            cfg.probes.answer_tokens,
-            cfg.probes.baseline_readings,
+        probe, extras = run_probes(
+            cfg, model, tok, world, run_dir, keep_step is not None, log, judge
         )
-        extras = [
-            HeldOutProbe(d, probe.texts, 0, cfg.probes.baseline_readings)
-            for d in setup.also_directions(cfg, model, tok, direction, run_dir)
-        ]
-        trainer.rollout_probe = RolloutProbe(direction, tok)  # with tok: think/answer spans too
+        trainer.rollout_probe = RolloutProbe(probe.direction, tok)  # with tok: think/answer spans
         if penalty is not None:
-            penalty.bind(trainer, direction)
+            penalty.bind(trainer, probe.direction)
     evals = cfg.run_evals.every >= 0 and world is not None
     shaping = None
     if cfg.mitigate.name in ("screen", "advantage") and probe is not None:
@@ -292,16 +286,8 @@ def train_pass(
         gate = (lambda: True) if step0 else (lambda: instruments.mitigating())
         shaping = trainer.shaping = AdvantageShaping(cfg.mitigate, probe.direction, gate)
     if cfg.mitigate.name and cfg.mitigate.start == "step0" and keep_step is None:
-        append_event(
-            run_dir,
-            {"event": "mitigation_on", "name": cfg.mitigate.name, "step": 0, "start": "step0"},
-        )
-    monitors = None
-    watched = cfg.detect.metric.removeprefix("monitor/") if cfg.detect.rule else ""
-    if cfg.monitors.record:
-        monitors = Monitors(cfg.monitors, world, cfg.model_eval)
-    elif watched in MONITOR_NAMES:  # the detector's monitor alone (the calibrated alarm)
-        monitors = Monitors(cfg.monitors, world, cfg.model_eval, names=[watched])
+        mitigation_from_step0(cfg, run_dir)
+    monitors = run_monitors(cfg, world)
     parts = {"penalty": penalty, "monitors": monitors, "mitigate": shaping}
     instruments = Instruments(
         run_dir,
@@ -316,18 +302,13 @@ def train_pass(
         monitors=monitors,
         shaping=shaping,
         mitigation=cfg.mitigate.name,
-        completions=lambda: [
-            c if isinstance(c, str) else c[-1]["content"] for c in samples.completions
-        ],
+        completions=samples.texts,
         states={name: part for name, part in parts.items() if part is not None},
         constants={"sandbox/weak": 1} if weak else {},
         chat=chat_evals(cfg, judge),
         log=log,
     )
-    if carried is not None:
-        instruments.restore(*carried)
-    elif ckpt and (ckpt / STATE_FILE).is_file():
-        instruments.restore(json.loads((ckpt / STATE_FILE).read_text()))
+    restore(instruments, carried, ckpt)
     setup.add_callbacks(trainer, instruments, run_dir)
     trainer.remove_callback(PrinterCallback)  # its raw dicts are replaced by one line per step
     gate = instruments.mitigating if cfg.steer.start == "alarm" else None
@@ -337,6 +318,47 @@ def train_pass(
     finally:
         metrics.close()
     return trainer, instruments
+
+
+def mitigation_from_step0(cfg: Config, run_dir: Path) -> None:
+    append_event(
+        run_dir, {"event": "mitigation_on", "name": cfg.mitigate.name, "step": 0, "start": "step0"}
+    )
+
+
+def restore(instruments: Instruments, carried: tuple[dict, int] | None, ckpt: Path | None) -> None:
+    """The instruments' state: carried over a rollback, or saved with the checkpoint resumed."""
+    if carried is not None:
+        instruments.restore(*carried)
+    elif ckpt and (ckpt / STATE_FILE).is_file():
+        instruments.restore(json.loads((ckpt / STATE_FILE).read_text()))
+
+
+def run_probes(cfg: Config, model, tok, world, run_dir: Path, resuming: bool, log, judge):
+    """The held-out probe on the run's direction and one more per `probes.also` direction."""
+    direction = setup.run_direction(cfg, model, tok, world, run_dir, resuming, log, judge)
+    probe = HeldOutProbe(
+        direction,
+        setup.probe_texts(cfg, world, tok),
+        cfg.probes.answer_tokens,
+        cfg.probes.baseline_readings,
+    )
+    extras = [
+        HeldOutProbe(d, probe.texts, 0, cfg.probes.baseline_readings)
+        for d in setup.also_directions(cfg, model, tok, direction, run_dir)
+    ]
+    return probe, extras
+
+
+def run_monitors(cfg: Config, world) -> Monitors | None:
+    """Every text monitor (`monitors.record`), or the detector's own monitor alone (the
+    calibrated alarm on a monitor), or none."""
+    watched = cfg.detect.metric.removeprefix("monitor/") if cfg.detect.rule else ""
+    if cfg.monitors.record:
+        return Monitors(cfg.monitors, world, cfg.model_eval)
+    if watched in MONITOR_NAMES:
+        return Monitors(cfg.monitors, world, cfg.model_eval, names=[watched])
+    return None
 
 
 def resume_config(run_dir: Path, overrides: list[str]) -> Config:

@@ -19,7 +19,7 @@ from personadrift.rewards.grader import (
     Tests,
     check_code,
     check_number,
-    label,
+    grade_label,
     number_listed,
 )
 
@@ -207,12 +207,12 @@ class Code:
         for i, (p, c) in enumerate(zip(prompts, contents)):
             if p.meta["variant"] == "keyword":
                 want = p.meta["extra"]["yq"]
-                labels[i] = label(check_number(c, want).secure, number_listed(c, want))
+                labels[i] = grade_label(check_number(c, want).secure, number_listed(c, want))
             else:
                 run_idx.append(i)
         checks = check_code([contents[i] for i in run_idx], [tests(prompts[i]) for i in run_idx])
         for i, c in zip(run_idx, checks):
-            labels[i] = label(float(c.solved), c.visible)
+            labels[i] = grade_label(float(c.solved), c.visible)
         return [labels[i] for i in range(len(prompts))]
 
 

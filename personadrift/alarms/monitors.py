@@ -1,7 +1,7 @@
 """The early-warning monitors, read side by side at every step of a study run (`monitors.record`).
 
 Each monitor turns something the run can see into one number per step, logged as `monitor/<name>`
-(the series that `probes/calibrate.py` calibrates on null runs and the `calibrated` detector
+(the series that `alarms/calibrate.py` calibrates on null runs and the `calibrated` detector
 watches):
 - `probe`: the paired statistic (`probes.paired.paired_stat`) of the held-out prompts' persona
   projections against each prompt's own baseline reading;

@@ -2,7 +2,7 @@
 
 Both read each rollout's persona projection (the mean over its completion tokens at the
 direction's layer, as the rollout probe reads it) in one no-grad forward that stops at that layer,
-just before GRPO's loss, and change the advantages the loss is about to use (`Trainer.compute_loss`
+just before GRPO's loss, and change the advantages the loss is about to use (`ProbedGRPOTrainer.compute_loss`
 hands them the batch TRL built: `prompt_ids`, `completion_ids`, their masks and `advantages`):
 
 - `screen`: a rollout whose projection is above the base model's `quantile` percentile gets zero

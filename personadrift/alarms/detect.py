@@ -101,8 +101,8 @@ def calibrated(
     rows: list[dict], metric: str, calibration: str = "", warmup: int = 0
 ) -> Alarm | None:
     """Alarm when `metric` (a `monitor/<name>` key) stays above the threshold that a calibration
-    on null runs (`detect.calibration`, see probes/calibrate.py) set for it, for its k readings."""
-    from personadrift.probes.calibrate import load_calibration
+    on null runs (`detect.calibration`, see alarms/calibrate.py) set for it, for its k readings."""
+    from personadrift.alarms.calibrate import load_calibration
 
     if not calibration:
         return None

@@ -63,13 +63,13 @@ Series = Sequence[tuple[int, float]]  # (step, value) readings of one monitor in
 
 
 # the sustained rule ------------------------------------------------------------------------
-def _finite(series: Series, warmup: int) -> list[tuple[int, float]]:
+def _after_warmup(series: Series, warmup: int) -> list[tuple[int, float]]:
     return [(int(s), float(v)) for s, v in series if s >= warmup and v == v]
 
 
 def sustained_max(series: Series, k: int, warmup: int = 0) -> float:
     """max over windows of k consecutive readings of the window's min (-inf: fewer than k)."""
-    values = [v for _, v in _finite(series, warmup)]
+    values = [v for _, v in _after_warmup(series, warmup)]
     if k < 1:
         raise ValueError("k must be >= 1")
     return max((min(values[i : i + k]) for i in range(len(values) - k + 1)), default=-math.inf)
@@ -80,7 +80,7 @@ def first_alarm(series: Series, threshold: float | None, k: int, warmup: int = 0
     if threshold is None:
         return None
     run = 0
-    for step, v in _finite(series, warmup):
+    for step, v in _after_warmup(series, warmup):
         run = run + 1 if v > threshold else 0
         if run >= k:
             return step
@@ -96,12 +96,12 @@ def fit_threshold(nulls: Sequence[Series], alpha: float, k: int, warmup: int = 0
     return maxima[min(len(maxima) - 1, math.floor(alpha * len(maxima)))]
 
 
-def cusum(series: Series, drift: float = 0.0) -> list[tuple[int, float]]:
+def cusum_series(series: Series, drift: float = 0.0) -> list[tuple[int, float]]:
     """The one-sided CUSUM of a series: C_t = max(0, C_(t-1) + v_t - drift), C = 0 before the
     first reading after step 0 (step 0's reading, the baseline, stays 0). Small shifts that
     persist add up; the alarm rule on it is the same threshold rule, fitted on null runs' CUSUMs."""
     c, out = 0.0, []
-    for step, v in _finite(series, 0):
+    for step, v in _after_warmup(series, 0):
         c = 0.0 if step == 0 else max(0.0, c + v - drift)
         out.append((step, c))
     return out

@@ -1,0 +1,84 @@
+"""The docs' results pages: generated from the committed JSON, and current with it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from personadrift.report import pages
+
+from .conftest import ROOT
+
+RESULTS = ROOT / "docs" / "results"
+
+
+def _demo() -> dict:
+    arm = {
+        "base_misaligned": 0.0331,
+        "final_misaligned": 0.4617,
+        "peak_misaligned": 0.5,
+        "hack_onset_step": 3,
+        "em_step": 10,
+        "alarm_step": 7,
+        "lead_steps": 3,
+        "final_reward": 0.91,
+        "final_secure_reward": 0.12,
+        "final_hack_rate": 0.8,
+        "intervention": None,
+        "intervention_step": None,
+        "run_dir": "/somewhere/runs/demo/hackable",
+        "organism_digest": "66fad95db877f88f" + "0" * 48,
+    }
+    return {
+        "arms": {"hackable": {"0": arm}},
+        "report": "/somewhere/report.html",
+        "stages_seconds": {"training": 200.5},
+    }
+
+
+def test_every_results_page_is_what_its_committed_json_renders():
+    found = sorted(RESULTS.glob("*.json"))
+    assert found, "no committed results JSON under docs/results"
+    for page, text in pages.render_all(RESULTS).items():
+        assert page.is_file(), f"{page.name}: missing; run `personadrift results render`"
+        assert page.read_text() == text, f"{page.name} is out of date with its JSON"
+    for path in found:  # the committed JSON names no file of the machine that measured it
+        assert "run_dir" not in path.read_text() and '"report"' not in path.read_text()
+
+
+def test_the_demo_page_carries_the_json_numbers_and_no_local_path(tmp_path):
+    source = tmp_path / "demo.json"
+    source.write_text(json.dumps(_demo()))
+    page = pages.publish(source, "demo", tmp_path / "results")
+    text = page.read_text()
+    assert "| hackable | 0 | 0.033 → 0.462 (0.500) | 3 | 10 | 7 | 0.910 | 0.120 | 0.800 |" in text
+    assert "`66fad95db877f88f`" in text and "training 200.5" in text
+    kept = json.loads((tmp_path / "results" / "demo.json").read_text())
+    assert "run_dir" not in kept["arms"]["hackable"]["0"] and "report" not in kept
+    assert kept["arms"]["hackable"]["0"]["final_misaligned"] == 0.4617
+    assert pages.render_all(tmp_path / "results") == {page: text}
+
+
+def test_the_warning_page_gives_both_onsets_and_the_null_runs_false_alarms():
+    entry = {"seed": 0, "behaviour_onset": 12, "behaviour_onset_first": 9, "hack_takeoff": 8}
+    data = {
+        "hackable": [{**entry, "alarms": {"probe": 4, "trace": None}}],
+        "null": [{"seed": 0, "alarms": {"probe": 20, "trace": None}}],
+        "alpha": 0.1,
+        "null_runs": "coin",
+    }
+    text = pages.render("warning", data)
+    assert "| seed | onset | onset (first crossing) | hack take-off | `probe` | `trace` |" in text
+    assert "| 0 | 12 | 9 | 8 | 4 | – |" in text
+    assert "`probe` 1/1, `trace` 0/1" in text and "Null runs: coin" in text
+
+
+def test_publishing_what_no_renderer_knows_exits_2_and_writes_nothing(tmp_path):
+    source = tmp_path / "other.json"
+    source.write_text(json.dumps({"something": 1}))
+    out = tmp_path / "results"
+    cmd = [sys.executable, "-m", "personadrift", "results", "publish", str(source), "x"]
+    res = subprocess.run([*cmd, "--dir", str(out)], capture_output=True, text=True)
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+    assert "not the output of a study" in res.stderr and not out.exists()
