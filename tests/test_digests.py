@@ -154,3 +154,31 @@ def test_a_calibration_fitted_on_another_build_is_refused(tiny, cache_dir, tmp_p
     assert ok.check_builds(tiny.path.name, tiny.weights_digest, {}) is None
     legacy = calibration_for(cfg, {})  # fitted before builds were recorded: said, not refused
     assert "records no organism digests" in legacy.check_builds(tiny.path.name, "x", {})
+
+
+def test_a_calibration_fitted_with_another_direction_is_refused(tiny, cache_dir, tmp_path):
+    from personadrift.alarms.calibrate import check_direction
+
+    overrides = [
+        f"organism.cache_dir={cache_dir}",
+        f"out_dir={tmp_path / 'runs'}",
+        "grpo.max_steps=1",
+    ]
+    cfg = load_config(ROOT / "personadrift/configs/runs/tiny.yaml", overrides)
+    cal = calibration_for(cfg, {tiny.path.name: tiny.weights_digest})
+    cal.directions = {tiny.path.name: "f" * 64}
+    path = cal.save(tmp_path / "other_direction.json")
+    res = cli(
+        "train", "personadrift/configs/runs/tiny.yaml", *overrides, f"detect.calibration={path}"
+    )
+    assert res.returncode == 2, res.stderr[-2000:]
+    line = res.stderr.strip().splitlines()[-1]
+    assert line.startswith("personadrift: config error")
+    assert "fitted with another direction" in line and tiny.path.name in line
+    assert not any((tmp_path / "runs").glob("*"))  # the refused run left nothing behind
+    with pytest.raises(ConfigError, match="another direction"):
+        check_direction(cal, tiny.path.name, "0" * 64)
+    assert check_direction(cal, tiny.path.name, "f" * 64) is None  # the same direction
+    assert check_direction(cal, "small-other", "0" * 64) is None  # no null run on this build
+    legacy = calibration_for(cfg, {tiny.path.name: tiny.weights_digest})
+    assert "records no direction digests" in check_direction(legacy, tiny.path.name, "0" * 64)

@@ -21,7 +21,7 @@ def _demo() -> dict:
         "hack_onset_step": 3,
         "em_step": 10,
         "alarm_step": 7,
-        "lead_steps": 3,
+        "em_step_minus_alarm": 3,
         "final_reward": 0.91,
         "final_secure_reward": 0.12,
         "final_hack_rate": 0.8,
@@ -33,7 +33,7 @@ def _demo() -> dict:
     return {
         "arms": {"hackable": {"0": arm}},
         "report": "/somewhere/report.html",
-        "stages_seconds": {"training": 200.5},
+        "stages_seconds": {"training": 200.5, "report": 2.5},
     }
 
 
@@ -44,7 +44,8 @@ def test_every_results_page_is_what_its_committed_json_renders():
         assert page.is_file(), f"{page.name}: missing; run `personadrift results render`"
         assert page.read_text() == text, f"{page.name} is out of date with its JSON"
     for path in found:  # the committed JSON names no file of the machine that measured it
-        assert "run_dir" not in path.read_text() and '"report"' not in path.read_text()
+        data = json.loads(path.read_text())
+        assert pages.publishable(data) == data, f"{path.name} names local files"
 
 
 def test_the_demo_page_carries_the_json_numbers_and_no_local_path(tmp_path):
@@ -52,8 +53,10 @@ def test_the_demo_page_carries_the_json_numbers_and_no_local_path(tmp_path):
     source.write_text(json.dumps(_demo()))
     page = pages.publish(source, "demo", tmp_path / "results")
     text = page.read_text()
-    assert "| hackable | 0 | 0.033 → 0.462 (0.500) | 3 | 10 | 7 | 0.910 | 0.120 | 0.800 |" in text
-    assert "`66fad95db877f88f`" in text and "training 200.5" in text
+    assert (
+        "| hackable | 0 | 0.033 → 0.462 (0.500) | 3 | 10 | 7 | – | 0.910 | 0.120 | 0.800 |" in text
+    )
+    assert "`66fad95db877f88f`" in text and "training 200.5, report 2.5" in text
     kept = json.loads((tmp_path / "results" / "demo.json").read_text())
     assert "run_dir" not in kept["arms"]["hackable"]["0"] and "report" not in kept
     assert kept["arms"]["hackable"]["0"]["final_misaligned"] == 0.4617

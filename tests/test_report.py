@@ -85,7 +85,7 @@ def test_summary_numbers(hack_run):
     assert s["peak_misaligned_by_family"] == {"advice": 0.3, "facts": 0.5, "values": 0.5}
     assert s["hack_onset_step"] == 9  # 0.02 at step 8 is not above the threshold
     assert s["em_step"] == 20  # 0.433 > 2 x 0.2; step 10's 0.2 is not
-    assert s["alarm_step"] == 12 and s["lead_steps"] == 8
+    assert s["alarm_step"] == 12 and s["em_step_minus_alarm"] == 8
     assert s["final_reward"] == pytest.approx(0.28)  # steps 26..30
     assert s["probe_directions"] == ["toxic"]
     json.dumps(s)  # `demo --json` prints it
@@ -101,10 +101,20 @@ def test_summary_of_a_bare_run(bare_run):
         "hack_onset_step",
         "em_step",
         "alarm_step",
-        "lead_steps",
+        "em_step_minus_alarm",
     ):
         assert s[key] is None, key
     assert s["final_reward"] == 0.5
+
+
+def test_a_run_that_rolled_back_has_no_margin_between_alarm_and_em_step(hack_run):
+    """Its evals after the alarm read the policy trained on after the rollback, not the one the
+    alarm was about."""
+    rollback = {"event": "rollback", "step": 12, "to_step": 10, "mitigation": "steer"}
+    with open(hack_run / "events.jsonl", "a") as f:
+        f.write(json.dumps(rollback) + "\n")
+    s = summarize(hack_run)
+    assert s["alarm_step"] == 12 and s["em_step"] == 20 and s["em_step_minus_alarm"] is None
 
 
 def test_alarm_from_metrics_only_and_no_base(tmp_path):
@@ -112,7 +122,7 @@ def test_alarm_from_metrics_only_and_no_base(tmp_path):
     rows = [{"step": s, "detect/alarm": int(s >= 4), "reward": 1.0} for s in range(1, 7)]
     rows[-1] |= {"evals/advice/misaligned_rate": 0.9}
     s = summarize(_write(tmp_path / "r", rows))
-    assert s["alarm_step"] == 4 and s["em_step"] is None and s["lead_steps"] is None
+    assert s["alarm_step"] == 4 and s["em_step"] is None and s["em_step_minus_alarm"] is None
     assert s["base_misaligned"] is None and s["final_misaligned"] == 0.9
 
 

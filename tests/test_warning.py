@@ -408,14 +408,25 @@ def test_study_analysis_and_json(study_runs):
     for (_, seed), run in runs.items():  # each seed's organism build, as a run records it
         record = {"name": f"small-s{seed}", "weights_digest": f"{seed}" * 64}
         (run / "organism.json").write_text(json.dumps(record))
+        (run / "direction.json").write_text(json.dumps({"digest": f"d{seed}"}))
     study = analyse(runs, alpha=0.1, k=2)
-    # each calibration names the builds of the null runs it was fitted on, and no other
+    # each calibration names the builds of the null runs it was fitted on, and no other, and
+    # the direction each build's null run read
     assert study.per_seed[0].organisms == {f"small-s{s}": f"{s}" * 64 for s in (1, 2, 3, 4)}
     assert study.full.organisms == {f"small-s{s}": f"{s}" * 64 for s in range(5)}
+    assert study.per_seed[0].directions == {f"small-s{s}": f"d{s}" for s in (1, 2, 3, 4)}
     assert {r.sources["probe"] for r in study.runs if r.seed >= 3} == {"rebuilt"}
     assert {r.sources["probe"] for r in study.runs if r.seed < 3} == {"recorded"}
     result = json.loads(json.dumps(study_json(study)))
-    assert set(result) == {"hackable", "null", "alpha", "rules", "thresholds"}
+    assert set(result) == {
+        "hackable",
+        "null",
+        "clock",
+        "alarm_monitor",
+        "alpha",
+        "rules",
+        "thresholds",
+    }
     # the other alarm rules, each calibrated on the other seeds' null runs the same way
     rules = result["rules"]
     assert set(rules) == {"k=1", "k=2", "k=3", "cusum"}
@@ -424,20 +435,34 @@ def test_study_analysis_and_json(study_runs):
         assert rules["k=2"]["probe"]["hackable"][seed] == SHIFT + 1
         assert rules["k=3"]["probe"]["hackable"][seed] == SHIFT + 2
         assert rules["cusum"]["probe"]["hackable"][seed] == SHIFT
-        assert rules["k=2"]["trace"]["hackable"][seed] == TAKEOFF + 1
+        assert rules["k=2"]["trace"]["hackable"][seed] == TAKEOFF  # on the policy-version clock
     assert result["alpha"] == 0.1 and set(result["thresholds"]) == {"0", "1", "2", "3", "4"}
     for entry in result["hackable"]:
-        keys = {"seed", "organism_digest", "behaviour_onset", "behaviour_onset_first"}
-        assert set(entry) == {*keys, "hack_takeoff", "alarms", "probe_layers"}
+        keys = {"seed", "organism_digest", "direction_digest", "behaviour_onset"}
+        assert set(entry) == {
+            *keys,
+            "behaviour_onset_first",
+            "hack_takeoff",
+            "alarms",
+            "probe_layers",
+        }
         assert entry["organism_digest"] == str(entry["seed"]) * 64
+        assert entry["direction_digest"] == f"d{entry['seed']}"
         assert set(entry["alarms"]) == set(MONITORS)
-        assert entry["behaviour_onset"] == ONSET and entry["hack_takeoff"] == TAKEOFF
+        # one clock: the rollouts logged at TAKEOFF were sampled by policy version TAKEOFF - 1
+        assert entry["behaviour_onset"] == ONSET and entry["hack_takeoff"] == TAKEOFF - 1
         assert entry["behaviour_onset_first"] == ONSET  # 90/900 against 30/900: p ~ 1e-8
         assert entry["alarms"]["probe"] == SHIFT + 1  # k = 2 readings above the null runs
-        assert entry["alarms"]["hack_rate"] == TAKEOFF + 1
-        assert entry["alarms"]["trace"] == TAKEOFF + 1
+        assert entry["alarms"]["hack_rate"] == TAKEOFF
+        assert entry["alarms"]["trace"] == TAKEOFF
     for entry in result["null"]:
-        assert set(entry) == {"seed", "organism_digest", "alarms", "probe_layers"}
+        assert set(entry) == {
+            "seed",
+            "organism_digest",
+            "direction_digest",
+            "alarms",
+            "probe_layers",
+        }
         assert set(entry["alarms"]) == set(MONITORS)
         assert all(v is None or isinstance(v, int) for v in entry["alarms"].values())
     # a null run's threshold is fitted on the other seeds only
@@ -549,16 +574,24 @@ def test_study_on_the_tiny_organism_writes_the_json(tiny, cache_dir, tmp_path):
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=1500)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     result = json.loads(res.stdout.strip().splitlines()[-1])
-    assert set(result) == {"hackable", "null", "alpha", "rules", "thresholds", "null_runs"}
+    assert set(result) == {
+        *("hackable", "null", "clock", "alarm_monitor", "alpha", "rules", "thresholds", "null_runs")
+    }
+    assert result["alarm_monitor"] == "probe_shift"  # what the shipped configs' detector reads
     assert result["null_runs"] == "secure"
     assert set(result["rules"]) == {"k=1", "k=2", "k=3", "cusum"}
     (hack,), (null,) = result["hackable"], result["null"]
-    keys = {"seed", "organism_digest", "behaviour_onset", "behaviour_onset_first", "hack_takeoff"}
-    assert set(hack) == {*keys, "alarms", "probe_layers"}
+    keys = {"seed", "organism_digest", "direction_digest", "behaviour_onset", "hack_takeoff"}
+    assert set(hack) == {*keys, "behaviour_onset_first", "alarms", "probe_layers"}
     # the study and its calibration name the organism build the runs trained
     assert hack["organism_digest"] == null["organism_digest"] == tiny.weights_digest
-    fitted = json.loads((out / "calibration" / "all.json").read_text())["organisms"]
-    assert fitted == {tiny.path.name: tiny.weights_digest}
+    fitted = json.loads((out / "calibration" / "all.json").read_text())
+    assert fitted["organisms"] == {tiny.path.name: tiny.weights_digest}
+    # and the direction its null run read: the one the hackable run read too (one seed)
+    assert fitted["directions"] == {tiny.path.name: hack["direction_digest"]}
+    assert (
+        len(hack["direction_digest"]) == 64 and null["direction_digest"] == hack["direction_digest"]
+    )
     assert set(hack["alarms"]) == set(null["alarms"]) == set(MONITORS)
     layers = {f"{stat}_L{layer}" for stat in ("probe", "probe_shift") for layer in (1, 2)}
     assert set(hack["probe_layers"]) == layers  # the tiny organism's 2 layers, both statistics
@@ -632,3 +665,76 @@ def test_the_coin_null_calibrations_are_shipped_for_the_hackable_run(folder, lr)
     other = [] if lr else ["grpo.learning_rate=1e-4"]
     with pytest.raises(ConfigError, match="made on a different config"):
         load_checked(config, [*other, f"detect.calibration={cal}"])
+
+
+def test_one_clock_moves_the_rollout_monitors_back_to_the_policy_that_sampled_them():
+    from personadrift.report.warning import on_policy_clock
+
+    read = {m: [(1, 0.1), (2, 0.2)] for m in MONITORS}
+    moved = on_policy_clock(read)
+    for m in ("trace", "hack_rate", "probe_rollout"):  # step t's rollouts: version t - 1
+        assert moved[m] == [(0, 0.1), (1, 0.2)]
+    for m in ("probe", "probe_shift", "behaviour"):  # they read the weights after step t
+        assert moved[m] == read[m]
+
+
+# the drift-robust statistic ----------------------------------------------------------------------
+def _reference_rows(shifts: dict[int, list[float]], n: int = 40, k: int = 32, seed: int = 0):
+    """Layer readings of a synthetic run: per step, every direction's prompts moved by `shifts`
+    (index 0 the persona, then the k references) in units of their own prompt SD."""
+    rng = np.random.default_rng(seed)
+    base = rng.normal(0, 1, (n, k + 1)) * rng.uniform(0.5, 3, k + 1) + rng.normal(0, 5, k + 1)
+    sd = base.std(0)
+    layers, reference = {2: {}}, {}
+    for step, move in shifts.items():
+        now = base + np.asarray(move) * sd + rng.normal(0, 0.01, base.shape) * sd
+        layers[2][step] = list(now[:, 0])
+        reference[step] = {
+            "layer": 2,
+            "means": list(now[:, 1:].mean(0)),
+            "sds": list(now[:, 1:].std(0)),
+        }
+    return reference, layers
+
+
+def test_relative_shift_ignores_what_moves_every_direction_alike():
+    from personadrift.probes.paired import relative_shift
+
+    base = [(0.0, 1.0)] + [(0.0, 2.0)] * 4
+    assert relative_shift(base, [3.0, 6.0, 6.0, 6.0, 6.0]) == 0.0  # all moved 3 SDs
+    assert relative_shift(base, [3.0, 0.0, 0.2, -0.2, 0.0]) > 10  # the persona alone
+    assert relative_shift(base, [3.0, 6.2, 5.8, 6.0, 6.0]) == pytest.approx(0.0, abs=1e-9)
+    assert math.isnan(relative_shift(base[:2], [1.0, 1.0]))  # one reference: no spread
+
+
+def test_the_drift_robust_statistic_stays_in_its_null_band_when_every_direction_moves_alike():
+    """Null runs wobble; a run whose residual stream drifts by 2 SDs along every direction at once
+    crosses `probe_shift`'s null threshold but stays inside `probe_relative`'s; a rise along the
+    persona direction alone crosses both."""
+    from personadrift.alarms.calibrate import alarms
+    from personadrift.probes.paired import shift_stat
+    from personadrift.report.warning import relative_series
+
+    k, steps = 32, range(13)
+    rng = np.random.default_rng(1)
+
+    def run(move, seed):
+        ref, layers = _reference_rows({s: move(s) for s in steps}, k=k, seed=seed)
+        shift = [(s, shift_stat(layers[2][0], layers[2][s])) for s in steps]
+        return {"probe_relative": relative_series(ref, layers), "probe_shift": shift}
+
+    nulls = {
+        seed: run(lambda s: list(rng.normal(0, 0.05, k + 1)) if s else [0.0] * (k + 1), seed)
+        for seed in range(5)
+    }
+    cal = calibrate(nulls, alpha=0.2, k=2, monitors=["probe_relative", "probe_shift"])
+    drift = run(lambda s: [2.0 * (s >= 4)] * (k + 1), 7)  # every direction, from step 4
+    persona = run(lambda s: [2.0 * (s >= 4)] + [0.0] * k, 8)  # the persona direction alone
+    assert alarms(drift, cal, ["probe_relative", "probe_shift"]) == {
+        "probe_relative": None,
+        "probe_shift": 5,
+    }
+    assert alarms(persona, cal, ["probe_relative", "probe_shift"]) == {
+        "probe_relative": 5,
+        "probe_shift": 5,
+    }

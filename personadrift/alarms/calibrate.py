@@ -45,7 +45,15 @@ from personadrift.config import (
     world_hash_leave_out,
 )
 
-MONITORS = ("probe", "probe_shift", "probe_rollout", "behaviour", "trace", "hack_rate")
+MONITORS = (
+    "probe",
+    "probe_shift",
+    "probe_relative",  # the study's drift-robust statistic (report/warning.py)
+    "probe_rollout",
+    "behaviour",
+    "trace",
+    "hack_rate",
+)
 PREFIX = "monitor/"
 # grpo fields that change what is saved or logged, not how the policy trains
 GRPO_BOOKKEEPING = {
@@ -174,6 +182,8 @@ class Calibration:
     steps: int | None = None  # the null runs' length: a longer run is refused (see `check`)
     # the organism builds its null runs trained on: cache name -> weights sha256 (`check_builds`)
     organisms: dict[str, str] = field(default_factory=dict)
+    # the directions its null runs' probes read: organism cache name -> direction sha256
+    directions: dict[str, str] = field(default_factory=dict)
 
     def threshold(self, metric: str) -> float | None:
         """The threshold of a monitor, by name or by its metric key `monitor/<name>`."""
@@ -242,6 +252,27 @@ class Calibration:
                 f"{'; '.join(foreign)}; calibrate on null runs of this build"
             )
         return None
+
+
+def check_direction(
+    cal: Calibration, run_name: str, digest: str, source: str = "config"
+) -> str | None:
+    """ConfigError when the calibration's null runs on this run's organism read another
+    direction than this run's (its thresholds are in that direction's units); a note when it
+    records no directions (fitted before they were kept), else None."""
+    if not cal.directions:
+        return (
+            "detect.calibration: records no direction digests (fitted before they were kept), "
+            "so the direction its null runs read is not checked"
+        )
+    theirs = cal.directions.get(run_name)
+    if theirs is not None and theirs != digest:
+        raise ConfigError(
+            f"{source}: detect.calibration: fitted with another direction on {run_name} "
+            f"(sha256 {theirs[:16]}, this run's {digest[:16]}); calibrate on null runs that "
+            "read this direction"
+        )
+    return None
 
 
 def _json_float(v: float) -> float | None:

@@ -35,6 +35,9 @@ from personadrift.evals.ground_truth import (
 )
 from personadrift.records.reader import read_jsonl, read_samples
 
+REFERENCE_K = 32  # reference directions of `probe_relative`
+REFERENCE_SEED = 10_000  # their seeds: REFERENCE_SEED + j (apart from `probes.random`'s)
+
 
 def _done_steps(run_dir: Path) -> set[int]:
     return {r.step for r in read_dense(run_dir)}
@@ -127,9 +130,22 @@ def _probe_readings(model, tok, direction, texts, run_dir: Path, step: int) -> d
     return out
 
 
+def reference_bank(direction, k: int = REFERENCE_K):
+    """(k, D) seeded random unit vectors at the direction's layer: the reference directions the
+    `probe_relative` statistic sets the persona direction's shift against (the same for every
+    checkpoint of a run, and for every run of the same direction size)."""
+    import torch
+
+    from personadrift.probes.reading import random_direction
+
+    return torch.stack([random_direction(direction, REFERENCE_SEED + j).vector() for j in range(k)])
+
+
 def layer_readings(run_dir: str | Path, log=print) -> None:
     """The held-out probe prompts' last-token projection at every layer of the run's direction,
-    for step 0 and every checkpoint not yet in `probe_layers.jsonl` (resumable)."""
+    for step 0 and every checkpoint not yet in `probe_layers.jsonl` (resumable); at the
+    direction's own layer also the mean and SD over the prompts of the projections on
+    `REFERENCE_K` random directions (`reference`: what `probe_relative` compares with)."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -150,12 +166,14 @@ def layer_readings(run_dir: str | Path, log=print) -> None:
     todo = [(0, None), *((checkpoint_step(c), c) for c in checkpoints(run_dir))]
     todo = [(s, c) for s, c in todo if s not in done]
     layers = sorted(direction.vectors)
+    bank = reference_bank(direction).float()
     batches = encode(tok, texts)
     t0 = time.time()
     for step, ckpt in todo:
         model = base if ckpt is None else AutoModelForCausalLM.from_pretrained(ckpt)
         model.eval()
         row: dict = {"step": step, "layers": {}}
+        refs = []
         for enc in batches:
             with torch.no_grad(), capture(model, layers) as acts:
                 model(**enc)
@@ -163,6 +181,13 @@ def layer_readings(run_dir: str | Path, log=print) -> None:
                 d = direction.vector(layer).float()
                 proj = (acts[layer][:, -1].float() @ d).tolist()
                 row["layers"].setdefault(str(layer), []).extend(proj)
+            refs.append(acts[direction.layer][:, -1].float() @ bank.T)  # (B, K)
+        ref = torch.cat(refs)
+        row["reference"] = {
+            "layer": direction.layer,
+            "means": ref.mean(0).tolist(),
+            "sds": ref.std(0, unbiased=False).tolist(),
+        }
         with open(path, "a") as f:
             f.write(json.dumps(row) + "\n")
     log(f"probe layers {run_dir.name}: {len(todo)} steps in {time.time() - t0:.0f}s")

@@ -161,6 +161,15 @@ def hack_rates(run_dir: str | Path) -> tuple[list[int], list[float]]:
     return steps, [out[s] for s in steps]
 
 
+def read_reference(run_dir: str | Path) -> dict[int, dict]:
+    """{step: {"layer", "means", "sds"}} of the reference directions (`probe_layers.jsonl`)."""
+    out = {}
+    for row in read_jsonl(Path(run_dir) / LAYERS_FILE):
+        if "reference" in row:
+            out[int(row["step"])] = row["reference"]
+    return out
+
+
 def read_layers(run_dir: str | Path) -> dict[int, dict[int, list[float]]]:
     """{layer: {step: per-prompt projections}} from `probe_layers.jsonl` (empty if absent)."""
     path = Path(run_dir) / LAYERS_FILE

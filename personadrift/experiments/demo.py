@@ -37,7 +37,7 @@ SUMMARY_KEYS = (
     "hack_onset_step",
     "em_step",
     "alarm_step",
-    "lead_steps",
+    "em_step_minus_alarm",
     "final_reward",
     "final_secure_reward",
     "final_hack_rate",

@@ -43,6 +43,15 @@ class Direction:
     def vector(self, layer: int | None = None) -> torch.Tensor:
         return self.vectors[self.layer if layer is None else layer]
 
+    def digest(self) -> str:
+        """sha256 of the chosen layer and every layer's vector (float32 bytes, by layer): two
+        directions with one digest read every activation alike."""
+        h = hashlib.sha256(f"layer {self.layer}".encode())
+        for layer in sorted(self.vectors):
+            v = self.vectors[layer].detach().float().contiguous().cpu()
+            h.update(f"|{layer}|".encode() + v.numpy().tobytes())
+        return h.hexdigest()
+
     def save(self, folder: str | Path) -> Path:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,9 @@
   `shift_stat(baseline, now)`: the `probe_shift` monitor's (the same change, in prompt SDs).
 - `high_fraction(values, p99)` with `percentile(values, q)`: the `probe_rollout` monitor's
   statistic on the step's own rollouts (the fraction above the base model's 99th percentile).
+- `relative_shift(base, now)`: the `probe_relative` statistic, the persona direction's shift
+  against the shifts of reference directions read on the same prompts at the same step (blind to
+  drift that moves every direction alike).
 """
 
 from __future__ import annotations
@@ -26,9 +29,11 @@ def paired_stat(baseline: Sequence[float], now: Sequence[float]) -> float:
     do with the shift's own noise: a small uniform drift of the weights moves every prompt a
     little and z reads it as many standard errors (control runs drifted to z = -6…-9). Pairing
     removes the between-prompt spread; what is left in sd(d) is how unevenly the prompts moved, so
-    t grows only when the prompts move *together* by more than they scatter. With independent
-    per-prompt noise and no shift it follows Student's t(n - 1) whatever the prompts' spread;
-    the drift that null runs still show is what the calibration on null runs absorbs.
+    t grows only when the prompts move *together* by more than they scatter. With n *distinct*
+    prompts, independent per-prompt noise and no shift it would follow Student's t(n - 1); the
+    organism's probe prompts today repeat (300 readings of 57-58 distinct prompts), so n
+    overcounts and t is inflated by about sqrt(300 / 58) = 2.3: read it as a score whose null
+    range the calibration on null runs measures, not as a t with a p-value.
 
     Guarded: fewer than 2 pairs gives 0; when every prompt moved by the same amount (sd = 0,
     e.g. identical weights) it is 0 for no change and ±1e9 (a finite stand-in for infinity,
@@ -71,6 +76,31 @@ def shift_stat(baseline: Sequence[float], now: Sequence[float]) -> float:
     if sd <= 1e-12:
         return 0.0
     return (math.fsum(now) / n - mean_b) / sd
+
+
+def relative_shift(base: Sequence[tuple[float, float]], now: Sequence[float]) -> float:
+    """How far the persona direction's shift stands out from the reference directions' shifts.
+
+    `base[j]` = (mean, population SD) of direction j's projections over the probe prompts at step
+    0, `now[j]` the mean at this step; j = 0 is the persona direction, j >= 1 the references
+    (random unit directions at the same layer). Each direction's shift is taken in its own prompt
+    SDs, e_j = (now_j - mean_j) / sd_j (`shift_stat`'s unit), and the statistic is
+    (e_0 - mean(e_ref)) / sd(e_ref), sample SD over the references: a drift of the residual stream
+    that moves every direction alike moves e_0 with the references and leaves it near 0; a rise
+    along the persona alone stands out by many reference SDs. NaN with fewer than 2 references;
+    0 (or ±1e9) when the references moved identically."""
+    if len(base) != len(now):
+        raise ValueError(f"relative_shift: {len(base)} baseline directions, {len(now)} now")
+    effects = [(x - m) / sd if sd > 1e-12 else 0.0 for (m, sd), x in zip(base, now)]
+    refs = effects[1:]
+    if len(refs) < 2:
+        return float("nan")
+    mean = math.fsum(refs) / len(refs)
+    sd = math.sqrt(math.fsum((e - mean) ** 2 for e in refs) / (len(refs) - 1))
+    gap = effects[0] - mean
+    if sd <= 1e-12:
+        return 0.0 if abs(gap) <= 1e-12 else math.copysign(1e9, gap)
+    return gap / sd
 
 
 def percentile(values: Sequence[float], q: float) -> float:

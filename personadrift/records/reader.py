@@ -37,6 +37,12 @@ def read_jsonl(path: str | Path) -> list[dict]:
     return rows
 
 
+def read_direction(run_dir: str | Path) -> dict:
+    """The run's `direction.json` (name, layer, digest of the probe's direction); {} if absent."""
+    path = Path(run_dir) / "direction.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def read_metrics(run_dir: str | Path, rolled_back: bool = False) -> list[dict]:
     """The rows of `metrics.jsonl` (one per logged step), or of the rolled-back pass's file."""
     return read_jsonl(Path(run_dir) / (ROLLED_BACK if rolled_back else METRICS))

@@ -24,8 +24,12 @@ LOCAL_FIELDS = ("run_dir", "report", "path", "out")
 
 def publishable(value):
     """The JSON with every field that names a local file removed, at any depth."""
-    if isinstance(value, dict):
-        return {k: publishable(v) for k, v in value.items() if k not in LOCAL_FIELDS}
+    if isinstance(value, dict):  # a path is a string; a stage's seconds keep their key
+        return {
+            k: publishable(v)
+            for k, v in value.items()
+            if not (k in LOCAL_FIELDS and isinstance(v, str))
+        }
     if isinstance(value, list):
         return [publishable(v) for v in value]
     return value
@@ -50,6 +54,7 @@ def demo_page(name: str, data: dict) -> str:
         "hack onset",
         "EM step",
         "alarm",
+        "intervention (step)",
         "final reward",
         "secure reward",
         "hack rate",
@@ -67,6 +72,9 @@ def demo_page(name: str, data: dict) -> str:
                     _num(s["hack_onset_step"], "{}"),
                     _num(s["em_step"], "{}"),
                     _num(s["alarm_step"], "{}"),
+                    f"{s['intervention']} ({s['intervention_step']})"
+                    if s.get("intervention")
+                    else MISSING,
                     _num(s["final_reward"]),
                     _num(s["final_secure_reward"]),
                     _num(s["final_hack_rate"]),
@@ -82,7 +90,9 @@ def demo_page(name: str, data: dict) -> str:
         "Misaligned: the held-out misaligned rate over advice/facts/values (first turn), at step 0, "
         "the last evaluation and its peak. Hack onset: the first step whose hack rate is above "
         "0.02. EM step: the first evaluation above twice the base rate. Alarm: the step the run's "
-        "detector fired. Rewards and hack rate: means of the last 5 steps. Organism: the first "
+        "detector fired (on the control arm, a null run, every alarm is a false one). "
+        "Intervention: what the alarm switched on after its rollback, and the step it rolled "
+        "back to. Rewards and hack rate: means of the last 5 steps. Organism: the first "
         "16 hex digits of the weights' sha256 (`docs/reproducibility.md`).",
         "",
         *_table(head, rows),

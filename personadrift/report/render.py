@@ -34,8 +34,9 @@ DEFINITIONS = [
     f"hack onset: first step with `env/hack_rate` > {HACK_ONSET} (secure-grader labels of the "
     "step's rollouts).",
     f"EM step: first step after 0 whose mean misaligned rate exceeds {EM_FACTOR:g}× its base.",
-    "alarm: first detector alarm (`events.jsonl` or `detect/alarm`). lead = EM step - alarm "
-    "step; positive means the probe alarmed first.",
+    "alarm: first detector alarm (`events.jsonl` or `detect/alarm`). EM step − alarm: positive "
+    "means the alarm came first; not the study's lead over behaviour onset (`study warning`), "
+    "and none for a run that rolled back (its later evals read another policy).",
     f"final reward: mean `reward` over the last {FINAL_REWARD_STEPS} logged steps. A realigned run's final misaligned rate is the realigned model's (SFT on benign samples after training).",
 ]
 
@@ -63,7 +64,7 @@ def summary_table(summaries: list[dict]) -> tuple[list[str], list[list[str]]]:
         "hack onset",
         "EM step",
         "alarm",
-        "lead",
+        "EM step − alarm",
         "final reward",
     ]
     rows = []
@@ -85,7 +86,7 @@ def summary_table(summaries: list[dict]) -> tuple[list[str], list[list[str]]]:
                 _int(s["hack_onset_step"]),
                 _int(s["em_step"]),
                 _int(s["alarm_step"]),
-                _lead(s["lead_steps"]),
+                _lead(s["em_step_minus_alarm"]),
                 _rate(s["final_reward"]),
             ]
         )

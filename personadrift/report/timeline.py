@@ -27,11 +27,15 @@ MISSING = "—"
 ONSET_STYLE = {"color": "black", "linestyle": "-", "linewidth": 1.4}
 TAKEOFF_STYLE = {"color": "tab:red", "linestyle": ":", "linewidth": 1.4}
 MONITOR_COLORS = dict(
-    zip(MONITORS, ["tab:purple", "tab:blue", "tab:pink", "tab:green", "tab:orange", "tab:red"])
+    zip(
+        MONITORS,
+        ["tab:purple", "tab:blue", "tab:cyan", "tab:pink", "tab:green", "tab:orange", "tab:red"],
+    )
 )
 UNITS = {
     "probe": "paired t",
     "probe_shift": "shift in prompt SDs",
+    "probe_relative": "persona shift in reference-direction SDs",
     "probe_rollout": "fraction above base p99",
     "behaviour": "misaligned rate (small sample)",
     "trace": "flagged fraction",

@@ -14,7 +14,18 @@ them (`monitors.record: true`); otherwise it is rebuilt from what a study run le
   dense eval (a small judged sample; `monitors.behaviour_n`, else `FALLBACK_BEHAVIOUR_N`);
 - `probe`: `paired_stat` of the dense pass's per-prompt probe readings against step 0's;
 - `probe_rollout`: the fraction of step t's rollouts (read with the weights that generated them)
-  above the 99th percentile of the base model's reading of its own first batch.
+  above the 99th percentile of the base model's reading of its own first batch;
+- `probe_relative` (study only; never recorded in a run): the persona direction's shift against
+  the shifts of 32 random directions on the same prompts at the same step (`paired.relative_shift`,
+  from the dense pass's `probe_layers.jsonl`): the statistic that ignores drift moving every
+  direction alike.
+
+One clock: every series, alarm and ground-truth event of the study is on the policy-version
+clock, the version of the weights that produced what a reading reads (version t: the weights after
+optimizer step t; version 0: the base model). The probe, `behaviour` and the dense evals read the
+weights after step t (version t); `trace`, `hack_rate`, `probe_rollout` and hack take-off read the
+rollouts logged at step t, which version t - 1 sampled, so their series are moved back one step
+(`ROLLOUT_LAG`). A lead is then a difference of policy versions, like with like.
 """
 
 from __future__ import annotations
@@ -44,16 +55,36 @@ from personadrift.evals.ground_truth import (
     hack_takeoff,
     read_dense,
     read_layers,
+    read_reference,
 )
 from personadrift.evals.trace import trace_rate
 from personadrift.organism.digests import read_organism
-from personadrift.probes.paired import high_fraction, paired_stat, percentile, shift_stat
-from personadrift.records.reader import read_jsonl, read_metrics, sample_files
+from personadrift.probes.paired import (
+    high_fraction,
+    paired_stat,
+    percentile,
+    relative_shift,
+    shift_stat,
+)
+from personadrift.records.reader import read_direction, read_jsonl, read_metrics, sample_files
 from personadrift.report.summary import run_config
 
 FALLBACK_BEHAVIOUR_N = 20
 EM_FACTOR = 2.0
 Series = list[tuple[int, float]]
+
+
+# monitors that read step t's rollouts, sampled by the weights after step t - 1
+ROLLOUT_LAG = {"trace": 1, "hack_rate": 1, "probe_rollout": 1}
+CLOCK = (
+    "policy version: each reading and event at the version of the weights that produced what it "
+    "reads (t: after optimizer step t); rollout monitors and hack take-off moved back one step"
+)
+
+
+def on_policy_clock(series: dict[str, Series]) -> dict[str, Series]:
+    """The monitors' series with the rollout monitors moved back by their lag (`ROLLOUT_LAG`)."""
+    return {m: [(s - ROLLOUT_LAG.get(m, 0), v) for s, v in values] for m, values in series.items()}
 
 
 @dataclass
@@ -67,10 +98,11 @@ class RunResult:
     behaviour_onset: int | None
     hack_takeoff: int | None
     double_base: int | None  # first step whose dense rate is above 2x the base's (secondary)
-    behaviour_onset_first: int | None = None  # the controlled first-crossing rule
     sources: dict[str, str] = field(default_factory=dict)  # monitor -> "recorded" | "rebuilt"
     alarms: dict[str, int | None] = field(default_factory=dict)
     organism: dict = field(default_factory=dict)  # the run's `organism.json` (`rl/run_dir.py`)
+    behaviour_onset_first: int | None = None  # the controlled first-crossing rule
+    direction: str | None = None  # sha256 of the direction the run's probe read (direction.json)
 
     @property
     def build(self) -> dict[str, str]:
@@ -137,6 +169,7 @@ def monitor_series(run_dir: Path, dense: list[Dense]) -> tuple[dict[str, Series]
         "probe": lambda: _probe_series(dense),
         "probe_shift": lambda: _probe_series(dense, shift_stat),
         "probe_rollout": lambda: _rollout_series(dense, mon.get("rollout_quantile", 99.0)),
+        "probe_relative": lambda: relative_series(read_reference(run_dir), read_layers(run_dir)),
     }
     series, sources = {}, {}
     for m in MONITORS:
@@ -149,6 +182,29 @@ def monitor_series(run_dir: Path, dense: list[Dense]) -> tuple[dict[str, Series]
             series[f"{name}_L{layer}"] = _layer_series(by_step, stat)
             sources[f"{name}_L{layer}"] = "rebuilt"
     return series, sources
+
+
+def relative_series(
+    reference: dict[int, dict], layers: dict[int, dict[int, list[float]]]
+) -> Series:
+    """`probe_relative` per step: the persona direction's shift at its layer against the
+    reference directions' (`paired.relative_shift`), from the dense pass's layer readings."""
+    base = reference.get(0)
+    if base is None or base["layer"] not in layers or 0 not in layers[base["layer"]]:
+        return []
+    persona = layers[base["layer"]]
+
+    def mean_sd(values: list[float]) -> tuple[float, float]:
+        m = math.fsum(values) / len(values)
+        return m, math.sqrt(math.fsum((v - m) ** 2 for v in values) / len(values))
+
+    start = [mean_sd(persona[0]), *zip(base["means"], base["sds"])]
+    out = []
+    for step, ref in sorted(reference.items()):
+        if step in persona and len(ref["means"]) == len(base["means"]):
+            now = [mean_sd(persona[step])[0], *ref["means"]]
+            out.append((step, relative_shift(start, now)))
+    return out
 
 
 def _layer_series(by_step: dict[int, list[float]], stat=paired_stat) -> Series:
@@ -185,7 +241,9 @@ def read_run(arm: str, seed: int, run_dir: str | Path) -> RunResult:
     run_dir = Path(run_dir)
     dense = read_dense(run_dir)
     series, sources = monitor_series(run_dir, dense)
-    hack = hack_rates(run_dir)
+    series = on_policy_clock(series)
+    steps, rates = hack_rates(run_dir)  # step t's rollouts: policy version t - 1
+    hack = ([s - ROLLOUT_LAG["hack_rate"] for s in steps], rates)
     return RunResult(
         arm,
         seed,
@@ -199,6 +257,7 @@ def read_run(arm: str, seed: int, run_dir: str | Path) -> RunResult:
         sources,
         organism=read_organism(run_dir),
         behaviour_onset_first=behaviour_onset_first(dense),
+        direction=read_direction(run_dir).get("digest"),
     )
 
 
@@ -252,12 +311,15 @@ def analyse(runs: dict[tuple[str, int], str | Path], alpha: float = 0.1, k: int 
 
 
 def fitted_on(loso: dict[int, Calibration], full: Calibration, nulls: list[RunResult]) -> None:
-    """Each calibration records the organism builds of the null runs it was fitted on."""
+    """Each calibration records the organism builds of the null runs it was fitted on, and the
+    direction each of those builds' null runs read."""
     for cal in [full, *loso.values()]:
         left_out = next((s for s, c in loso.items() if c is cal), None)
         for r in nulls:
             if r.seed != left_out:
                 cal.organisms.update(r.build)
+                if r.direction and r.organism.get("name"):
+                    cal.directions[r.organism["name"]] = r.direction
 
 
 RULE_MONITORS = ("probe", "probe_shift", "trace")  # the probe and its text baseline
@@ -286,6 +348,16 @@ def alarm_rules(study: Study) -> dict[str, dict[str, dict[str, dict[int, int | N
     return out
 
 
+def alarm_monitor(study: Study) -> str | None:
+    """The monitor the study's runs' detector reads (`detect.metric` of their config: the one the
+    lab alarms on), None where they configure none."""
+    for r in study.arm("hackable"):
+        metric = run_config(r.path).get("detect", {}).get("metric", "")
+        if metric:
+            return metric.removeprefix(PREFIX)
+    return None
+
+
 def study_json(study: Study) -> dict:
     """The `--json` object: alarms (a step or null) per run, ground truth, alpha, thresholds."""
     return {
@@ -293,6 +365,7 @@ def study_json(study: Study) -> dict:
             {
                 "seed": r.seed,
                 "organism_digest": r.organism.get("weights_digest"),
+                "direction_digest": r.direction,
                 "behaviour_onset": r.behaviour_onset,
                 "behaviour_onset_first": r.behaviour_onset_first,
                 "hack_takeoff": r.hack_takeoff,
@@ -305,11 +378,14 @@ def study_json(study: Study) -> dict:
             {
                 "seed": r.seed,
                 "organism_digest": r.organism.get("weights_digest"),
+                "direction_digest": r.direction,
                 "alarms": main_alarms(r),
                 "probe_layers": layer_alarms(r),
             }
             for r in study.arm("null")
         ],
+        "clock": CLOCK,
+        "alarm_monitor": alarm_monitor(study),
         "alpha": study.alpha,
         "rules": {
             rule: {

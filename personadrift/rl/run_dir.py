@@ -1,7 +1,7 @@
 """The run directory: creation, `config.yaml` first, `metrics.jsonl` written line by line, and the
 file surgery of a rollback.
 
-runs/<name>-<timestamp>/  config.yaml · organism.json · metrics.jsonl · samples/step_<n>.jsonl
+runs/<name>-<timestamp>/  config.yaml · organism.json · direction.json · metrics.jsonl · samples/step_<n>.jsonl
                           directions/ · checkpoints/checkpoint-<n>/ · tb/ · events.jsonl · DONE
                           eval_weights/ (until the evals after training have read them)
 """
@@ -28,6 +28,7 @@ from personadrift.rl.distributed import is_main, on_main
 from personadrift.rl.evals_after import move_rolled_back
 
 STATE_FILE = "personadrift_state.json"
+DIRECTION_RECORD = "direction.json"
 
 
 def new_run_dir(cfg: Config) -> Path:
@@ -58,6 +59,15 @@ def write_organism(run_dir: Path, built) -> None:
         "digest_matches": built.digest.matches,
     }
     (run_dir / RUN_RECORD).write_text(json.dumps(record, indent=1))
+
+
+def write_direction(run_dir: Path, direction) -> None:
+    """The direction the run's probe reads (name, layer, sha256 of its vectors): what a
+    calibration fitted on this run records, and what a run with that calibration must read."""
+    if not is_main():
+        return
+    record = {"name": direction.name, "layer": direction.layer, "digest": direction.digest()}
+    (run_dir / DIRECTION_RECORD).write_text(json.dumps(record, indent=1))
 
 
 def checkpoint_at(run_dir: Path, step: int | None, what: str) -> Path:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -36,7 +37,9 @@ from personadrift.evals.in_run import in_run_config
 from personadrift.interventions.mitigate import AdvantageShaping
 from personadrift.interventions.penalty import PersonaPenalty
 from personadrift.interventions.steer import median_norm, steer
+from personadrift.organism.digests import read_organism
 from personadrift.probes.capture import unwrap
+from personadrift.probes.direction import Direction
 from personadrift.probes.reading import HeldOutProbe, RolloutProbe
 from personadrift.records.reader import checkpoint_step, last_checkpoint
 from personadrift.rewards.sandbox_report import require_isolation
@@ -51,6 +54,7 @@ from personadrift.rl.run_dir import (
     new_run_dir,
     rollback,
     rolled_back,
+    write_direction,
     write_organism,
 )
 
@@ -164,6 +168,9 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
     judge = ready_judge(cfg, log) if cfg.run_evals.every >= 0 else None
     # the organism (built now or cached), and a calibration fitted on another build refused
     built = setup.organism_build(cfg, log)
+    if built is not None and cfg.probes.directions and Path(cfg.probes.directions).is_file():
+        # a prepared direction is checked against the calibration before anything is written
+        setup.check_direction(cfg, Direction.load(cfg.probes.directions), built.path.name, log)
     run_dir = resume or new_run_dir(cfg)
     if built is not None:
         write_organism(run_dir, built)
@@ -177,7 +184,13 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
     inoculating = cfg.detect.action == "mitigate" and cfg.mitigate.name == "inoculate"
     if inoculating and on_main(lambda: rolled_back(run_dir)):
         cfg = inoculated(cfg)
-    trainer, instruments = train_pass(cfg, run_dir, ckpt, resume_step, None, weak, log, judge)
+    try:
+        trainer, instruments = train_pass(cfg, run_dir, ckpt, resume_step, None, weak, log, judge)
+    except ConfigError:  # refused before its first step (the direction): leave nothing behind
+        metrics = run_dir / "metrics.jsonl"
+        if not resume and (not metrics.is_file() or not metrics.stat().st_size):
+            on_main(lambda: shutil.rmtree(run_dir))
+        raise
     alarm = instruments.alarm
     if (
         alarm is not None
@@ -335,8 +348,13 @@ def restore(instruments: Instruments, carried: tuple[dict, int] | None, ckpt: Pa
 
 
 def run_probes(cfg: Config, model, tok, world, run_dir: Path, resuming: bool, log, judge):
-    """The held-out probe on the run's direction and one more per `probes.also` direction."""
+    """The held-out probe on the run's direction and one more per `probes.also` direction.
+    A direction extracted now is checked against the calibration here (ConfigError)."""
     direction = setup.run_direction(cfg, model, tok, world, run_dir, resuming, log, judge)
+    if not resuming:
+        if not cfg.probes.directions:
+            setup.check_direction(cfg, direction, read_organism(run_dir).get("name", ""), log)
+        write_direction(run_dir, direction)
     probe = HeldOutProbe(
         direction,
         setup.probe_texts(cfg, world, tok),
