@@ -195,3 +195,23 @@ def test_configs_command_lists_the_shipped_configs(tmp_path):
     assert res.returncode == 0 and "interventions/" in res.stdout and "  stop " in res.stdout
     res = cli("configs", "--write-docs", str(tmp_path))
     assert res.returncode == 0 and (tmp_path / "configs.md").is_file()
+
+
+def test_a_calibration_folder_gives_each_seed_the_calibration_fitted_without_it(tmp_path):
+    """The shipped default (`detect.calibration: calibrations`) and any `study warning` folder:
+    except_seed<s>.json for a seed the study had, all.json for another; a folder with neither is
+    refused."""
+    from personadrift.config import ConfigError, load_config
+
+    for seed in (0, 3):
+        cfg = load_config("visible_tests", [f"organism.seed={seed}"])
+        assert cfg.detect.calibration.endswith(f"calibrations/except_seed{seed}.json")
+    cfg = load_config("visible_tests", ["organism.seed=7"])
+    assert cfg.detect.calibration.endswith("calibrations/all.json")
+    cfg = load_config("visible_tests", ["organism.seed=2", "detect.calibration=calibrations/coin"])
+    assert cfg.detect.calibration.endswith("calibrations/coin/except_seed2.json")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="neither except_seed1.json nor all.json"):
+        load_config(
+            "visible_tests", ["organism.seed=1", f"detect.calibration={tmp_path / 'empty'}"]
+        )

@@ -141,13 +141,30 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
     validate(cfg, source)
     if path is not None:
         cfg.detect.calibration = shipped_path(cfg.detect.calibration, Path(path))
+    cfg.detect.calibration = calibration_for_seed(cfg.detect.calibration, cfg.organism.seed, source)
     return cfg
+
+
+def calibration_for_seed(value: str, seed: int, source: str = "config") -> str:
+    """`detect.calibration` naming a folder of calibrations (what `study warning` writes): the one
+    fitted without this run's seed (`except_seed<seed>.json`), else the one fitted on every seed
+    (`all.json`); a file as given."""
+    folder = Path(value) if value else None
+    if folder is None or not folder.is_dir():
+        return value
+    for name in (f"except_seed{seed}.json", "all.json"):
+        if (folder / name).is_file():
+            return str(folder / name)
+    raise ConfigError(
+        f"{source}: detect.calibration: {value} is a folder with neither except_seed{seed}.json "
+        "nor all.json"
+    )
 
 
 def shipped_path(value: str, config_file: Path) -> str:
     """A relative path that does not exist from the working directory but does from a folder
     above the config file (a project file named from the project root, e.g.
-    `personadrift/configs/calibrations/visible_tests.json` in `personadrift/configs/runs/visible_tests.yaml`), made
+    `personadrift/configs/calibrations` in `personadrift/configs/runs/visible_tests.yaml`), made
     absolute; anything else as given."""
     if not value or Path(value).is_absolute() or Path(value).exists():
         return value

@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 from personadrift.checks import load_checked
-from personadrift.config import SHIPPED
 from personadrift.experiments.jobs import prepare_seed, run_jobs, train_command
 from personadrift.organism.digests import read_organism
 
@@ -45,20 +44,6 @@ SUMMARY_KEYS = (
     "intervention_step",
     "run_dir",
 )
-
-
-# except_seed<s>.json: thresholds from the other seeds' nulls
-CALIBRATIONS = SHIPPED / "calibrations"
-
-
-def seed_calibration(seed: int, overrides: list[str]) -> list[str]:
-    """`detect.calibration=` the shipped calibration made without this seed's null run, so that
-    no demo run is judged by a threshold fitted to its own seed; none if the caller set one or
-    none was shipped for the seed (the configs' default, made on every study seed, applies)."""
-    if any(o.startswith("detect.calibration=") for o in overrides):
-        return []
-    path = CALIBRATIONS / f"except_seed{seed}.json"
-    return [f"detect.calibration={path}"] if path.is_file() else []
 
 
 def run_arms(jobs: list[tuple[str, int, list[str]]], out: Path, log, parallel: int) -> dict:
@@ -98,7 +83,6 @@ def run_demo(
         path = prepare_seed(ARMS["hackable"], seed, out / f"seed{seed}", overrides, log)
         stages[f"seed{seed}/organism+direction"] = round(time.time() - t0, 1)
         args = [*overrides, f"seed={seed}", f"organism.seed={seed}", f"probes.directions={path}"]
-        args += seed_calibration(seed, overrides)
         jobs += [(arm, seed, args) for arm in ARMS]
     t0 = time.time()
     log(f"training {len(jobs)} runs, {parallel} at a time")
