@@ -71,7 +71,7 @@ def test_the_warning_page_gives_both_onsets_and_the_null_runs_false_alarms():
         "alpha": 0.1,
         "null_runs": "coin",
     }
-    text = pages.render("warning", data)
+    text = pages.render_page("warning", data)
     assert "| seed | onset | onset (first crossing) | hack take-off | `probe` | `trace` |" in text
     assert "| 0 | 12 | 9 | 8 | 4 | – |" in text
     assert "`probe` 1/1, `trace` 0/1" in text and "Null runs: coin" in text

@@ -35,11 +35,11 @@ def publishable(value):
     return value
 
 
-def _num(v, fmt: str = "{:.3f}") -> str:
+def _cell(v, fmt: str = "{:.3f}") -> str:
     return MISSING if v is None else fmt.format(v)
 
 
-def _table(head: list[str], rows: list[list[str]]) -> list[str]:
+def _md_rows(head: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + [
         "| " + " | ".join(r) + " |" for r in rows
     ]
@@ -67,17 +67,17 @@ def demo_page(name: str, data: dict) -> str:
                 [
                     arm,
                     seed,
-                    f"{_num(s['base_misaligned'])} → {_num(s['final_misaligned'])} "
-                    f"({_num(s['peak_misaligned'])})",
-                    _num(s["hack_onset_step"], "{}"),
-                    _num(s["em_step"], "{}"),
-                    _num(s["alarm_step"], "{}"),
+                    f"{_cell(s['base_misaligned'])} → {_cell(s['final_misaligned'])} "
+                    f"({_cell(s['peak_misaligned'])})",
+                    _cell(s["hack_onset_step"], "{}"),
+                    _cell(s["em_step"], "{}"),
+                    _cell(s["alarm_step"], "{}"),
                     f"{s['intervention']} ({s['intervention_step']})"
                     if s.get("intervention")
                     else MISSING,
-                    _num(s["final_reward"]),
-                    _num(s["final_secure_reward"]),
-                    _num(s["final_hack_rate"]),
+                    _cell(s["final_reward"]),
+                    _cell(s["final_secure_reward"]),
+                    _cell(s["final_hack_rate"]),
                     f"`{s['organism_digest'][:16]}`" if s.get("organism_digest") else MISSING,
                 ]
             )
@@ -95,7 +95,7 @@ def demo_page(name: str, data: dict) -> str:
         "back to. Rewards and hack rate: means of the last 5 steps. Organism: the first "
         "16 hex digits of the weights' sha256 (`docs/reproducibility.md`).",
         "",
-        *_table(head, rows),
+        *_md_rows(head, rows),
         "",
         "Stage times (s): " + ", ".join(f"{k} {v:g}" for k, v in stages.items()) + ".",
         "",
@@ -114,10 +114,10 @@ def warning_page(name: str, data: dict) -> str:
         rows.append(
             [
                 str(e["seed"]),
-                _num(e["behaviour_onset"], "{}"),
-                _num(e.get("behaviour_onset_first"), "{}"),
-                _num(e["hack_takeoff"], "{}"),
-                *(_num(e["alarms"].get(m), "{}") for m in monitors),
+                _cell(e["behaviour_onset"], "{}"),
+                _cell(e.get("behaviour_onset_first"), "{}"),
+                _cell(e["hack_takeoff"], "{}"),
+                *(_cell(e["alarms"].get(m), "{}") for m in monitors),
             ]
         )
     false = {m: sum(n["alarms"].get(m) is not None for n in data["null"]) for m in monitors}
@@ -129,7 +129,7 @@ def warning_page(name: str, data: dict) -> str:
         f"Null runs: {data.get('null_runs', 'secure')}; thresholds left out one seed at a time, "
         f"alpha {data['alpha']:g}. Each cell: the step a monitor alarmed (– never).",
         "",
-        *_table(head, rows),
+        *_md_rows(head, rows),
         "",
         "False alarms on the null runs: "
         + ", ".join(f"`{m}` {false[m]}/{len(data['null'])}" for m in monitors)
@@ -145,7 +145,7 @@ RENDERERS: dict[str, tuple[Callable[[dict], bool], Callable[[str, dict], str]]] 
 }
 
 
-def render(name: str, data: dict) -> str:
+def render_page(name: str, data: dict) -> str:
     """The page of one JSON (ValueError for output no renderer knows)."""
     for matches, page in RENDERERS.values():
         if matches(data):
@@ -158,7 +158,7 @@ def render(name: str, data: dict) -> str:
 def render_all(folder: Path) -> dict[Path, str]:
     """{page path: text} for every JSON in `folder`."""
     return {
-        path.with_suffix(".md"): render(path.stem, json.loads(path.read_text()))
+        path.with_suffix(".md"): render_page(path.stem, json.loads(path.read_text()))
         for path in sorted(folder.glob("*.json"))
     }
 
@@ -166,9 +166,9 @@ def render_all(folder: Path) -> dict[Path, str]:
 def publish(source: Path, name: str, folder: Path) -> Path:
     """Copy a study's JSON into `folder` as <name>.json (local paths dropped) and render its page."""
     data = publishable(json.loads(source.read_text()))
-    render(name, data)  # refuse output no renderer knows before writing anything
+    render_page(name, data)  # refuse output no renderer knows before writing anything
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.json").write_text(json.dumps(data, indent=1) + "\n")
     page = folder / f"{name}.md"
-    page.write_text(render(name, data))
+    page.write_text(render_page(name, data))
     return page

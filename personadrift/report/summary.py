@@ -207,7 +207,7 @@ def summarize(run: str | Path | Run) -> dict:
         "em_step": em_step,
         "alarm_step": alarm,
         "em_step_minus_alarm": em_step - alarm
-        if em_step is not None and alarm is not None and not rolled_back(run.events)
+        if em_step is not None and alarm is not None and not any_rollback(run.events)
         else None,
         "final_reward": _mean(rewards),
         "final_secure_reward": _mean(secure),
@@ -217,7 +217,7 @@ def summarize(run: str | Path | Run) -> dict:
     }
 
 
-def rolled_back(events: list[dict]) -> bool:
+def any_rollback(events: list[dict]) -> bool:
     return any(e.get("event") == "rollback" for e in events)
 
 

@@ -52,7 +52,7 @@ def organism_build(cfg: Config, log=print):
     return built
 
 
-def check_direction(cfg: Config, direction: Direction, organism: str, log=print) -> None:
+def check_run_direction(cfg: Config, direction: Direction, organism: str, log=print) -> None:
     """A calibration whose null runs on this organism read another direction is refused
     (ConfigError); one that records no directions is said, not refused."""
     from personadrift.alarms.calibrate import check_direction as check
@@ -63,6 +63,13 @@ def check_direction(cfg: Config, direction: Direction, organism: str, log=print)
     note = check(load_calibration(cfg.detect.calibration), organism, direction.digest())
     if note and is_main():
         log(note)
+
+
+def check_prepared_direction(cfg: Config, organism: str, log=print) -> None:
+    """`probes.directions` (a direction prepared before the run) against the calibration, before
+    the run writes anything; a direction extracted in the run is checked once it is."""
+    if cfg.probes.directions and Path(cfg.probes.directions).is_file():
+        check_run_direction(cfg, Direction.load(cfg.probes.directions), organism, log)
 
 
 def is_organism(cfg: Config) -> bool:

@@ -39,7 +39,6 @@ from personadrift.interventions.penalty import PersonaPenalty
 from personadrift.interventions.steer import median_norm, steer
 from personadrift.organism.digests import read_organism
 from personadrift.probes.capture import unwrap
-from personadrift.probes.direction import Direction
 from personadrift.probes.reading import HeldOutProbe, RolloutProbe
 from personadrift.records.reader import checkpoint_step, last_checkpoint
 from personadrift.rewards.sandbox_report import require_isolation
@@ -168,9 +167,8 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
     judge = ready_judge(cfg, log) if cfg.run_evals.every >= 0 else None
     # the organism (built now or cached), and a calibration fitted on another build refused
     built = setup.organism_build(cfg, log)
-    if built is not None and cfg.probes.directions and Path(cfg.probes.directions).is_file():
-        # a prepared direction is checked against the calibration before anything is written
-        setup.check_direction(cfg, Direction.load(cfg.probes.directions), built.path.name, log)
+    if built is not None:  # a prepared direction: checked against the calibration here too
+        setup.check_prepared_direction(cfg, built.path.name, log)
     run_dir = resume or new_run_dir(cfg)
     if built is not None:
         write_organism(run_dir, built)
@@ -184,13 +182,7 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
     inoculating = cfg.detect.action == "mitigate" and cfg.mitigate.name == "inoculate"
     if inoculating and on_main(lambda: rolled_back(run_dir)):
         cfg = inoculated(cfg)
-    try:
-        trainer, instruments = train_pass(cfg, run_dir, ckpt, resume_step, None, weak, log, judge)
-    except ConfigError:  # refused before its first step (the direction): leave nothing behind
-        metrics = run_dir / "metrics.jsonl"
-        if not resume and (not metrics.is_file() or not metrics.stat().st_size):
-            on_main(lambda: shutil.rmtree(run_dir))
-        raise
+    trainer, instruments = first_pass(cfg, run_dir, ckpt, resume_step, weak, log, judge)
     alarm = instruments.alarm
     if (
         alarm is not None
@@ -236,6 +228,18 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
 
         realign(run_dir, cfg, log=log)
     return run_dir
+
+
+def first_pass(cfg: Config, run_dir: Path, ckpt, resume_step, weak, log, judge):
+    """The run's first `train_pass`; a fresh run refused before its first step (a ConfigError:
+    the direction it extracted does not match its calibration) leaves nothing behind."""
+    try:
+        return train_pass(cfg, run_dir, ckpt, resume_step, None, weak, log, judge)
+    except ConfigError:
+        metrics = run_dir / "metrics.jsonl"
+        if ckpt is None and (not metrics.is_file() or not metrics.stat().st_size):
+            on_main(lambda: shutil.rmtree(run_dir))
+        raise
 
 
 def switched_on(cfg: Config, inoculating: bool) -> str:
@@ -353,7 +357,7 @@ def run_probes(cfg: Config, model, tok, world, run_dir: Path, resuming: bool, lo
     direction = setup.run_direction(cfg, model, tok, world, run_dir, resuming, log, judge)
     if not resuming:
         if not cfg.probes.directions:
-            setup.check_direction(cfg, direction, read_organism(run_dir).get("name", ""), log)
+            setup.check_run_direction(cfg, direction, read_organism(run_dir).get("name", ""), log)
         write_direction(run_dir, direction)
     probe = HeldOutProbe(
         direction,
