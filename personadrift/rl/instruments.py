@@ -32,6 +32,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from personadrift.alarms.actions import action_of
 from personadrift.alarms.detect import Alarm, detect
 from personadrift.alarms.monitors import Monitors, StepView
 from personadrift.config import DetectConfig, ModelEvalConfig
@@ -127,7 +128,7 @@ class Instruments(TrainerCallback):
         return (
             self.alarm is not None
             and self.detect is not None
-            and self.detect.action in ("rollback", "steer", "mitigate")
+            and action_of(self.detect.action, self.mitigation).steering
         )
 
     # the step ----------------------------------------------------------------------------------
@@ -243,34 +244,25 @@ class Instruments(TrainerCallback):
     def act(self, alarm: Alarm, control) -> None:
         """What the config's `detect.action` does at the alarm step (events.jsonl records it)."""
         action = self.detect.action
+        does = action_of(action, self.mitigation)  # alarms/actions.py: every action, one table
         append_event(
             self.run_dir, {"event": "alarm", **dataclasses.asdict(alarm), "action": action}
         )
         self.log(
             f"ALARM step {alarm.step}: {alarm.rule} on {alarm.metric} = {alarm.value:.3f} -> {action}"
         )
-        if action == "rollback":
-            control.should_training_stop = True  # train() restores the checkpoint and goes on
-        if action == "steer":
-            append_event(self.run_dir, {"event": "steer_on", "step": alarm.step})
-        if action == "mitigate" and self.mitigation == "inoculate":
-            control.should_training_stop = True  # train() rolls back and goes on inoculated
-        elif action == "mitigate":
-            append_event(
-                self.run_dir,
-                {"event": "mitigation_on", "name": self.mitigation, "step": alarm.step},
-            )
-        if action == "stop":
+        step, reason = alarm.step, f"{alarm.rule} alarm on {alarm.metric}"
+        written = {
+            "steer_on": {"event": "steer_on", "step": step},
+            "mitigation_on": {"event": "mitigation_on", "name": self.mitigation, "step": step},
+            "stop": {"event": "stop", "step": step, "reason": reason},
+        }
+        if does.event:
+            append_event(self.run_dir, written[does.event])
+        if does.saves:
             control.should_save = True
+        if does.ends_pass:  # train() rolls back and goes on, or the run ends here
             control.should_training_stop = True
-            append_event(
-                self.run_dir,
-                {
-                    "event": "stop",
-                    "step": alarm.step,
-                    "reason": f"{alarm.rule} alarm on {alarm.metric}",
-                },
-            )
 
     def console(self, step: int, logs: dict) -> None:
         parts = [

@@ -28,6 +28,7 @@ from datasets import Dataset
 from transformers.trainer_callback import PrinterCallback
 from trl import GRPOTrainer
 
+from personadrift.alarms.actions import action_of
 from personadrift.alarms.monitors import NAMES as MONITOR_NAMES
 from personadrift.alarms.monitors import Monitors
 from personadrift.checks import check, ready_judge
@@ -179,14 +180,15 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
     log(f"run {run_dir}" + (f" (resuming from step {resume_step})" if ckpt else ""))
     t0 = time.time()
     # inoculation switched on by an alarm: the pass after the rollback (also when resuming it)
-    inoculating = cfg.detect.action == "mitigate" and cfg.mitigate.name == "inoculate"
+    does = action_of(cfg.detect.action, cfg.mitigate.name)  # alarms/actions.py
+    inoculating = does.rolls_back and cfg.detect.action == "mitigate"
     if inoculating and on_main(lambda: rolled_back(run_dir)):
         cfg = inoculated(cfg)
     trainer, instruments = first_pass(cfg, run_dir, ckpt, resume_step, weak, log, judge)
     alarm = instruments.alarm
     if (
         alarm is not None
-        and (cfg.detect.action == "rollback" or inoculating)
+        and does.rolls_back
         and not on_main(lambda: rolled_back(run_dir))  # one answer for every rank
     ):
         target = on_main(lambda: rollback(run_dir, alarm.step))  # files: rank 0
@@ -221,7 +223,7 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
         done = {"seconds": seconds, "evals_after_seconds": after}
         (run_dir / "DONE").write_text(json.dumps({**done, "step": trainer.state.global_step}))
     log(f"done: {run_dir} ({trainer.state.global_step} steps, {time.time() - t0:.0f}s)")
-    on_alarm = instruments.alarm is not None and cfg.detect.action == "realign"
+    on_alarm = instruments.alarm is not None and does.realigns
     # one process realigns; SFT runs on a single device
     if (cfg.realign.after or on_alarm) and is_main():
         from personadrift.rl.realign import realign
