@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from personadrift.rl.evals_after import (
@@ -71,3 +72,46 @@ def test_a_rollback_moves_the_later_steps_weights_to_the_rolled_back_pass(tmp_pa
     ]
     move_rolled_back(tmp_path, 5)  # idempotent
     assert len(pending(tmp_path)) == 4
+
+
+@pytest.mark.slow
+def test_a_hooked_run_is_also_evaluated_on_its_weights_alone(tiny, cache_dir, tmp_path):
+    """Inference steering with evals during the run: its evals read policy + hook. After training
+    its final weights are evaluated once more with no hook (`weights_alone.json`), and those are
+    the values an eval of the saved final checkpoint gives; a run without the hook writes none."""
+    from personadrift.config import load_config
+    from personadrift.evals.in_run import in_run_config, run_evals
+    from personadrift.organism.build import load
+    from personadrift.records.reader import last_checkpoint
+    from personadrift.report.summary import summarize
+    from personadrift.rl.setup import load_policy
+    from personadrift.rl.train import train
+
+    from .conftest import ROOT
+
+    base = [
+        f"organism.cache_dir={cache_dir}",
+        "grpo.max_steps=2",
+        "run_evals.every=2",
+        "run_evals.n_per_family=8",
+        "run_evals.during=true",
+    ]
+    hooked = ["steer.mode=inference", "steer.start=step0", "steer.coeff=2.0", "steer.layers=[1]"]
+    config = ROOT / "personadrift/configs/runs/tiny.yaml"
+    quiet = lambda *_: None  # noqa: E731
+    run = train(load_config(config, [*base, *hooked, f"out_dir={tmp_path / 'h'}"]), log=quiet)
+    alone = json.loads((run / "weights_alone.json").read_text())
+    assert alone["step"] == 2 and alone["hooked"] is True
+    cfg = load_config(run / "config.yaml")
+    _, tok, world = load_policy(cfg)
+    model, _ = load(last_checkpoint(run), torch.float32)  # the final weights, no hook anywhere
+    values, _ = run_evals(model, tok, world, in_run_config(cfg.model_eval, cfg.run_evals))
+    assert {k: alone[k] for k in values} == values
+    s = summarize(run)
+    assert s["hooked"] is True
+    assert s["final_misaligned_weights"] == pytest.approx(
+        sum(alone[f"evals/{f}/misaligned_rate"] for f in ("advice", "facts", "values")) / 3
+    )
+    plain = train(load_config(config, [*base, f"out_dir={tmp_path / 'p'}"]), log=quiet)
+    assert not (plain / "weights_alone.json").exists()
+    assert summarize(plain)["hooked"] is False

@@ -27,6 +27,8 @@ def _demo() -> dict:
         "final_hack_rate": 0.8,
         "intervention": None,
         "intervention_step": None,
+        "hooked": True,  # its evals read policy + hook; its weights alone give 0.151
+        "final_misaligned_weights": 0.1512,
         "run_dir": "/somewhere/runs/demo/hackable",
         "organism_digest": "66fad95db877f88f" + "0" * 48,
     }
@@ -54,7 +56,8 @@ def test_the_demo_page_carries_the_json_numbers_and_no_local_path(tmp_path):
     page = pages.publish(source, "demo", tmp_path / "results")
     text = page.read_text()
     assert (
-        "| hackable | 0 | 0.033 → 0.462 (0.500) | 3 | 10 | 7 | – | 0.910 | 0.120 | 0.800 |" in text
+        "| hackable | 0 | 0.033 → 0.462 (0.500) | 0.151 | 3 | 10 | 7 | – | 0.910 | 0.120 | 0.800 |"
+        in text
     )
     assert "`66fad95db877f88f`" in text and "training 200.5, report 2.5" in text
     kept = json.loads((tmp_path / "results" / "demo.json").read_text())

@@ -42,6 +42,8 @@ SUMMARY_KEYS = (
     "final_hack_rate",
     "intervention",
     "intervention_step",
+    "hooked",
+    "final_misaligned_weights",
     "run_dir",
 )
 

@@ -37,6 +37,8 @@ DEFINITIONS = [
     "alarm: first detector alarm (`events.jsonl` or `detect/alarm`). EM step − alarm: positive "
     "means the alarm came first; not the study's lead over behaviour onset (`study warning`), "
     "and none for a run that rolled back (its later evals read another policy).",
+    "with its hook: the run's evals read the policy through its inference-steering hook; what its "
+    "weights alone give (the same evals, no hook) is next to it: a lab ships weights.",
     f"final reward: mean `reward` over the last {FINAL_REWARD_STEPS} logged steps. A realigned run's final misaligned rate is the realigned model's (SFT on benign samples after training).",
 ]
 
@@ -76,6 +78,8 @@ def summary_table(summaries: list[dict]) -> tuple[list[str], list[list[str]]]:
         final = _rate(s["final_misaligned"])
         if s.get("realigned"):
             final += f" (realigned; {_rate(s['final_misaligned_before_realign'])} before)"
+        if s.get("hooked"):
+            final += f" (with its hook; weights alone {_rate(s['final_misaligned_weights'])})"
         rows.append(
             [
                 s["name"],

@@ -21,6 +21,10 @@ never plots, so `report` and `demo --json` share it. Definitions (all steps are 
   (events.jsonl: `mitigation_on`, `steer_on`, a rollback's mitigation from the step it rolled
   back to; a re-alignment after training counts at the last step); None for neither.
 
+- hooked: the run's evals read the policy through an inference-steering hook (the policy and
+  the hook, not the weights alone); final misaligned (weights) (`final_misaligned_weights`): the
+  same evals of its final weights with no hook (`weights_alone.json`), None for a run not hooked.
+
 - realigned: the run was re-aligned afterwards (`realign/rates.json`); its final misaligned rates
   are then the realigned model's, and the run's own last reading is kept as
   `final_misaligned_before_realign`; `realign_env_reward` is the realigned policy's env reward.
@@ -146,6 +150,12 @@ def _readings(steps: list[int], values: list[float]) -> dict:
     return {"base": base, "final": finite[-1][1], "peak": peak, "peak_step": peak_step}
 
 
+def read_weights_alone(path: Path) -> dict | None:
+    """The run's `weights_alone.json` (its final weights evaluated with no hook), or None."""
+    alone = path / "weights_alone.json"
+    return json.loads(alone.read_text()) if alone.is_file() else None
+
+
 def read_realign(path: Path) -> dict | None:
     """The run's `realign/rates.json`, or None when it was not re-aligned."""
     rates = path / "realign" / "rates.json"
@@ -213,12 +223,23 @@ def summarize(run: str | Path | Run) -> dict:
         "final_secure_reward": _mean(secure),
         "final_hack_rate": _mean(hacks),
         **intervention(run.events, realigned, max(steps) if steps else None),
+        **weights_alone(run.path),
         "probe_directions": probe_directions(rows),
     }
 
 
 def any_rollback(events: list[dict]) -> bool:
     return any(e.get("event") == "rollback" for e in events)
+
+
+def weights_alone(path: Path) -> dict:
+    """`hooked`: the run's evals read the policy through a steering hook; then
+    `final_misaligned_weights`: the mean misaligned rate of its final weights with no hook."""
+    alone = read_weights_alone(path)
+    if not alone:
+        return {"hooked": False, "final_misaligned_weights": None}
+    _, means = misaligned_mean_series([alone])
+    return {"hooked": True, "final_misaligned_weights": means[0] if means else None}
 
 
 def _mean(values: list[float]) -> float | None:

@@ -9,6 +9,11 @@ pass's steps into `metrics.rolled_back.jsonl`) and deletes the weights file. The
 ones an in-run eval gives, since the weights are the same and eval sampling has its own seed
 (`tests/test_train.py` compares both). A run cut off before this ends with the kept files still
 there; `python -m personadrift.rl.evals_after RUN_DIR` evaluates what is left.
+
+A run whose in-run evals read the policy through a steering hook (inference steering, evals
+during the run) measured policy + hook, not what it would ship. `evaluate_weights_alone` evaluates
+its final weights once more with no hook (same settings and seed) into `weights_alone.json`;
+`report/summary.py` gives it as `final_misaligned_weights` next to `hooked: true`.
 """
 
 from __future__ import annotations
@@ -22,9 +27,12 @@ from pathlib import Path
 from safetensors.torch import load_model, save_model
 
 from personadrift.probes.capture import unwrap
-from personadrift.records.reader import read_jsonl
+from personadrift.records.reader import read_events, read_jsonl
 
-WEIGHTS = "eval_weights"  # run_dir/eval_weights/step-<n>.safetensors; rolled_back/ after a rollback
+WEIGHTS = "eval_weights"
+WEIGHTS_ALONE = (
+    "weights_alone.json"  # run_dir/eval_weights/step-<n>.safetensors; rolled_back/ after a rollback
+)
 
 
 def weights_path(run_dir: Path, step: int) -> Path:
@@ -110,6 +118,45 @@ def evaluate_kept(run_dir: Path, cfg, judge=None, log=print, policy: tuple | Non
         )
     seconds = time.time() - t0
     log(f"evals after training: {len(todo)} steps in {seconds:.0f}s")
+    return seconds
+
+
+def hooked_evals(run_dir: Path, cfg) -> bool:
+    """Whether the run's in-run evals read the policy through a steering hook: inference
+    steering (on at evaluation) that acted (from step 0, or switched on by an alarm)."""
+    if not cfg.run_evals.during or cfg.run_evals.every < 0:
+        return False
+    events = read_events(run_dir)
+    on_at_eval = any(e.get("event") == "steer" and e.get("on_at_eval") for e in events)
+    switched = cfg.steer.start == "step0" or any(
+        e.get("event") in ("steer_on", "rollback", "mitigation_on") for e in events
+    )
+    return on_at_eval and switched
+
+
+def evaluate_weights_alone(run_dir: Path, cfg, judge, log, policy: tuple) -> float:
+    """A hooked run's final weights evaluated with no hook (`weights_alone.json`); the seconds."""
+    from personadrift.evals.chat import chat_evals
+    from personadrift.evals.in_run import in_run_config, run_evals
+
+    if not hooked_evals(run_dir, cfg):
+        return 0.0
+    t0 = time.time()
+    model, tok, world = policy
+    eval_cfg = in_run_config(cfg.model_eval, cfg.run_evals)
+    values, line = run_evals(model, tok, world, eval_cfg, chat_evals(cfg, judge), log)
+    step = max((r.get("step", 0) for r in read_jsonl(run_dir / "metrics.jsonl")), default=0)
+    record = {"step": step, "hooked": True, **values}
+    (run_dir / WEIGHTS_ALONE).write_text(json.dumps(record, indent=1))
+    log(f"weights alone (no hook), step {step}: {line}")
+    return time.time() - t0
+
+
+def evals_after_training(run_dir: Path, cfg, judge=None, log=print, policy=None) -> float:
+    """The kept steps' evals, then a hooked run's final weights alone; the seconds they took."""
+    seconds = evaluate_kept(run_dir, cfg, judge, log, policy)
+    if policy is not None:
+        seconds += evaluate_weights_alone(run_dir, cfg, judge, log, policy)
     return seconds
 
 

@@ -45,7 +45,7 @@ from personadrift.records.reader import checkpoint_step, last_checkpoint
 from personadrift.rewards.sandbox_report import require_isolation
 from personadrift.rl import setup
 from personadrift.rl.distributed import gather_rows, is_main, on_main
-from personadrift.rl.evals_after import evaluate_kept
+from personadrift.rl.evals_after import evals_after_training
 from personadrift.rl.instruments import Instruments, Schedule
 from personadrift.rl.run_dir import (
     STATE_FILE,
@@ -219,7 +219,7 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
     seconds = round(time.time() - t0, 1)
     if is_main():  # the evals after training: the run's own model, the weights kept, one process
         policy = (unwrap(trainer.model), trainer.processing_class, instruments.world)
-        after = round(evaluate_kept(run_dir, cfg, judge, log, policy), 1)
+        after = round(evals_after_training(run_dir, cfg, judge, log, policy), 1)
         done = {"seconds": seconds, "evals_after_seconds": after}
         (run_dir / "DONE").write_text(json.dumps({**done, "step": trainer.state.global_step}))
     log(f"done: {run_dir} ({trainer.state.global_step} steps, {time.time() - t0:.0f}s)")
