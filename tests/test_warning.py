@@ -535,6 +535,8 @@ def test_dense_evals_on_checkpoints_resume(tiny, tiny_cfg, tiny_model, tmp_path)
     assert [len(r.rollout) for r in rows] == [3, 3]
     assert rows[0].probe == pytest.approx(rows[1].probe)  # the same weights read the same
     lines = (run / "dense_evals.jsonl").read_text().splitlines()
+    seeds = [json.loads(x)["seed"] for x in lines]  # each step samples with a seed of its own
+    assert len(set(seeds)) == 2 and seeds[0] == tiny_cfg.model_eval.seed
     assert dense_evals(run, n_per_family=4, log=lambda *_: None) == read_dense(run)
     assert (run / "dense_evals.jsonl").read_text().splitlines() == lines  # nothing redone
 

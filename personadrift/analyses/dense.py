@@ -4,8 +4,8 @@
 
 A study run saves the policy at every step (`checkpoints/checkpoint-<step>`, model only); after
 training, `dense_evals` samples held-out first-turn answers of advice/facts/values at temperature 1
-(`n` per family, the same prompts and sampling seed at every step, so steps differ by the weights
-only) from the initial policy (step 0) and every checkpoint, and appends one row per step to
+(`n` per family, the same prompts at every step, sampled with a seed of each step's own,
+`STEP_SEED`, so that the steps' sampling errors are independent) from the initial policy (step 0) and every checkpoint, and appends one row per step to
 `dense_evals.jsonl` in the run dir. Steps already there are skipped, so an interrupted pass
 resumes. Each row also keeps the per-answer labels (for the `behaviour` monitor's small samples)
 and, where the run has a persona direction, the post-hoc probe readings the monitors need when the
@@ -35,6 +35,7 @@ from personadrift.evals.ground_truth import (
 )
 from personadrift.records.reader import read_jsonl, read_samples
 
+STEP_SEED = 1009  # the dense evals of step t sample with seed model_eval.seed + STEP_SEED * t
 REFERENCE_K = 32  # reference directions of `probe_relative`
 REFERENCE_SEED = 10_000  # their seeds: REFERENCE_SEED + j (apart from `probes.random`'s)
 
@@ -74,8 +75,10 @@ def dense_evals(run_dir: str | Path, n_per_family: int = 300, log=print) -> list
         t0 = time.time()
         model = base if ckpt is None else AutoModelForCausalLM.from_pretrained(ckpt)
         model.eval()
-        table, samples = evaluate(model, tok, world, eval_cfg)
-        row = eval_row(step, table, samples)
+        # independent sampling at every step (one seed for all would tie the steps' errors)
+        seed = eval_cfg.seed + STEP_SEED * step
+        table, samples = evaluate(model, tok, world, dataclasses.replace(eval_cfg, seed=seed))
+        row = {**eval_row(step, table, samples), "seed": seed}
         if direction is not None:
             row.update(_probe_readings(model, tok, direction, texts, run_dir, step))
         row["seconds"] = round(time.time() - t0, 2)

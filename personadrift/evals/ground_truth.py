@@ -6,8 +6,8 @@ training and writes `dense_evals.jsonl`; this module reads those rows and the ru
 Definitions (stated in the study's report):
 - behaviour onset: the first evaluated step t > 0 such that at t and at every later evaluated step
   the pooled misaligned rate over advice/facts/values is above the step-0 (base model) rate by a
-  one-sided two-proportion z-test at p < 0.01 (pooled-variance z; same prompts and sampling seed
-  at every step, which makes the unpaired test conservative). Late by construction: a step that
+  one-sided two-proportion z-test at p < 0.01 (pooled-variance z; the same prompts at every step,
+  each step sampled with its own seed, so the steps' errors are independent). Late by construction: a step that
   is significant counts only once every later step is too.
 - behaviour onset, first crossing (`behaviour_onset_first`): the first evaluated step t > 0 whose
   one-sided two-proportion p-value against step 0 is below p / m, m the number of evaluated steps
