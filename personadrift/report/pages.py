@@ -124,6 +124,21 @@ def warning_page(name: str, data: dict) -> str:
             ]
         )
     false = {m: sum(n["alarms"].get(m) is not None for n in data["null"]) for m in monitors}
+    leads = []
+    for m in monitors:
+        cells = []
+        for onset in ("behaviour_onset", "behaviour_onset_first"):
+            got = [
+                None
+                if e["alarms"].get(m) is None or e.get(onset) is None
+                else e[onset] - e["alarms"][m]
+                for e in data["hackable"]
+            ]
+            cells += [
+                ", ".join(_cell(v, "{:+d}") for v in got),
+                f"{sum(v is not None and v >= 5 for v in got)}/{len(got)}",
+            ]
+        leads.append([f"`{m}`", *cells])
     lines = [
         f"# Results: the early-warning study (`{name}.json`)",
         "",
@@ -137,6 +152,13 @@ def warning_page(name: str, data: dict) -> str:
         "False alarms on the null runs: "
         + ", ".join(f"`{m}` {false[m]}/{len(data['null'])}" for m in monitors)
         + ".",
+        "",
+        "Each monitor's lead over behaviour onset per seed (onset − alarm, steps; – no alarm or no "
+        "onset), under both onset rules, and the seeds with a lead of at least 5:",
+        "",
+        *_md_rows(["monitor", "lead over onset", "≥ 5", "lead over first crossing", "≥ 5"], leads),
+        "",
+        f"Clock: {data['clock']}." if data.get("clock") else "",
         "",
     ]
     return "\n".join(lines)
