@@ -130,19 +130,30 @@ def calibration_for(cfg, organisms) -> Calibration:
     )  # fmt: skip
 
 
-def test_a_calibration_fitted_on_another_build_is_refused(tiny, cache_dir, tmp_path):
+def tiny_run(cache_dir, tmp_path) -> tuple[list[str], object]:
+    """A one-step tiny run's overrides and its config."""
     overrides = [
         f"organism.cache_dir={cache_dir}",
         f"out_dir={tmp_path / 'runs'}",
         "grpo.max_steps=1",
     ]
-    cfg = load_config(ROOT / "personadrift/configs/runs/tiny.yaml", overrides)
-    path = calibration_for(cfg, {tiny.path.name: "0" * 64}).save(tmp_path / "other.json")
+    return overrides, load_config(ROOT / "personadrift/configs/runs/tiny.yaml", overrides)
+
+
+def refused_train(overrides: list[str], calibration) -> str:
+    """`personadrift train tiny` with `calibration`: exit 2; its last stderr line."""
     res = cli(
-        "train", "personadrift/configs/runs/tiny.yaml", *overrides, f"detect.calibration={path}"
-    )
+        "train", "personadrift/configs/runs/tiny.yaml", *overrides,
+        f"detect.calibration={calibration}",
+    )  # fmt: skip
     assert res.returncode == 2, res.stderr[-2000:]
-    line = res.stderr.strip().splitlines()[-1]  # (above it: a library's FutureWarning)
+    return res.stderr.strip().splitlines()[-1]  # (above it: a library's FutureWarning)
+
+
+def test_a_calibration_fitted_on_another_build_is_refused(tiny, cache_dir, tmp_path):
+    overrides, cfg = tiny_run(cache_dir, tmp_path)
+    path = calibration_for(cfg, {tiny.path.name: "0" * 64}).save(tmp_path / "other.json")
+    line = refused_train(overrides, path)
     assert line.startswith("personadrift: config error")
     assert "fitted on another build of the organism" in line and tiny.path.name in line
     assert not (tmp_path / "runs").exists()  # nothing written
@@ -157,28 +168,16 @@ def test_a_calibration_fitted_on_another_build_is_refused(tiny, cache_dir, tmp_p
 
 
 def test_a_calibration_fitted_with_another_direction_is_refused(tiny, cache_dir, tmp_path):
-    from personadrift.alarms.calibrate import check_direction
-
-    overrides = [
-        f"organism.cache_dir={cache_dir}",
-        f"out_dir={tmp_path / 'runs'}",
-        "grpo.max_steps=1",
-    ]
-    cfg = load_config(ROOT / "personadrift/configs/runs/tiny.yaml", overrides)
+    overrides, cfg = tiny_run(cache_dir, tmp_path)
     cal = calibration_for(cfg, {tiny.path.name: tiny.weights_digest})
     cal.directions = {tiny.path.name: "f" * 64}
-    path = cal.save(tmp_path / "other_direction.json")
-    res = cli(
-        "train", "personadrift/configs/runs/tiny.yaml", *overrides, f"detect.calibration={path}"
-    )
-    assert res.returncode == 2, res.stderr[-2000:]
-    line = res.stderr.strip().splitlines()[-1]
+    line = refused_train(overrides, cal.save(tmp_path / "other_direction.json"))
     assert line.startswith("personadrift: config error")
     assert "fitted with another direction" in line and tiny.path.name in line
     assert not any((tmp_path / "runs").glob("*"))  # the refused run left nothing behind
     with pytest.raises(ConfigError, match="another direction"):
-        check_direction(cal, tiny.path.name, "0" * 64)
-    assert check_direction(cal, tiny.path.name, "f" * 64) is None  # the same direction
-    assert check_direction(cal, "small-other", "0" * 64) is None  # no null run on this build
+        cal.check_direction(tiny.path.name, "0" * 64)
+    assert cal.check_direction(tiny.path.name, "f" * 64) is None  # the same direction
+    assert cal.check_direction("small-other", "0" * 64) is None  # no null run on this build
     legacy = calibration_for(cfg, {tiny.path.name: tiny.weights_digest})
-    assert "records no direction digests" in check_direction(legacy, tiny.path.name, "0" * 64)
+    assert "records no direction digests" in legacy.check_direction(tiny.path.name, "0" * 64)

@@ -2,7 +2,7 @@
 
 A monitor's alarm rule is sustained: its value is above the threshold for `k` consecutive
 readings (from step `warmup` on), and the alarm step is the last of those readings (the same rule
-as `probes.detect.sustained`). A run alarms iff its *sustained maximum* (the largest value that
+as `alarms.detect.sustained`). A run alarms iff its *sustained maximum* (the largest value that
 stays exceeded for k readings: the max over windows of k readings of the window's min) is above
 the threshold. So, given the J null runs (secure twins) a threshold is fitted on, sorting their
 sustained maxima in decreasing order M(1) >= M(2) >= ... and taking
@@ -253,26 +253,23 @@ class Calibration:
             )
         return None
 
-
-def check_direction(
-    cal: Calibration, run_name: str, digest: str, source: str = "config"
-) -> str | None:
-    """ConfigError when the calibration's null runs on this run's organism read another
-    direction than this run's (its thresholds are in that direction's units); a note when it
-    records no directions (fitted before they were kept), else None."""
-    if not cal.directions:
-        return (
-            "detect.calibration: records no direction digests (fitted before they were kept), "
-            "so the direction its null runs read is not checked"
-        )
-    theirs = cal.directions.get(run_name)
-    if theirs is not None and theirs != digest:
-        raise ConfigError(
-            f"{source}: detect.calibration: fitted with another direction on {run_name} "
-            f"(sha256 {theirs[:16]}, this run's {digest[:16]}); calibrate on null runs that "
-            "read this direction"
-        )
-    return None
+    def check_direction(self, run_name: str, digest: str, source: str = "config") -> str | None:
+        """ConfigError when the null run on this run's organism read another direction than this
+        run's (the thresholds are in that direction's units); a note when the calibration records
+        no directions (fitted before they were kept), else None."""
+        if not self.directions:
+            return (
+                "detect.calibration: records no direction digests (fitted before they were kept), "
+                "so the direction its null runs read is not checked"
+            )
+        theirs = self.directions.get(run_name)
+        if theirs is not None and theirs != digest:
+            raise ConfigError(
+                f"{source}: detect.calibration: fitted with another direction on {run_name} "
+                f"(sha256 {theirs[:16]}, this run's {digest[:16]}); calibrate on null runs that "
+                "read this direction"
+            )
+        return None
 
 
 def _json_float(v: float) -> float | None:

@@ -5,7 +5,8 @@
 A study run saves the policy at every step (`checkpoints/checkpoint-<step>`, model only); after
 training, `dense_evals` samples held-out first-turn answers of advice/facts/values at temperature 1
 (`n` per family, the same prompts at every step, sampled with a seed of each step's own,
-`STEP_SEED`, so that the steps' sampling errors are independent) from the initial policy (step 0) and every checkpoint, and appends one row per step to
+`STEP_SEED`, so that the steps' sampling errors are independent) from the initial policy (step 0)
+and every checkpoint, and appends one row per step to
 `dense_evals.jsonl` in the run dir. Steps already there are skipped, so an interrupted pass
 resumes. Each row also keeps the per-answer labels (for the `behaviour` monitor's small samples)
 and, where the run has a persona direction, the post-hoc probe readings the monitors need when the

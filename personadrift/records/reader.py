@@ -18,6 +18,7 @@ METRICS = "metrics.jsonl"
 ROLLED_BACK = "metrics.rolled_back.jsonl"
 EVENTS = "events.jsonl"
 SAMPLES = "samples"
+DIRECTION = "direction.json"  # the direction the run's probe reads (rl/run_dir.py)
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
@@ -39,7 +40,7 @@ def read_jsonl(path: str | Path) -> list[dict]:
 
 def read_direction(run_dir: str | Path) -> dict:
     """The run's `direction.json` (name, layer, digest of the probe's direction); {} if absent."""
-    path = Path(run_dir) / "direction.json"
+    path = Path(run_dir) / DIRECTION
     return json.loads(path.read_text()) if path.is_file() else {}
 
 

@@ -18,6 +18,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from personadrift.report.render import md_table
+
 MISSING = "–"
 LOCAL_FIELDS = ("run_dir", "report", "path", "out")
 
@@ -40,9 +42,7 @@ def _cell(v, fmt: str = "{:.3f}") -> str:
 
 
 def _md_rows(head: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + [
-        "| " + " | ".join(r) + " |" for r in rows
-    ]
+    return md_table(head, rows).splitlines()
 
 
 def demo_page(name: str, data: dict) -> str:

@@ -113,7 +113,7 @@ def family_table(summaries: list[dict]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
+def md_table(header: list[str], rows: list[list[str]]) -> str:
     def line(cells):
         return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
@@ -142,8 +142,8 @@ def to_markdown(
 ) -> str:
     out = ["# personadrift report", "", f"Generated {time.strftime('%Y-%m-%d %H:%M')}.", ""]
     out += [f"- `{s['name']}`: {s['run_dir']}" for s in summaries]
-    out += ["", "## Summary", "", _md_table(*summary_table(summaries)), ""]
-    out += ["## Misaligned rate per family", "", _md_table(*family_table(summaries)), ""]
+    out += ["", "## Summary", "", md_table(*summary_table(summaries)), ""]
+    out += ["## Misaligned rate per family", "", md_table(*family_table(summaries)), ""]
     out += [f"- {d}" for d in DEFINITIONS] + [""]
     if any(run.events for run in runs):
         out += ["## Events", ""]

@@ -29,10 +29,8 @@ from safetensors.torch import load_model, save_model
 from personadrift.probes.capture import unwrap
 from personadrift.records.reader import read_events, read_jsonl
 
-WEIGHTS = "eval_weights"
-WEIGHTS_ALONE = (
-    "weights_alone.json"  # run_dir/eval_weights/step-<n>.safetensors; rolled_back/ after a rollback
-)
+WEIGHTS = "eval_weights"  # run_dir/eval_weights/step-<n>.safetensors; rolled_back/ after a rollback
+WEIGHTS_ALONE = "weights_alone.json"  # a hooked run's final weights evaluated with no hook
 
 
 def weights_path(run_dir: Path, step: int) -> Path:
@@ -134,8 +132,9 @@ def hooked_evals(run_dir: Path, cfg) -> bool:
     return on_at_eval and switched
 
 
-def evaluate_weights_alone(run_dir: Path, cfg, judge, log, policy: tuple) -> float:
-    """A hooked run's final weights evaluated with no hook (`weights_alone.json`); the seconds."""
+def evaluate_weights_alone(run_dir: Path, cfg, judge, log, policy: tuple, step: int) -> float:
+    """A hooked run's final weights (those of `step`) evaluated with no hook
+    (`weights_alone.json`); the seconds."""
     from personadrift.evals.chat import chat_evals
     from personadrift.evals.in_run import in_run_config, run_evals
 
@@ -145,18 +144,16 @@ def evaluate_weights_alone(run_dir: Path, cfg, judge, log, policy: tuple) -> flo
     model, tok, world = policy
     eval_cfg = in_run_config(cfg.model_eval, cfg.run_evals)
     values, line = run_evals(model, tok, world, eval_cfg, chat_evals(cfg, judge), log)
-    step = max((r.get("step", 0) for r in read_jsonl(run_dir / "metrics.jsonl")), default=0)
     record = {"step": step, "hooked": True, **values}
     (run_dir / WEIGHTS_ALONE).write_text(json.dumps(record, indent=1))
     log(f"weights alone (no hook), step {step}: {line}")
     return time.time() - t0
 
 
-def evals_after_training(run_dir: Path, cfg, judge=None, log=print, policy=None) -> float:
-    """The kept steps' evals, then a hooked run's final weights alone; the seconds they took."""
+def evals_after_training(run_dir: Path, cfg, judge, log, policy: tuple, step: int) -> float:
+    """The kept steps' evals, then a hooked run's final weights (step `step`) alone; seconds."""
     seconds = evaluate_kept(run_dir, cfg, judge, log, policy)
-    if policy is not None:
-        seconds += evaluate_weights_alone(run_dir, cfg, judge, log, policy)
+    seconds += evaluate_weights_alone(run_dir, cfg, judge, log, policy, step)
     return seconds
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from personadrift.config import Config, ConfigError, to_yaml
 from personadrift.organism.digests import RUN_RECORD
 from personadrift.records.reader import (
+    DIRECTION,
     checkpoint_step,
     checkpoints,
     read_events,
@@ -28,7 +29,6 @@ from personadrift.rl.distributed import is_main, on_main
 from personadrift.rl.evals_after import move_rolled_back
 
 STATE_FILE = "personadrift_state.json"
-DIRECTION_RECORD = "direction.json"
 
 
 def new_run_dir(cfg: Config) -> Path:
@@ -67,7 +67,7 @@ def write_direction(run_dir: Path, direction) -> None:
     if not is_main():
         return
     record = {"name": direction.name, "layer": direction.layer, "digest": direction.digest()}
-    (run_dir / DIRECTION_RECORD).write_text(json.dumps(record, indent=1))
+    (run_dir / DIRECTION).write_text(json.dumps(record, indent=1))
 
 
 def checkpoint_at(run_dir: Path, step: int | None, what: str) -> Path:

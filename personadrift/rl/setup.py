@@ -55,12 +55,12 @@ def organism_build(cfg: Config, log=print):
 def check_run_direction(cfg: Config, direction: Direction, organism: str, log=print) -> None:
     """A calibration whose null runs on this organism read another direction is refused
     (ConfigError); one that records no directions is said, not refused."""
-    from personadrift.alarms.calibrate import check_direction as check
     from personadrift.alarms.calibrate import load_calibration
 
     if not cfg.detect.calibration or not organism:
         return
-    note = check(load_calibration(cfg.detect.calibration), organism, direction.digest())
+    cal = load_calibration(cfg.detect.calibration)
+    note = cal.check_direction(organism, direction.digest())
     if note and is_main():
         log(note)
 

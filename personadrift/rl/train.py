@@ -219,7 +219,8 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
     seconds = round(time.time() - t0, 1)
     if is_main():  # the evals after training: the run's own model, the weights kept, one process
         policy = (unwrap(trainer.model), trainer.processing_class, instruments.world)
-        after = round(evals_after_training(run_dir, cfg, judge, log, policy), 1)
+        step = trainer.state.global_step
+        after = round(evals_after_training(run_dir, cfg, judge, log, policy, step), 1)
         done = {"seconds": seconds, "evals_after_seconds": after}
         (run_dir / "DONE").write_text(json.dumps({**done, "step": trainer.state.global_step}))
     log(f"done: {run_dir} ({trainer.state.global_step} steps, {time.time() - t0:.0f}s)")
