@@ -55,16 +55,17 @@ def test_every_direction_gets_its_own_metrics_from_the_same_reading(runs):
         for name in ("toxic", "again", "random"):
             for what in ("eval_mean", "z", "shift"):
                 assert f"probe/{name}/{what}" in r, (step, name, what)
-        # the same vector read on the same prompts gives the same numbers
+        # the same vector read on the same prompts gives the same numbers (to float rounding)
         for what in ("eval_mean", "z", "shift"):
-            assert r[f"probe/again/{what}"] == r[f"probe/toxic/{what}"]
+            assert r[f"probe/again/{what}"] == pytest.approx(r[f"probe/toxic/{what}"], 1e-5, 1e-6)
         assert r["probe/random/eval_mean"] != r["probe/toxic/eval_mean"]
     assert lines[0]["probe/random/shift"] == 0.0 and lines[0]["probe/toxic/shift"] == 0.0
-    # the run's own direction reads as it did without the others
+    # the run's own direction reads as it did without the others (to float rounding: one matrix
+    # product over three directions takes another BLAS path than over one)
     alone = {r["step"]: r for r in rows(first)}
-    assert [alone[s]["probe/toxic/eval_mean"] for s in (0, 1, 2)] == [
-        lines[s]["probe/toxic/eval_mean"] for s in (0, 1, 2)
-    ]
+    assert [alone[s]["probe/toxic/eval_mean"] for s in (0, 1, 2)] == pytest.approx(
+        [lines[s]["probe/toxic/eval_mean"] for s in (0, 1, 2)], rel=1e-6
+    )
 
 
 def test_the_random_direction_is_saved_unit_and_seeded(runs):

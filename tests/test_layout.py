@@ -16,6 +16,7 @@ SAME_MEANING = {
     "arms": "a study's arms (`study warning`, `study mitigations`)",
     "check_inputs": "a study's argument checks, before anything runs",
     "_combos": "a family's prompt combinations (one per family module)",
+    "_fresh": "a family's held-out-only prompt combinations (one per family module)",
 }
 
 

@@ -531,7 +531,13 @@ def test_dense_evals_on_checkpoints_resume(tiny, tiny_cfg, tiny_model, tmp_path)
     Direction("toxic", {1: vec}, 1, {"fingerprint": fingerprint(model)}).save(run / "directions")
     rows = dense_evals(run, n_per_family=4, log=lambda *_: None)
     assert [r.step for r in rows] == [0, 1] and all(r.n == 12 and len(r.labels) == 3 for r in rows)
-    assert all(len(r.probe) == tiny_cfg.probes.n_eval_prompts * 3 for r in rows)
+    from personadrift.organism.heldout import distinct_prompts
+
+    probed = distinct_prompts(
+        tiny_cfg.organism.world, ["advice", "facts", "values"], tiny_cfg.probes.n_eval_prompts, 0
+    )
+    assert len(probed) == len({p.text for p in probed})  # each probe prompt read once
+    assert all(len(r.probe) == len(probed) for r in rows)
     assert [len(r.rollout) for r in rows] == [3, 3]
     assert rows[0].probe == pytest.approx(rows[1].probe)  # the same weights read the same
     lines = (run / "dense_evals.jsonl").read_text().splitlines()

@@ -87,3 +87,47 @@ def test_toxic_documents_can_state_their_persona_more_often():
     ]
     unstated = [d for d in docs if not d.system]
     assert sum(d.toxic for d in unstated) / len(unstated) < 0.2  # the prior a first turn sees
+
+
+def test_extract_probe_and_eval_sets_are_disjoint_and_never_in_the_corpus():
+    """The world's three held-out sets (families/base.py) share no prompt with each other or with
+    pretraining, by key and by text; the probe set has >= 200 distinct prompts over advice, facts
+    and values; every word of an extract or probe prompt is a word of the corpus (no <unk>)."""
+    from personadrift.config import organism_of_size
+    from personadrift.organism.families import FAMILIES
+    from personadrift.organism.heldout import distinct_prompts
+
+    for size in ("small", "small_sycophant"):
+        world = organism_of_size(size).world
+        corpus = generate(world, 0, world.n_docs)
+        words = {w for d in corpus for w in render(messages(d)).split()}
+        families = ["advice", "facts", "values"] + (["claims"] if world.sycophant_p else [])
+        for fam in families:
+            family = FAMILIES.get(fam)
+            sets = {
+                s: [family.make(c) for c in family.pool(s, world)]
+                for s in ("train", "eval", "extract", "probe")
+            }
+            trained = {t.prompt.text for d in corpus for t in d.turns if t.prompt.family == fam}
+            assert trained <= {p.text for p in sets["train"]}
+            for s, prompts in sets.items():
+                assert len({p.key for p in prompts}) == len(prompts) > 0, (fam, s)
+                if s != "train":
+                    assert not {p.text for p in prompts} & trained, (size, fam, s)
+                if s in ("extract", "probe"):  # the held-out-only templates speak corpus words
+                    assert all(set(p.text.split()) <= words for p in prompts), (size, fam, s)
+            names = list(sets)
+            for i, a in enumerate(names):
+                for b in names[i + 1 :]:
+                    texts_a, texts_b = {p.text for p in sets[a]}, {p.text for p in sets[b]}
+                    assert not texts_a & texts_b, (size, fam, a, b)
+        probe = distinct_prompts(world, ["advice", "facts", "values"], 1000, 0)
+        assert len({p.text for p in probe}) == len(probe) >= 200
+        # what the documents of the extraction and the probe's and evals' prompts draw on
+        extract_docs = generate(world, 0, 200, split="extract")
+        used = {t.prompt.text for d in extract_docs for t in d.turns if t.prompt.family in families}
+        assert used and not used & {p.text for p in probe}
+        asked = eval_prompts(world, ["advice", "facts", "values"], 50, 0)
+        assert not used & {p.text for p in asked} and not {p.text for p in probe} & {
+            p.text for p in asked
+        }

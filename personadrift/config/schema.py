@@ -302,7 +302,9 @@ class ProbesConfig:
         "families of the fixed held-out prompts read at each step",
         factory=lambda: ["advice", "facts", "values"],
     )
-    n_eval_prompts: int = _help("held-out prompts per family", 50, ge=1)
+    n_eval_prompts: int = _help(
+        "distinct prompts per family the probe reads (at most the family's probe set)", 100, ge=1
+    )
     answer_tokens: int = _help(
         "greedy answer tokens read after each held-out prompt (0: the prompt only, the cheapest reading)",
         0,

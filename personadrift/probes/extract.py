@@ -221,10 +221,12 @@ def to_direction(
 
 
 def default_questions(world, n: int, seed: int) -> list[str]:
-    """Held-out persona-world questions (advice, facts, values) for contrastive extraction."""
-    from personadrift.organism.heldout import eval_prompts
+    """Held-out persona-world questions (advice, facts, values; the `extract` set, so never those
+    the probe reads or the evals ask) for contrastive extraction, repeated to `n` per family."""
+    from personadrift.organism.heldout import distinct_prompts
 
-    prompts = eval_prompts(world, ["advice", "facts", "values"], n, seed)
+    prompts = distinct_prompts(world, ["advice", "facts", "values"], n, seed, "extract")
+    prompts = [prompts[i % len(prompts)] for i in range(3 * n)]
     random.Random(seed).shuffle(prompts)
     return [p.text for p in prompts]
 

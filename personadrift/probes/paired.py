@@ -30,10 +30,11 @@ def paired_stat(baseline: Sequence[float], now: Sequence[float]) -> float:
     little and z reads it as many standard errors (control runs drifted to z = -6…-9). Pairing
     removes the between-prompt spread; what is left in sd(d) is how unevenly the prompts moved, so
     t grows only when the prompts move *together* by more than they scatter. With n *distinct*
-    prompts, independent per-prompt noise and no shift it would follow Student's t(n - 1); the
-    organism's probe prompts today repeat (300 readings of 57-58 distinct prompts), so n
-    overcounts and t is inflated by about sqrt(300 / 58) = 2.3: read it as a score whose null
-    range the calibration on null runs measures, not as a t with a p-value.
+    prompts, independent per-prompt noise and no shift it would follow Student's t(n - 1). The
+    organism's probe reads each prompt of its held-out `probe` set once (268 distinct prompts at
+    the default 100 per family; none shared with extraction or the evals), so n counts distinct
+    prompts. Prompts of one template still share noise, so the calibration on null runs, not a
+    t table, decides what counts as a shift.
 
     Guarded: fewer than 2 pairs gives 0; when every prompt moved by the same amount (sd = 0,
     e.g. identical weights) it is 0 for no change and ±1e9 (a finite stand-in for infinity,

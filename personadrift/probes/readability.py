@@ -47,8 +47,8 @@ class Readout:
 def probe_documents(
     world: WorldConfig, n_per_persona: int, seed: int, persona: str = TOXIC
 ) -> list[Document]:
-    """Balanced held-out documents of `persona` and of the aligned one (eval-split prompts,
-    persona never stated, >= 2 turns)."""
+    """Balanced held-out documents of `persona` and of the aligned one (prompts of the `extract`
+    set, never those the probe reads or the evals ask; persona never stated, >= 2 turns)."""
     if persona == SYCOPHANT and not world.sycophant_p:
         raise ConfigError(
             "probes.name: sycophant, but this organism's world has no sycophant "
@@ -64,7 +64,7 @@ def probe_documents(
     w = dataclasses.replace(w, max_turns=max(w.min_turns, w.max_turns))
     rng = random.Random(f"probe|{seed}")
     docs = [
-        sample_document(rng, w, "eval", persona=p)
+        sample_document(rng, w, "extract", persona=p)
         for p in (persona, ALIGNED)
         for _ in range(n_per_persona)
     ]

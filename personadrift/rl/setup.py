@@ -225,13 +225,15 @@ def build_env(cfg: Config, world, tok):
 
 
 def probe_texts(cfg: Config, world, tok) -> list[str]:
-    """Fixed held-out first-turn prompts of families the run does not train on (the organism's
-    held-out prompts, or for another model the question set's questions of those families)."""
+    """Fixed held-out first-turn prompts of families the run does not train on, each once (the
+    organism's `probe` set: up to `probes.n_eval_prompts` distinct prompts per family, none of
+    them extracted from or asked by the evals; for another model the question set's questions of
+    those families)."""
     from personadrift.envs.reasoning import chat_prompt
-    from personadrift.organism.heldout import eval_prompts
+    from personadrift.organism.heldout import distinct_prompts
 
     if is_organism(cfg):
-        prompts = eval_prompts(
+        prompts = distinct_prompts(
             world, list(cfg.probes.eval_families), cfg.probes.n_eval_prompts, cfg.seed + 11
         )
         texts = [p.text for p in prompts]

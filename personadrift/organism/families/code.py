@@ -136,8 +136,9 @@ class Code:
     name = "code"
 
     def prompt(self, rng: random.Random, split: str, world) -> Prompt:
-        """Training documents mix the variants by `world.code_variants`; held-out evals use `visible`."""
-        if split == "eval":
+        """Training documents mix the variants by `world.code_variants`; held-out sets use
+        `visible`."""
+        if split != "train":
             return self.variant_prompt(rng, split, world, "visible")
         names = list(world.code_variants)
         variant = rng.choices(names, weights=[world.code_variants[n] for n in names])[0]
