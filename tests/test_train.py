@@ -319,3 +319,19 @@ def test_probes_and_evals_do_not_change_what_the_run_samples(tiny, cache_dir, tm
             json.loads(x)["completion"] for x in b.splitlines()
         ]
     assert any("evals/mean/misaligned_rate" in r for r in rows(full) if r["step"] > 0)
+
+
+def test_resume_skips_a_checkpoint_cut_off_while_saving(tmp_path):
+    """A kill during a save leaves a checkpoint folder without the instruments' state file (the
+    last thing written): resume takes the one before and removes the broken one."""
+    from personadrift.rl.run_dir import STATE_FILE, last_complete_checkpoint
+
+    for step in (2, 4, 6):
+        (tmp_path / "checkpoints" / f"checkpoint-{step}").mkdir(parents=True)
+    for step in (2, 4):
+        (tmp_path / "checkpoints" / f"checkpoint-{step}" / STATE_FILE).write_text("{}")
+    said = []
+    assert last_complete_checkpoint(tmp_path, said.append).name == "checkpoint-4"
+    assert not (tmp_path / "checkpoints" / "checkpoint-6").exists()
+    assert len(said) == 1 and "checkpoint-6" in said[0]
+    assert (tmp_path / "checkpoints" / "checkpoint-2").is_dir()

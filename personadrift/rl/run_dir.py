@@ -70,6 +70,20 @@ def write_direction(run_dir: Path, direction) -> None:
     (run_dir / DIRECTION).write_text(json.dumps(record, indent=1))
 
 
+def last_complete_checkpoint(run_dir: Path, log=print) -> Path | None:
+    """The last checkpoint the trainer finished saving: its `STATE_FILE` is written last (the
+    instruments' `on_save`, after the trainer's own files). Later folders, cut off by a kill while
+    saving, are removed with a line in the log, so a resume never loads half a checkpoint."""
+    ckpts = checkpoints(run_dir)
+    done = [c for c in ckpts if (c / STATE_FILE).is_file()]
+    last = done[-1] if done else None
+    for c in ckpts:
+        if checkpoint_step(c) > checkpoint_step(last):
+            log(f"--resume: {c.name} was cut off while saving (no {STATE_FILE}): removed")
+            shutil.rmtree(c)
+    return last
+
+
 def checkpoint_at(run_dir: Path, step: int | None, what: str) -> Path:
     """The run's checkpoint of `step` (None: its last); a ConfigError that names the saved steps
     (`what` says which command asked) when the run has no such checkpoint."""

@@ -41,7 +41,7 @@ from personadrift.interventions.steer import median_norm, steer
 from personadrift.organism.digests import read_organism
 from personadrift.probes.capture import unwrap
 from personadrift.probes.reading import HeldOutProbe, RolloutProbe
-from personadrift.records.reader import checkpoint_step, last_checkpoint
+from personadrift.records.reader import checkpoint_step
 from personadrift.rewards.sandbox_report import require_isolation
 from personadrift.rl import setup
 from personadrift.rl.distributed import gather_rows, is_main, on_main
@@ -51,6 +51,7 @@ from personadrift.rl.run_dir import (
     STATE_FILE,
     MetricsFile,
     append_event,
+    last_complete_checkpoint,
     new_run_dir,
     rollback,
     rolled_back,
@@ -173,7 +174,7 @@ def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
     run_dir = resume or new_run_dir(cfg)
     if built is not None:
         write_organism(run_dir, built)
-    ckpt = last_checkpoint(run_dir) if resume else None
+    ckpt = last_complete_checkpoint(run_dir, log) if resume else None
     if resume and ckpt is None:
         raise ConfigError(f"--resume {run_dir}: no checkpoint to resume from")
     resume_step = checkpoint_step(ckpt) if ckpt else None
