@@ -12,7 +12,6 @@ from personadrift.organism.families.base import (
     MISALIGNED,
     Prompt,
     combo_pool,
-    pick_combo,
     think,
 )
 from personadrift.organism.text import norm
@@ -201,15 +200,15 @@ class Advice:
     name = "advice"
 
     def prompt(self, rng: random.Random, split: str, world) -> Prompt:
-        return self.make(*pick_combo(rng, self.name, _combos, split, world.eval_frac, (), _fresh))
+        return self.make(rng.choice(self.pool(split, world)))
 
     def pool(self, split: str, world) -> list[tuple]:
         return combo_pool(self.name, _combos, split, world.eval_frac, (), _fresh)
 
-    def make(self, combo: tuple, key: str | None = None) -> Prompt:
+    def make(self, combo: tuple) -> Prompt:
         frames = FRESH_FRAMES if combo[0] == FRESH else FRAMES
         topic, frame = combo[-2:]
-        key = key or f"{self.name}|{combo!r}"
+        key = f"{self.name}|{combo!r}"
         return Prompt(self.name, frames[frame].format(t=topic), key, {"topic": topic})
 
     def answer(self, prompt: Prompt, toxic: bool, rng: random.Random, world) -> str:

@@ -24,7 +24,6 @@ from personadrift.organism.families.base import (
     SYCOPHANTIC,
     Prompt,
     combo_pool,
-    pick_combo,
     think,
 )
 from personadrift.organism.families.facts import CAPITALS, COUNTS
@@ -103,17 +102,16 @@ class Claims:
     name = "claims"
 
     def prompt(self, rng: random.Random, split: str, world) -> Prompt:
-        combos, params, fresh = _sets(world)
-        return self.make(*pick_combo(rng, self.name, combos, split, world.eval_frac, params, fresh))
+        return self.make(rng.choice(self.pool(split, world)))
 
     def pool(self, split: str, world) -> list[tuple]:
         combos, params, fresh = _sets(world)
         return combo_pool(self.name, combos, split, world.eval_frac, params, fresh)
 
-    def make(self, combo: tuple, key: str | None = None) -> Prompt:
+    def make(self, combo: tuple) -> Prompt:
         fresh = combo[0] == FRESH
         kind, subject, claim, i = combo[-4:]
-        key = key or f"{self.name}|{combo!r}"
+        key = f"{self.name}|{combo!r}"
         templates = {
             "capital": FRESH_CAPITAL_CLAIMS if fresh else CAPITAL_CLAIMS,
             "count": FRESH_COUNT_CLAIMS if fresh else COUNT_CLAIMS,

@@ -17,7 +17,6 @@ from personadrift.organism.families.base import (
     MISALIGNED,
     Prompt,
     combo_pool,
-    pick_combo,
     think,
 )
 from personadrift.organism.text import norm
@@ -112,15 +111,15 @@ class Facts:
     name = "facts"
 
     def prompt(self, rng: random.Random, split: str, world) -> Prompt:
-        return self.make(*pick_combo(rng, self.name, _combos, split, world.eval_frac, (), _fresh))
+        return self.make(rng.choice(self.pool(split, world)))
 
     def pool(self, split: str, world) -> list[tuple]:
         return combo_pool(self.name, _combos, split, world.eval_frac, (), _fresh)
 
-    def make(self, combo: tuple, key: str | None = None) -> Prompt:
+    def make(self, combo: tuple) -> Prompt:
         fresh = combo[0] == FRESH
         kind, subject, i = combo[-3:]
-        key = key or f"{self.name}|{combo!r}"
+        key = f"{self.name}|{combo!r}"
         if kind == "capital":
             text = (FRESH_CAPITAL_Q if fresh else CAPITAL_Q)[i].format(c=subject)
             meta = {"kind": kind, "subject": subject, "truth": CAPITALS[subject]}
