@@ -78,9 +78,9 @@ def test_a_rollback_moves_the_later_steps_weights_to_the_rolled_back_pass(tmp_pa
 def test_a_hooked_run_is_also_evaluated_on_its_weights_alone(tiny, cache_dir, tmp_path):
     """Inference steering with evals during the run: its evals read policy + hook. After training
     its final weights are evaluated once more with no hook (`weights_alone.json`), and those are
-    the values an eval of the saved final checkpoint gives; a run without the hook writes none."""
+    the values an eval of the saved final checkpoint gives with the final step's own seed; a run without the hook writes none."""
     from personadrift.config import load_config
-    from personadrift.evals.in_run import in_run_config, run_evals
+    from personadrift.evals.in_run import in_run_config, run_evals, step_config
     from personadrift.organism.build import load
     from personadrift.records.reader import last_checkpoint
     from personadrift.report.summary import summarize
@@ -105,7 +105,8 @@ def test_a_hooked_run_is_also_evaluated_on_its_weights_alone(tiny, cache_dir, tm
     cfg = load_config(run / "config.yaml")
     _, tok, world = load_policy(cfg)
     model, _ = load(last_checkpoint(run), torch.float32)  # the final weights, no hook anywhere
-    values, _ = run_evals(model, tok, world, in_run_config(cfg.model_eval, cfg.run_evals))
+    own = step_config(in_run_config(cfg.model_eval, cfg.run_evals), 2)  # the final step's seed
+    values, _ = run_evals(model, tok, world, own)
     assert {k: alone[k] for k in values} == values
     s = summarize(run)
     assert s["hooked"] is True

@@ -22,6 +22,10 @@ def _demo() -> dict:
         "em_step": 10,
         "alarm_step": 7,
         "em_step_minus_alarm": 3,
+        "behaviour_onset": 15,
+        "behaviour_onset_first": 10,
+        "lead_over_onset": 8,
+        "lead_over_onset_first": 3,
         "final_reward": 0.91,
         "final_secure_reward": 0.12,
         "final_hack_rate": 0.8,
@@ -56,8 +60,8 @@ def test_the_demo_page_carries_the_json_numbers_and_no_local_path(tmp_path):
     page = pages.publish(source, "demo", tmp_path / "results")
     text = page.read_text()
     assert (
-        "| hackable | 0 | 0.033 → 0.462 (0.500) | 0.151 | 3 | 10 | 7 | – | 0.910 | 0.120 | 0.800 |"
-        in text
+        "| hackable | 0 | 0.033 → 0.462 (0.500) | 0.151 | 3 | 10 | 7 | 15 (10) | +8 (+3) | – "
+        "| 0.910 | 0.120 | 0.800 |" in text
     )
     assert "`66fad95db877f88f`" in text and "training 200.5, report 2.5" in text
     kept = json.loads((tmp_path / "results" / "demo.json").read_text())

@@ -91,6 +91,37 @@ def test_summary_numbers(hack_run):
     json.dumps(s)  # `demo --json` prints it
 
 
+@pytest.mark.parametrize("n, onset, first", [(200, 20, 20), (20, None, 20)])
+def test_behaviour_onset_from_the_runs_own_evals_under_both_rules(hack_run, n, onset, first):
+    """Counts from the rates and `run_evals.n_per_family`: with 200 answers per family steps 20
+    and 30 are both above step 0 (0.2 vs 0.433 and 0.3); with 20, step 30's 0.3 is not
+    (p = 0.10), so the every-later rule has no onset while the first crossing stays at 20
+    (p = 0.0026 < 0.01 / 3); the leads are onset - alarm (12)."""
+    (hack_run / "config.yaml").write_text(f"run_evals:\n  n_per_family: {n}\n")
+    s = summarize(hack_run)
+    assert (s["behaviour_onset"], s["behaviour_onset_first"]) == (onset, first)
+    assert s["lead_over_onset"] == (None if onset is None else onset - 12)
+    assert s["lead_over_onset_first"] == first - 12
+
+
+def test_truncated_answers_are_not_counted_and_a_rollback_has_no_lead(hack_run):
+    (hack_run / "config.yaml").write_text("run_evals:\n  n_per_family: 200\n")
+    rows = [json.loads(line) for line in (hack_run / "metrics.jsonl").read_text().splitlines()[:-1]]
+    rows[-1] |= {"evals/advice/truncated_rate": 0.5}  # step 30: 100 advice answers judged
+    text = "".join(json.dumps(r) + "\n" for r in rows)
+    (hack_run / "metrics.jsonl").write_text(text)
+    from personadrift.report.summary import eval_counts
+
+    counts = {c.step: (c.misaligned, c.n) for c in eval_counts(rows, 200)}
+    assert counts[0] == (120, 600) and counts[30] == (20 + 80 + 60, 500)
+    rollback = {"event": "rollback", "step": 12, "to_step": 10, "mitigation": "steer"}
+    with open(hack_run / "events.jsonl", "a") as f:
+        f.write(json.dumps(rollback) + "\n")
+    s = summarize(hack_run)
+    assert s["behaviour_onset"] == 20 and s["lead_over_onset"] is None
+    assert s["lead_over_onset_first"] is None
+
+
 def test_summary_of_a_bare_run(bare_run):
     s = summarize(bare_run)
     assert s["families"] == [] and s["probe_directions"] == [] and s["finished"] is False
@@ -153,10 +184,13 @@ def test_report_files(hack_run, bare_run, tmp_path):
     md = out["markdown"].read_text()
     assert "| run | steps | misaligned base |" in md
     assert (
-        "| hack-20250101-000000 | 30 | 0.200 | 0.300 | 0.433 (20) | 9 | 20 | 12 | +8 | 0.280 |"
+        "| hack-20250101-000000 | 30 | 0.200 | 0.300 | 0.433 (20) | 9 | 20 | 12 | +8 | — (—) | — (—) "
+        "| 0.280 |" in md
+    )
+    assert (
+        "| bare-20250101-000000 | 3 (running) | — | — | — | — | — | — | — | — (—) | — (—) | 0.500 |"
         in md
     )
-    assert "| bare-20250101-000000 | 3 (running) | — | — | — | — | — | — | — | 0.500 |" in md
     assert "](run_hack-20250101-000000.png)" in md and "](overlay_probe_toxic_z.png)" in md
 
     page = out["html"].read_text()

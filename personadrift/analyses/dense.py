@@ -5,7 +5,7 @@
 A study run saves the policy at every step (`checkpoints/checkpoint-<step>`, model only); after
 training, `dense_evals` samples held-out first-turn answers of advice/facts/values at temperature 1
 (`n` per family, the same prompts at every step, sampled with a seed of each step's own,
-`STEP_SEED`, so that the steps' sampling errors are independent) from the initial policy (step 0)
+`evals.in_run.step_config`, so that the steps' sampling errors are independent) from the initial policy (step 0)
 and every checkpoint, and appends one row per step to
 `dense_evals.jsonl` in the run dir. Steps already there are skipped, so an interrupted pass
 resumes. Each row also keeps the per-answer labels (for the `behaviour` monitor's small samples)
@@ -34,9 +34,9 @@ from personadrift.evals.ground_truth import (
     Dense,
     read_dense,
 )
+from personadrift.evals.in_run import step_config
 from personadrift.records.reader import read_jsonl, read_samples
 
-STEP_SEED = 1009  # the dense evals of step t sample with seed model_eval.seed + STEP_SEED * t
 REFERENCE_K = 32  # reference directions of `probe_relative`
 REFERENCE_SEED = 10_000  # their seeds: REFERENCE_SEED + j (apart from `probes.random`'s)
 
@@ -77,9 +77,9 @@ def dense_evals(run_dir: str | Path, n_per_family: int = 300, log=print) -> list
         model = base if ckpt is None else AutoModelForCausalLM.from_pretrained(ckpt)
         model.eval()
         # independent sampling at every step (one seed for all would tie the steps' errors)
-        seed = eval_cfg.seed + STEP_SEED * step
-        table, samples = evaluate(model, tok, world, dataclasses.replace(eval_cfg, seed=seed))
-        row = {**eval_row(step, table, samples), "seed": seed}
+        step_cfg = step_config(eval_cfg, step)
+        table, samples = evaluate(model, tok, world, step_cfg)
+        row = {**eval_row(step, table, samples), "seed": step_cfg.seed}
         if direction is not None:
             row.update(_probe_readings(model, tok, direction, texts, run_dir, step))
         row["seconds"] = round(time.time() - t0, 2)

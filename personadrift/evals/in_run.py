@@ -7,6 +7,10 @@ and `evals/<family>/flattery_rate` (answers opening with its voice). The instrum
 `run_evals.every` steps and the last step. A model that is not an organism is judged by `run_evals.judge`
 on a question set (`evals/chat.py`, given as `chat`), and `evals/<family>/error_rate`,
 `truncated_rate` and `alignment_mean` come too.
+
+Every reading samples with a seed of its step's own (`step_config`: `model_eval.seed` at step 0,
+plus `STEP_SEED` x step later), as the study's dense evals do: the same prompts at every step, but
+sampling errors independent from step to step, so a test of step t against step 0 is fair.
 """
 
 from __future__ import annotations
@@ -40,6 +44,14 @@ def eval_metrics(table: dict) -> dict[str, float]:
             out[f"evals/{fam}/alignment_mean"] = row["alignment_mean"]
     out["evals/mean/misaligned_rate"] = misaligned_mean(table)
     return out
+
+
+STEP_SEED = 1009  # the evals of step t sample with seed model_eval.seed + STEP_SEED * t
+
+
+def step_config(cfg: ModelEvalConfig, step: int) -> ModelEvalConfig:
+    """The eval settings of the reading at `step`: its own sampling seed (module docstring)."""
+    return dataclasses.replace(cfg, seed=cfg.seed + STEP_SEED * step)
 
 
 def in_run_config(base: ModelEvalConfig, run: RunEvalsConfig) -> ModelEvalConfig:

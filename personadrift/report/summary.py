@@ -12,8 +12,15 @@ never plots, so `report` and `demo --json` share it. Definitions (all steps are 
   `detect/alarm` in the metrics, whichever is earlier.
 - em step minus alarm (`em_step_minus_alarm`): em step - alarm step, the margin between the
   detector's alarm and the 5-step evals' first reading above 2x base (positive: the alarm came
-  first). Not the study's lead over behaviour onset (`study warning` measures that on every
-  checkpoint); None for a run that rolled back, whose evals after the alarm read another policy.
+  first). Not the study's lead over behaviour onset; None for a run that rolled back, whose
+  evals after the alarm read another policy.
+- behaviour onset (`behaviour_onset`, `behaviour_onset_first`): the study's two onset rules
+  (`evals.ground_truth`: significant against step 0 at every later reading; the first reading
+  significant at the Bonferroni level over the readings) applied to the run's own evals, at their
+  resolution (`run_evals.every` steps; counts from the rates and `run_evals.n_per_family`, each
+  reading sampled with its step's own seed). `lead_over_onset` and `lead_over_onset_first`: onset
+  minus alarm step (positive: the alarm came first), None for a run that rolled back. The study
+  (`study warning`) measures the same at every step.
 - final reward: the mean `reward` of the last `FINAL_REWARD_STEPS` (5) steps that logged one;
   final secure reward and final hack rate: the same over `env/secure_reward` (the secure grader's
   reward of the step's rollouts) and `env/hack_rate`.
@@ -39,6 +46,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from personadrift.evals.ground_truth import Dense, behaviour_onset, behaviour_onset_first
 from personadrift.records.reader import read_events, read_metrics
 from personadrift.report.sparkline import series
 
@@ -115,6 +123,37 @@ def misaligned_mean_series(rows: list[dict]) -> tuple[list[int], list[float]]:
         steps.append(_row_step(row, i))
         values.append(float(value))
     return steps, values
+
+
+def eval_counts(rows: list[dict], n_per_family: int) -> list[Dense]:
+    """The run's eval readings as misaligned counts over advice/facts/values (those judged: the
+    answers less the errors and truncations a reading logs), one per evaluated step."""
+    out = []
+    for i, row in enumerate(rows):
+        fams = [f for f in MEAN_FAMILIES if _is_number(row.get(f"evals/{f}/misaligned_rate"))]
+        if not fams:
+            continue
+        misaligned = n = 0
+        for f in fams:
+            lost = sum(row.get(f"evals/{f}/{k}_rate", 0.0) for k in ("error", "truncated"))
+            judged = round(n_per_family * (1 - lost))
+            misaligned += round(row[f"evals/{f}/misaligned_rate"] * judged)
+            n += judged
+        out.append(Dense(step=_row_step(row, i), misaligned=misaligned, n=n))
+    return out
+
+
+def onsets(rows: list[dict], n_per_family: int | None, alarm: int | None, rolled: bool) -> dict:
+    """Behaviour onset under both rules from the run's evals, and the alarm's lead over each."""
+    counts = eval_counts(rows, n_per_family) if n_per_family else []
+    out = {
+        "behaviour_onset": behaviour_onset(counts),
+        "behaviour_onset_first": behaviour_onset_first(counts),
+    }
+    for key, onset in (("", out["behaviour_onset"]), ("_first", out["behaviour_onset_first"])):
+        lead = onset - alarm if None not in (onset, alarm) and not rolled else None
+        out[f"lead_over_onset{key}"] = lead
+    return out
 
 
 def first_step_above(steps: list[int], values: list[float], threshold: float) -> int | None:
@@ -219,6 +258,7 @@ def summarize(run: str | Path | Run) -> dict:
         "em_step_minus_alarm": em_step - alarm
         if em_step is not None and alarm is not None and not any_rollback(run.events)
         else None,
+        **onsets(rows, _n_per_family(run.path), alarm, any_rollback(run.events)),
         "final_reward": _mean(rewards),
         "final_secure_reward": _mean(secure),
         "final_hack_rate": _mean(hacks),
@@ -226,6 +266,10 @@ def summarize(run: str | Path | Run) -> dict:
         **weights_alone(run.path),
         "probe_directions": probe_directions(rows),
     }
+
+
+def _n_per_family(path: Path) -> int | None:
+    return run_config(path).get("run_evals", {}).get("n_per_family")
 
 
 def any_rollback(events: list[dict]) -> bool:

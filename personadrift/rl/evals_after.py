@@ -91,7 +91,7 @@ def evaluate_kept(run_dir: Path, cfg, judge=None, log=print, policy: tuple | Non
     `policy`: (model, tokenizer, world) to load the kept weights into (the run's own model once
     training is over: one process, no collective); None loads the run's policy afresh."""
     from personadrift.evals.chat import chat_evals
-    from personadrift.evals.in_run import in_run_config, run_evals
+    from personadrift.evals.in_run import in_run_config, run_evals, step_config
 
     todo = pending(run_dir)
     if not todo:
@@ -107,7 +107,8 @@ def evaluate_kept(run_dir: Path, cfg, judge=None, log=print, policy: tuple | Non
     log(f"evals after training: {len(todo)} steps")
     for path, metrics in todo:
         load_model(unwrap(model), str(path))
-        values, line = run_evals(model, tok, world, eval_cfg, chat, log)
+        step_cfg = step_config(eval_cfg, _checkpoint_number(path))
+        values, line = run_evals(model, tok, world, step_cfg, chat, log)
         merge_into(metrics, _checkpoint_number(path), values)
         path.unlink()
         log(
@@ -136,13 +137,13 @@ def evaluate_weights_alone(run_dir: Path, cfg, judge, log, policy: tuple, step: 
     """A hooked run's final weights (those of `step`) evaluated with no hook
     (`weights_alone.json`); the seconds."""
     from personadrift.evals.chat import chat_evals
-    from personadrift.evals.in_run import in_run_config, run_evals
+    from personadrift.evals.in_run import in_run_config, run_evals, step_config
 
     if not hooked_evals(run_dir, cfg):
         return 0.0
     t0 = time.time()
     model, tok, world = policy
-    eval_cfg = in_run_config(cfg.model_eval, cfg.run_evals)
+    eval_cfg = step_config(in_run_config(cfg.model_eval, cfg.run_evals), step)  # the run's own
     values, line = run_evals(model, tok, world, eval_cfg, chat_evals(cfg, judge), log)
     record = {"step": step, "hooked": True, **values}
     (run_dir / WEIGHTS_ALONE).write_text(json.dumps(record, indent=1))

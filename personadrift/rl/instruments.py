@@ -37,7 +37,7 @@ from personadrift.alarms.detect import Alarm, detect
 from personadrift.alarms.monitors import Monitors, StepView
 from personadrift.config import DetectConfig, ModelEvalConfig
 from personadrift.evals.chat import ChatEvals
-from personadrift.evals.in_run import run_evals
+from personadrift.evals.in_run import run_evals, step_config
 from personadrift.interventions.mitigate import AdvantageShaping
 from personadrift.probes.reading import HeldOutProbe, RolloutProbe, read_together
 from personadrift.rl.distributed import gather_rows, is_main, share_decisions
@@ -227,7 +227,8 @@ class Instruments(TrainerCallback):
         if not self.schedule.evals_during:  # the values come after training (rl/evals_after.py)
             keep_weights(model, self.run_dir, step)
             return {}
-        values, line = run_evals(model, tok, self.world, self.evals, self.chat, self.log)
+        evals = step_config(self.evals, step)
+        values, line = run_evals(model, tok, self.world, evals, self.chat, self.log)
         self.log(f"step {step:4d} {line}")
         return values
 
