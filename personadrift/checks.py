@@ -63,19 +63,26 @@ def check(cfg: Config, source: str = "<config>") -> None:
 
 
 def check_also(cfg: Config, source: str) -> None:
-    """`probes.also`: saved directions, each with a name of its own."""
+    """`probes.also` and `steer.also`: saved directions, each with a name of its own."""
     p = cfg.probes
     names = [p.name] + (["random"] if p.random else [])
     for path in p.also:
-        if not Path(path).is_file():
-            raise ConfigError(f"{source}: probes.also: no such file: {path}")
-        try:
-            name = json.loads(Path(path).read_text())["name"]
-        except (ValueError, KeyError, TypeError):
-            raise ConfigError(f"{source}: probes.also: {path} is not a saved direction") from None
+        name = _saved_direction(path, source, "probes.also")
         if name in names:
             raise ConfigError(f"{source}: probes.also: two directions named {name!r} ({path})")
         names.append(name)
+    for path in cfg.steer.also:
+        _saved_direction(path, source, "steer.also")
+
+
+def _saved_direction(path: str, source: str, key: str) -> str:
+    """The name of the saved direction at `path`; ConfigError when there is none."""
+    if not Path(path).is_file():
+        raise ConfigError(f"{source}: {key}: no such file: {path}")
+    try:
+        return json.loads(Path(path).read_text())["name"]
+    except (ValueError, KeyError, TypeError):
+        raise ConfigError(f"{source}: {key}: {path} is not a saved direction") from None
 
 
 def check_realign(cfg: Config, source: str) -> None:

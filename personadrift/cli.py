@@ -226,7 +226,8 @@ def add_study(sub) -> None:
     m.add_argument(
         "--only",
         default="screen,advantage,inoculate,steer,steer_rollback",
-        help="mitigations to run",
+        help="mitigations to run (also: inoculate_steer, ablate, preventative, inoculate_ablate, "
+        "inoculate_preventative)",
     )
     m.add_argument("--step0", action="store_true", help="also each mitigation from step 0")
     m.add_argument("--parallel", type=int, default=2, help="runs at once (1 thread each)")

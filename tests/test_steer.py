@@ -134,3 +134,62 @@ def test_gate_switches_the_hook_on_and_off(setup):
     assert torch.equal(h, h_off)
     expected = -0.5 * 2.0 * direction.vector()
     torch.testing.assert_close(h_on - h, expected.expand_as(h), rtol=1e-5, atol=1e-5)
+
+
+def test_ablating_several_directions_leaves_no_component_along_any_in_training_only(setup):
+    """CAFT with more than one direction (`steer.also`): in a training (grad) forward the hooked
+    layer's residual has no component along any of them; a no-grad forward (generation, the
+    evals) is the unhooked one."""
+    model, tok, direction, enc = setup
+    torch.manual_seed(1)
+    others = [torch.nn.functional.normalize(torch.randn(direction.vector().shape), dim=0)]
+    others.append(others[0] * 0.5 + direction.vector())  # in the span already: rank stays 2
+    also = [Direction(f"latent{i}", {1: v}, 1) for i, v in enumerate(others)]
+    logits, h_plain = outputs(model, enc)
+    seen = []
+    block = decoder_layers(model)[0]
+    with steer(model, direction, 0.0, "ablate", only_with_grad=True, also=also):
+        handle = block.register_forward_hook(
+            lambda _m, _i, out: seen.append(out[0] if isinstance(out, tuple) else out)
+        )
+        try:
+            with torch.enable_grad():
+                model(**enc)
+        finally:
+            handle.remove()
+        assert torch.equal(outputs(model, enc)[0], logits)  # no-grad: untouched
+    h = seen[-1].detach()
+    for v in [direction.vector(), *others]:
+        assert float((h @ v).abs().max()) < 1e-4
+    assert not torch.allclose(h, h_plain)
+
+
+def test_span_basis_is_orthonormal_and_drops_dependent_vectors():
+    from personadrift.interventions.steer import span_basis
+
+    a, b = torch.tensor([1.0, 0.0, 0.0]), torch.tensor([1.0, 1.0, 0.0])
+    q = span_basis([a, b, a + 2 * b])
+    assert q.shape == (2, 3)
+    torch.testing.assert_close(q @ q.T, torch.eye(2))
+    with pytest.raises(ValueError):
+        with steer(None, Direction("d", {1: a}, 1), 1.0, "add", also=[Direction("e", {1: b}, 1)]):
+            pass
+
+
+def test_preventative_adds_exactly_coeff_times_direction_in_training_and_nothing_else(setup):
+    model, tok, direction, enc = setup
+    logits, h = outputs(model, enc)
+    seen = []
+    block = decoder_layers(model)[0]
+    with steer(model, direction, 0.4, "add", norm_unit=2.5, only_with_grad=True):
+        assert torch.equal(outputs(model, enc)[0], logits)  # generation and evals: untouched
+        handle = block.register_forward_hook(
+            lambda _m, _i, out: seen.append(out[0] if isinstance(out, tuple) else out)
+        )
+        try:
+            with torch.enable_grad():
+                model(**enc)
+        finally:
+            handle.remove()
+    expected = (0.4 * 2.5 * direction.vector()).expand_as(h)
+    torch.testing.assert_close(seen[-1].detach() - h, expected, rtol=1e-5, atol=1e-5)

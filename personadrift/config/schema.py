@@ -482,6 +482,16 @@ class SteerConfig:
         "step0",
         choices=("step0", "alarm"),
     )
+    also: list[str] = _help(
+        "ablate only: more saved directions (the specific one, an SAE latent from "
+        "`personadrift diff --save-latent`...) whose span is projected out with the run's own",
+        factory=list,
+    )
+    in_generation: bool = _help(
+        "ablate only: also in generation and the in-run evals (no-grad forwards); the run is then "
+        "hooked and its final weights are evaluated alone too",
+        False,
+    )
 
 
 @dataclass

@@ -106,6 +106,15 @@ def validate_run(cfg: Config, source: str) -> None:
             f"{source}: steer.mode: inference steers the evals too, but with run_evals.during: "
             "false the kept weights are evaluated after training, unsteered; set run_evals.during: true"
         )
+    if (s.also or s.in_generation) and s.mode != "ablate":
+        key = "steer.also" if s.also else "steer.in_generation"
+        raise ConfigError(f"{source}: {key}: only with steer.mode ablate, not {s.mode}")
+    if s.in_generation and not cfg.run_evals.during and cfg.run_evals.every > 0:
+        raise ConfigError(
+            f"{source}: steer.in_generation: the hook is part of the policy, but with "
+            "run_evals.during: false the kept weights are evaluated after training, unhooked; "
+            "set run_evals.during: true"
+        )
     if d.action in ("rollback", "steer") and s.mode == "off":
         raise ConfigError(
             f"{source}: detect.action: {d.action} switches on the steer: mitigation; set steer.mode"

@@ -40,6 +40,7 @@ from personadrift.interventions.penalty import PersonaPenalty
 from personadrift.interventions.steer import median_norm, steer
 from personadrift.organism.digests import read_organism
 from personadrift.probes.capture import unwrap
+from personadrift.probes.direction import Direction
 from personadrift.probes.reading import HeldOutProbe, RolloutProbe
 from personadrift.records.reader import checkpoint_step
 from personadrift.rewards.sandbox_report import require_isolation
@@ -130,6 +131,8 @@ def steering(cfg: Config, model, tok, probe, run_dir: Path, log, gate=None, step
     if cfg.steer.mode == "off" or probe is None:
         return nullcontext()
     op, only_with_grad = STEER_OPS[cfg.steer.mode]
+    only_with_grad = only_with_grad and not cfg.steer.in_generation
+    also = [Direction.load(path, model, tok) for path in cfg.steer.also]  # ablated with it
     layers = list(cfg.steer.layers) or [probe.direction.layer]
     unit = median_norm(model, tok, probe.texts[:64], layers[0])
 
@@ -145,12 +148,15 @@ def steering(cfg: Config, model, tok, probe, run_dir: Path, log, gate=None, step
             "norm_unit": unit,
             "on_at_eval": not only_with_grad,
             "start": cfg.steer.start,
+            "also": [d.name for d in also],
         },
     )
     log(
         f"steering: {cfg.steer.mode} ({op} {cfg.steer.coeff} x median norm {unit:.3f}) at layers {layers}"
+        + (f" with {', '.join(d.name for d in also)}" if also else "")
     )
-    return steer(model, probe.direction, cfg.steer.coeff, op, layers, unit, only_with_grad, gate)
+    coeff = cfg.steer.coeff
+    return steer(model, probe.direction, coeff, op, layers, unit, only_with_grad, gate, also)
 
 
 def train(cfg: Config, resume: Path | None = None, log=print) -> Path:
