@@ -73,15 +73,30 @@ def test_the_demo_page_carries_the_json_numbers_and_no_local_path(tmp_path):
 def test_the_warning_page_gives_both_onsets_and_the_null_runs_false_alarms():
     entry = {"seed": 0, "behaviour_onset": 12, "behaviour_onset_first": 9, "hack_takeoff": 8}
     data = {
-        "hackable": [{**entry, "alarms": {"probe": 4, "trace": None}}],
-        "null": [{"seed": 0, "alarms": {"probe": 20, "trace": None}}],
+        "hackable": [
+            {
+                **entry,
+                "alarms": {"probe": 4, "trace": 7, "hack_rate": None},
+                "probe_layers": {"probe_L1": 4, "probe_L2": 6},
+            }
+        ],
+        "null": [
+            {
+                "seed": 0,
+                "alarms": {"probe": 20, "trace": None, "hack_rate": None},
+                "probe_layers": {"probe_L1": None, "probe_L2": 9},
+            }
+        ],
         "alpha": 0.1,
         "null_runs": "coin",
     }
     text = pages.render_page("warning", data)
-    assert "| seed | onset | onset (first crossing) | hack take-off | `probe` | `trace` |" in text
-    assert "| 0 | 12 | 9 | 8 | 4 | – |" in text
+    head = "| seed | onset | onset (first crossing) | hack take-off | `hack_rate` | `probe` | `trace` |"
+    assert head in text and "| 0 | 12 | 9 | 8 | – | 4 | 7 |" in text
     assert "`probe` 1/1, `trace` 0/1" in text and "Null runs: coin" in text
+    assert "| `probe` | +3 | – | – | – |" in text  # trace 3 steps after the probe, the rest never
+    assert "| `probe_L1` | 4 | 0/1 | 1/1 | 1/1 |" in text  # leads 8 and 5 over the two onsets
+    assert "| `probe_L2` | 6 | 1/1 | 1/1 | 0/1 |" in text  # leads 6 and 3
 
 
 def test_publishing_what_no_renderer_knows_exits_2_and_writes_nothing(tmp_path):

@@ -170,10 +170,64 @@ def warning_page(name: str, data: dict) -> str:
         "",
         *_md_rows(["monitor", "lead over onset", "≥ 5", "lead over first crossing", "≥ 5"], leads),
         "",
+        "The probe statistics' lead over the other monitors, on the same clock (the other "
+        "monitor's alarm − the probe's, steps; – either never alarmed):",
+        "",
+        *_md_rows(["probe statistic", *(f"over `{o}`" for o in OTHERS)], _over_others(data)),
+        "",
+        *_layer_section(data),
         f"Clock: {data['clock']}." if data.get("clock") else "",
         "",
     ]
     return "\n".join(lines)
+
+
+OTHERS = ("trace", "hack_rate", "probe_rollout", "behaviour")  # the monitors a probe must beat
+
+
+def _lead_cells(data: dict, first: str, then: str) -> str:
+    """Per hackable seed, `then`'s alarm minus `first`'s (– where either is missing)."""
+    got = []
+    for e in data["hackable"]:
+        a, b = e["alarms"].get(first), e["alarms"].get(then)
+        got.append(None if a is None or b is None else b - a)
+    return ", ".join(_cell(v, "{:+d}") for v in got)
+
+
+def _over_others(data: dict) -> list[list[str]]:
+    probes = [
+        m for m in ("probe", "probe_shift", "probe_relative") if m in data["hackable"][0]["alarms"]
+    ]
+    return [[f"`{p}`", *(_lead_cells(data, p, o) for o in OTHERS)] for p in probes]
+
+
+def _layer_section(data: dict) -> list[str]:
+    """The probe read post hoc at every layer of the direction (`probe_layers`), if the study has it."""
+    names = sorted({m for e in data["hackable"] for m in e.get("probe_layers", {})})
+    if not names:
+        return []
+    rows = []
+    for m in names:
+        alarms = [e.get("probe_layers", {}).get(m) for e in data["hackable"]]
+        false = sum(n.get("probe_layers", {}).get(m) is not None for n in data["null"])
+        cells = [", ".join(_cell(a, "{}") for a in alarms), f"{false}/{len(data['null'])}"]
+        for onset in ("behaviour_onset", "behaviour_onset_first"):
+            got = [
+                None if a is None or e.get(onset) is None else e[onset] - a
+                for a, e in zip(alarms, data["hackable"])
+            ]
+            cells.append(f"{sum(v is not None and v >= 5 for v in got)}/{len(got)}")
+        rows.append([f"`{m}`", *cells])
+    return [
+        "The probe statistics read post hoc on every checkpoint at each layer of the direction "
+        "(the shipped monitors read its chosen layer), thresholds leave-one-seed-out as above: "
+        "alarms per seed, false alarms, and the seeds with a lead of at least 5 under each rule:",
+        "",
+        *_md_rows(
+            ["read at", "alarms", "false alarms", "≥ 5 (onset)", "≥ 5 (first crossing)"], rows
+        ),
+        "",
+    ]
 
 
 RENDERERS: dict[str, tuple[Callable[[dict], bool], Callable[[str, dict], str]]] = {
