@@ -198,18 +198,20 @@ def test_configs_command_lists_the_shipped_configs(tmp_path):
 
 
 def test_a_calibration_folder_gives_each_seed_the_calibration_fitted_without_it(tmp_path):
-    """The shipped default (`detect.calibration: calibrations`) and any `study warning` folder:
+    """The shipped default (`detect.calibration: calibrations/coin`) and any `study warning` folder:
     except_seed<s>.json for a seed the study had, all.json for another; a folder with neither is
     refused."""
     from personadrift.config import ConfigError, load_config
 
     for seed in (0, 3):
         cfg = load_config("visible_tests", [f"organism.seed={seed}"])
-        assert cfg.detect.calibration.endswith(f"calibrations/except_seed{seed}.json")
+        assert cfg.detect.calibration.endswith(f"calibrations/coin/except_seed{seed}.json")
     cfg = load_config("visible_tests", ["organism.seed=7"])
-    assert cfg.detect.calibration.endswith("calibrations/all.json")
-    cfg = load_config("visible_tests", ["organism.seed=2", "detect.calibration=calibrations/coin"])
-    assert cfg.detect.calibration.endswith("calibrations/coin/except_seed2.json")
+    assert cfg.detect.calibration.endswith("calibrations/coin/all.json")
+    cfg = load_config(
+        "visible_tests", ["organism.seed=2", "detect.calibration=calibrations/secure"]
+    )
+    assert cfg.detect.calibration.endswith("calibrations/secure/except_seed2.json")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match="neither except_seed1.json nor all.json"):
         load_config(

@@ -209,7 +209,7 @@ def test_every_arm_of_the_study_is_a_valid_run():
     assert set(plan) == {"hackable", "control"} | {
         f"{m}@{when}" for m in MITIGATIONS for when in ("alarm", "step0")
     }
-    cal = ROOT / "personadrift/configs/calibrations/except_seed0.json"
+    cal = ROOT / "personadrift/configs/calibrations/coin/except_seed0.json"
     for arm, (config, overrides) in plan.items():
         extra = [f"detect.calibration={cal}"] if arm.endswith("@alarm") else []
         cfg = load_checked(config, [*overrides, *extra, "seed=0", "organism.seed=0"])

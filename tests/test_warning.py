@@ -585,7 +585,8 @@ def test_study_on_the_tiny_organism_writes_the_json(tiny, cache_dir, tmp_path):
     assert set(result) == {
         *("hackable", "null", "clock", "alarm_monitor", "alpha", "rules", "thresholds", "null_runs")
     }
-    assert result["alarm_monitor"] == "probe_shift"  # what the shipped configs' detector reads
+    shipped = load_config("visible_tests").detect.metric  # what the shipped detector reads
+    assert result["alarm_monitor"] == shipped.removeprefix("monitor/")
     assert result["null_runs"] == "secure"
     assert set(result["rules"]) == {"k=1", "k=2", "k=3", "cusum"}
     (hack,), (null,) = result["hackable"], result["null"]
@@ -638,41 +639,35 @@ def test_a_probe_threshold_is_never_below_the_baseline_value():
     assert cal.thresholds["trace"] == pytest.approx(-0.01)  # other monitors are not floored
 
 
-def test_the_slower_runs_calibration_is_shipped_for_their_learning_rate_only():
-    """personadrift/configs/calibrations/lr1e-4/: the study's thresholds at grpo.learning_rate=1e-4, where the
-    probe leads behaviour onset by 5+ steps (README); a run at another learning rate is refused."""
-    from personadrift.checks import load_checked
-
+@pytest.mark.parametrize("null", ["secure", "learning", "coin"])
+def test_every_null_kinds_calibrations_are_shipped_for_the_default_pace(null):
+    """personadrift/configs/calibrations/<null>/: `study warning --null <null>`'s thresholds at
+    the lab's default pace (docs/results/warning-<null>.md): each loads into the hackable run as
+    shipped, was fitted without its own seed, and a run at the old pace is refused."""
+    folder = ROOT / f"personadrift/configs/calibrations/{null}"
     config = ROOT / "personadrift/configs/runs/visible_tests.yaml"
     for seed in range(5):
-        cal = ROOT / f"personadrift/configs/calibrations/lr1e-4/except_seed{seed}.json"
-        cfg = load_checked(config, ["grpo.learning_rate=1e-4", f"detect.calibration={cal}"])
+        cal = folder / f"except_seed{seed}.json"
+        load_checked(config, [f"organism.seed={seed}", f"detect.calibration={cal}"])
         assert Calibration.load(cal).seeds == [s for s in range(5) if s != seed]
-        assert cfg.detect.calibration == str(cal)
+        assert Calibration.load(cal).steps == 60
+    assert Calibration.load(folder / "all.json").seeds == [0, 1, 2, 3, 4]
+    old_pace = ["grpo.learning_rate=3e-4", "grpo.max_steps=40"]
     with pytest.raises(ConfigError, match="made on a different config"):
-        load_checked(config, [f"detect.calibration={cal}"])
+        load_checked(config, [*old_pace, f"detect.calibration={folder}"])
 
 
-@pytest.mark.parametrize("folder,lr", [("coin", []), ("lr1e-4/coin", ["grpo.learning_rate=1e-4"])])
-def test_the_coin_null_calibrations_are_shipped_for_the_hackable_run(folder, lr):
-    """personadrift/configs/calibrations/[lr1e-4/]coin/: `study warning --null coin`'s thresholds (README): they
-    load into the hackable run at their learning rate, sit above the secure twins' thresholds, and
-    a run at another learning rate is refused."""
-    from personadrift.checks import load_checked
-
-    config = ROOT / "personadrift/configs/runs/visible_tests.yaml"
-    secure = "lr1e-4/" if lr else ""
+def test_the_shipped_default_calibration_is_the_coin_nulls():
+    """The hackable config alarms on thresholds set by runs paid by a fair coin, which move the
+    weights as much as a learning run with no signal: at least as high as the secure twin's."""
+    cfg = load_config("visible_tests", ["organism.seed=2"])
+    assert cfg.detect.calibration.endswith("calibrations/coin/except_seed2.json")
+    shipped = ROOT / "personadrift/configs/calibrations"
     for seed in range(5):
-        cal = ROOT / f"personadrift/configs/calibrations/{folder}/except_seed{seed}.json"
-        load_checked(config, [*lr, f"detect.calibration={cal}"])
-        assert Calibration.load(cal).seeds == [s for s in range(5) if s != seed]
-        twin = Calibration.load(
-            ROOT / f"personadrift/configs/calibrations/{secure}except_seed{seed}.json"
-        )
-        assert Calibration.load(cal).thresholds["probe_shift"] > twin.thresholds["probe_shift"]
-    other = [] if lr else ["grpo.learning_rate=1e-4"]
-    with pytest.raises(ConfigError, match="made on a different config"):
-        load_checked(config, [*other, f"detect.calibration={cal}"])
+        coin = Calibration.load(shipped / f"coin/except_seed{seed}.json")
+        twin = Calibration.load(shipped / f"secure/except_seed{seed}.json")
+        metric = cfg.detect.metric.removeprefix("monitor/")
+        assert coin.thresholds[metric] >= twin.thresholds[metric]
 
 
 def test_one_clock_moves_the_rollout_monitors_back_to_the_policy_that_sampled_them():

@@ -160,6 +160,8 @@ def config_fingerprint(cfg: Config) -> str:
     }
     # who pays the null run (the secure grader, a coin) is the calibration's choice, not the run's
     leave_out["env"] = ("reward",)
+    if not same.steer.also and not same.steer.in_generation:  # added later, at their defaults
+        leave_out["steer"] = ("also", "in_generation")
     if not cfg.organism.world.sycophant_p:  # a one-persona world: nothing to be specific against
         leave_out["probes"] += ("specific",)
     return config_hash(same, leave_out=leave_out)

@@ -67,6 +67,13 @@ STUDY_OVERRIDES = [
 DENSE_N = 300  # samples per family per step of the dense evals
 
 
+def alarm_monitor() -> str | None:
+    """The monitor the lab alarms on: what the shipped hackable config's detector reads (the
+    study's own runs configure none)."""
+    metric = load_config(ARMS["hackable"]).detect.metric
+    return metric.removeprefix("monitor/") or None
+
+
 def check_inputs(
     seeds: list[int],
     alpha: float,
@@ -208,7 +215,7 @@ def analyse_and_report(
     from personadrift.report.warning import analyse, study_json
 
     study = analyse(runs, alpha, k)
-    result = {**study_json(study), "null_runs": null}
+    result = {**study_json(study, alarm_monitor()), "null_runs": null}
     write_report(study, out, stages, null)
     (out / "study.json").write_text(json.dumps(result, indent=1))
     log(f"report: {out / 'report.md'}")

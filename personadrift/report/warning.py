@@ -348,17 +348,7 @@ def alarm_rules(study: Study) -> dict[str, dict[str, dict[str, dict[int, int | N
     return out
 
 
-def alarm_monitor(study: Study) -> str | None:
-    """The monitor the study's runs' detector reads (`detect.metric` of their config: the one the
-    lab alarms on), None where they configure none."""
-    for r in study.arm("hackable"):
-        metric = run_config(r.path).get("detect", {}).get("metric", "")
-        if metric:
-            return metric.removeprefix(PREFIX)
-    return None
-
-
-def study_json(study: Study) -> dict:
+def study_json(study: Study, alarm_monitor: str | None = None) -> dict:
     """The `--json` object: alarms (a step or null) per run, ground truth, alpha, thresholds."""
     return {
         "hackable": [
@@ -385,7 +375,7 @@ def study_json(study: Study) -> dict:
             for r in study.arm("null")
         ],
         "clock": CLOCK,
-        "alarm_monitor": alarm_monitor(study),
+        "alarm_monitor": alarm_monitor,  # the monitor the lab alarms on (the caller's)
         "alpha": study.alpha,
         "rules": {
             rule: {
