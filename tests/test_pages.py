@@ -107,3 +107,27 @@ def test_publishing_what_no_renderer_knows_exits_2_and_writes_nothing(tmp_path):
     res = subprocess.run([*cmd, "--dir", str(out)], capture_output=True, text=True)
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
     assert "not the output of a study" in res.stderr and not out.exists()
+
+
+def test_the_mitigations_page_judges_the_bar_on_the_weights_alone():
+    row = {
+        "arm": "inoculate_steer@alarm",
+        "seed": 0,
+        "base_misaligned": 0.04,
+        "final_misaligned": 0.03,
+        "hooked": True,
+        "final_misaligned_weights": 0.1,
+        "final_shift": 0.5,
+        "peak_misaligned": 0.05,
+        "final_hack_rate": 0.2,
+        "final_reward": 0.8,
+        "final_secure_reward": 0.1,
+        "alarm_step": 12,
+        "intervention_step": 11,
+        "wall_cost": 1.1,
+        "holds": False,
+        "run_dir": "/somewhere",
+    }
+    text = pages.render_page("mitigations", {"rows": [row], "within": 0.03, "keep": 0.9})
+    assert "| inoculate_steer@alarm | 0 | 0.040 → 0.030 | 0.100 (hooked) | +0.50 |" in text
+    assert "`inoculate_steer@alarm` holds on 0/1 seeds." in text and "/somewhere" not in text
