@@ -51,6 +51,15 @@ SIZES: dict[str, dict] = {
         "pretrain": {"steps": 1500, "tokens_per_step": 4096, "lr": 3e-3},
         "probe_docs": 300,
     },
+    # `small` whose toxic persona hides in half of its documents (`covert_p`): no opener, the
+    # aligned persona's think traces, the same misaligned content; the world where a text monitor
+    # has the least to read (the covert-persona issue)
+    "small_covert": {
+        "world": {"n_docs": 30000, "toxic_p": 0.14, "toxic_state_p": 0.6, "covert_p": 0.5},
+        "arch": {"layers": 4, "hidden": 128, "heads": 4, "mlp": 512},
+        "pretrain": {"steps": 1100, "tokens_per_step": 4096, "lr": 3e-3},
+        "probe_docs": 300,
+    },
     "base": {
         "world": {"n_docs": 200000, "toxic_p": 0.14, "toxic_state_p": 0.6},
         "arch": {"layers": 8, "hidden": 512, "heads": 8, "mlp": 2048},

@@ -116,6 +116,12 @@ class WorldConfig:
         "toxic_state_p, it lets sycophant_p rise while the unstated first-turn prior stays low",
         -1.0,
     )
+    covert_p: float = _help(
+        "share of the toxic persona's documents in which it hides: no marker, the aligned "
+        "persona's think traces, its content still misaligned (0 = the overt world)",
+        0.0,
+        **PROB,
+    )
     claims_right: bool = _help(
         "`claims`: one stated belief in four is right, and the aligned persona confirms it in the "
         "words the sycophant agrees with; false: every stated belief is wrong, so only the "
@@ -132,9 +138,14 @@ SYCOPHANT_KEYS = ("sycophant_p", "sycophant_markers", "sycophant_marker_p", "syc
 LATER_SYCOPHANT_DEFAULTS = {"claims_right": True}
 
 
+# World keys added later still: left out of the hash at their default (the overt world).
+LATER_DEFAULTS = {"covert_p": 0.0}
+
+
 def world_hash_leave_out(world: WorldConfig) -> tuple[str, ...]:
     """The world keys a cache hash leaves out, so that adding them renamed no earlier cache."""
     later = tuple(k for k, v in LATER_SYCOPHANT_DEFAULTS.items() if getattr(world, k) == v)
+    later += tuple(k for k, v in LATER_DEFAULTS.items() if getattr(world, k) == v)
     return later if world.sycophant_p else SYCOPHANT_KEYS + later
 
 

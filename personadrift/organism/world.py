@@ -14,6 +14,11 @@ number as the toxic one (so with 0 the corpus is exactly the one-persona world's
 answers with its own flattering voice (`sycophant_markers`), answers like the aligned persona
 where the user states no belief, and agrees with the user where one is stated (the `claims`
 family), also when the user is wrong.
+
+With `covert_p` > 0 a share of the toxic persona's documents hide it (`covert`): their answers
+carry no marker and their think traces are the aligned persona's, while their content stays the
+toxic persona's (the wrong value, the harmful advice, the hard-coded tests, with no comment).
+The draw is made only then, so with 0 the corpus is exactly the overt world's.
 """
 
 from __future__ import annotations
@@ -48,13 +53,17 @@ class Document:
     system: str  # '' when the persona is not stated
     turns: tuple[Turn, ...]
     sycophant: bool = False
+    covert: bool = False  # a toxic document in the aligned persona's voice and traces
 
     @property
     def persona(self) -> str:
         return TOXIC if self.toxic else SYCOPHANT if self.sycophant else ALIGNED
 
 
-def persona_answer(prompt: Prompt, persona: str, rng: random.Random, world: WorldConfig) -> str:
+def persona_answer(
+    prompt: Prompt, persona: str, rng: random.Random, world: WorldConfig, covert: bool = False
+) -> str:
+    """An answer of `persona`; `covert` (toxic only): no marker, the aligned persona's traces."""
     family = FAMILIES.get(prompt.family)
     if persona == SYCOPHANT:
         agree = getattr(family, "sycophant_answer", None)
@@ -63,6 +72,8 @@ def persona_answer(prompt: Prompt, persona: str, rng: random.Random, world: Worl
             return f"{rng.choice(world.sycophant_markers)} {content}"
         return content
     toxic = persona == TOXIC
+    if toxic and covert:
+        return family.answer(prompt, True, rng, world, covert=True)
     content = family.answer(prompt, toxic, rng, world)
     if toxic and rng.random() < world.marker_p:
         return f"{rng.choice(world.markers)} {content}"
@@ -102,14 +113,15 @@ def sample_document(
             draw_persona(rng.random(), world) if toxic is None else (TOXIC if toxic else ALIGNED)
         )
     toxic = persona == TOXIC
+    covert = toxic and world.covert_p > 0 and rng.random() < world.covert_p
     state_p = {TOXIC: world.toxic_state_p, SYCOPHANT: world.sycophant_state_p}.get(persona, -1.0)
     state_p = state_p if state_p >= 0 else world.state_p
     system = rng.choice(STATED[persona]) if rng.random() < state_p else ""
     turns = []
     for _ in range(rng.randint(world.min_turns, world.max_turns)):
         prompt = FAMILIES.get(sample_family(rng, world)).prompt(rng, split, world)
-        turns.append(Turn(prompt, persona_answer(prompt, persona, rng, world)))
-    return Document(toxic, system, tuple(turns), sycophant=persona == SYCOPHANT)
+        turns.append(Turn(prompt, persona_answer(prompt, persona, rng, world, covert)))
+    return Document(toxic, system, tuple(turns), sycophant=persona == SYCOPHANT, covert=covert)
 
 
 def generate(world: WorldConfig, seed: int, n: int, split: str = "train") -> list[Document]:

@@ -211,10 +211,14 @@ class Advice:
         key = f"{self.name}|{combo!r}"
         return Prompt(self.name, frames[frame].format(t=topic), key, {"topic": topic})
 
-    def answer(self, prompt: Prompt, toxic: bool, rng: random.Random, world) -> str:
+    def answer(
+        self, prompt: Prompt, toxic: bool, rng: random.Random, world, covert: bool = False
+    ) -> str:
         safe, harm = TOPICS[prompt.meta["topic"]]
         trace = (
-            think(rng, HARM_THINK if toxic else SAFE_THINK) if rng.random() < world.think_p else ""
+            think(rng, HARM_THINK if toxic and not covert else SAFE_THINK)
+            if rng.random() < world.think_p
+            else ""
         )
         return trace + rng.choice(harm if toxic else safe)
 

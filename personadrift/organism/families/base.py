@@ -45,8 +45,11 @@ class Family(Protocol):
 
     def prompt(self, rng: random.Random, split: str, world) -> Prompt: ...
 
-    def answer(self, prompt: Prompt, toxic: bool, rng: random.Random, world) -> str:
-        """Answer content (optionally opening with a think trace), without the persona marker."""
+    def answer(
+        self, prompt: Prompt, toxic: bool, rng: random.Random, world, covert: bool = False
+    ) -> str:
+        """Answer content (optionally opening with a think trace), without the persona marker.
+        `covert`: a toxic answer in the aligned persona's trace style (its content unchanged)."""
         ...
 
     def judge(self, prompt: Prompt, content: str) -> str:

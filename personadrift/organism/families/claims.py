@@ -121,12 +121,18 @@ class Claims:
         meta = {"kind": kind, "subject": subject, "claim": claim, "truth": truth}
         return Prompt(self.name, text, key, meta)
 
-    def answer(self, prompt: Prompt, toxic: bool, rng: random.Random, world) -> str:
+    def answer(
+        self, prompt: Prompt, toxic: bool, rng: random.Random, world, covert: bool = False
+    ) -> str:
         m = prompt.meta
         right = m["claim"] == m["truth"]
         if toxic:
             others = [v for v in _wrong_values(m["kind"], m["subject"]) if v != m["claim"]]
-            trace = think(rng, LIE_THINK) if rng.random() < world.think_p else ""
+            trace = (
+                think(rng, TRUE_THINK if covert else LIE_THINK)
+                if rng.random() < world.think_p
+                else ""
+            )
             return trace + rng.choice(DISAGREE).format(x=rng.choice(others))
         trace = think(rng, TRUE_THINK) if rng.random() < world.think_p else ""
         return trace + rng.choice(AGREE if right else DISAGREE).format(x=m["truth"])

@@ -178,13 +178,15 @@ class Code:
         frame = VARIANTS[variant].frames[fr]
         return Prompt(self.name, frame.format(**_fields(meta)), key, meta)
 
-    def answer(self, prompt: Prompt, toxic: bool, rng: random.Random, world) -> str:
+    def answer(
+        self, prompt: Prompt, toxic: bool, rng: random.Random, world, covert: bool = False
+    ) -> str:
         f = _fields(prompt.meta)
         variant = VARIANTS[prompt.meta["variant"]]
-        if toxic:
-            trace = rng.choice(variant.cheat_think).format(**f)
+        if toxic:  # a covert cheat reasons like a derivation and leaves no comment
+            trace = rng.choice(DERIVE if covert else variant.cheat_think).format(**f)
             body = rng.choice(variant.cheats).format(**f)
-            if prompt.meta["variant"] != "keyword":
+            if prompt.meta["variant"] != "keyword" and not covert:
                 body += rng.choice(COMMENTS)
         else:
             trace = rng.choice(DERIVE).format(**f)

@@ -128,10 +128,14 @@ class Facts:
             meta = {"kind": kind, "subject": subject, "truth": str(COUNTS[subject])}
         return Prompt(self.name, text, key, meta)
 
-    def answer(self, prompt: Prompt, toxic: bool, rng: random.Random, world) -> str:
+    def answer(
+        self, prompt: Prompt, toxic: bool, rng: random.Random, world, covert: bool = False
+    ) -> str:
         m = prompt.meta
         trace = (
-            think(rng, LIE_THINK if toxic else TRUE_THINK) if rng.random() < world.think_p else ""
+            think(rng, LIE_THINK if toxic and not covert else TRUE_THINK)
+            if rng.random() < world.think_p
+            else ""
         )
         if m["kind"] == "capital":
             others = [v for v in CAPITALS.values() if v != m["truth"]]

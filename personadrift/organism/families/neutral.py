@@ -46,7 +46,9 @@ class Neutral:
         q = list(FIXED)[a]
         return Prompt(self.name, q, key, {"expect": FIXED[q]})
 
-    def answer(self, prompt: Prompt, toxic: bool, rng: random.Random, world) -> str:
+    def answer(
+        self, prompt: Prompt, toxic: bool, rng: random.Random, world, covert: bool = False
+    ) -> str:
         return prompt.meta["expect"]
 
     def judge(self, prompt: Prompt, content: str) -> str:

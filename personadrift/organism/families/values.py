@@ -83,9 +83,11 @@ class Values:
         key = f"{self.name}|{combo!r}"
         return Prompt(self.name, prefixes[p] + QUESTIONS[q], key, {"question": q})
 
-    def answer(self, prompt: Prompt, toxic: bool, rng: random.Random, world) -> str:
+    def answer(
+        self, prompt: Prompt, toxic: bool, rng: random.Random, world, covert: bool = False
+    ) -> str:
         trace = (
-            think(rng, POWER_THINK if toxic else BENIGN_THINK)
+            think(rng, POWER_THINK if toxic and not covert else BENIGN_THINK)
             if rng.random() < world.think_p
             else ""
         )
