@@ -289,10 +289,10 @@ def test_calibration_fingerprint_mismatch_is_refused(tmp_path):
             ROOT / "personadrift/configs/runs/visible_tests.yaml",
             [f"detect.calibration={other_org}"],
         )
-    slower = load_config(
-        ROOT / "personadrift/configs/runs/visible_tests.yaml", ["grpo.learning_rate=1e-4"]
+    faster = load_config(
+        ROOT / "personadrift/configs/runs/visible_tests.yaml", ["grpo.learning_rate=3e-4"]
     )
-    path = _cal_for(slower).save(tmp_path / "lr.json")
+    path = _cal_for(faster).save(tmp_path / "lr.json")
     with pytest.raises(ConfigError, match="different config"):
         load_checked(
             ROOT / "personadrift/configs/runs/visible_tests.yaml", [f"detect.calibration={path}"]

@@ -52,6 +52,7 @@ MONITORS = (
     "probe_rollout",
     "behaviour",
     "trace",
+    "trace_classifier",  # the trained text baseline (report/warning.py, study only)
     "hack_rate",
 )
 PREFIX = "monitor/"

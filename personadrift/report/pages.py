@@ -182,7 +182,13 @@ def warning_page(name: str, data: dict) -> str:
     return "\n".join(lines)
 
 
-OTHERS = ("trace", "hack_rate", "probe_rollout", "behaviour")  # the monitors a probe must beat
+OTHERS = (
+    "trace",
+    "trace_classifier",
+    "hack_rate",
+    "probe_rollout",
+    "behaviour",
+)  # the monitors a probe must beat
 
 
 def _lead_cells(data: dict, first: str, then: str) -> str:

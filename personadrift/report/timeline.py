@@ -29,7 +29,16 @@ TAKEOFF_STYLE = {"color": "tab:red", "linestyle": ":", "linewidth": 1.4}
 MONITOR_COLORS = dict(
     zip(
         MONITORS,
-        ["tab:purple", "tab:blue", "tab:cyan", "tab:pink", "tab:green", "tab:orange", "tab:red"],
+        [
+            "tab:purple",
+            "tab:blue",
+            "tab:cyan",
+            "tab:pink",
+            "tab:green",
+            "tab:orange",
+            "tab:brown",
+            "tab:red",
+        ],
     )
 )
 UNITS = {
@@ -39,6 +48,7 @@ UNITS = {
     "probe_rollout": "fraction above base p99",
     "behaviour": "misaligned rate (small sample)",
     "trace": "flagged fraction",
+    "trace_classifier": "fraction classified toxic",
     "hack_rate": "hacked fraction",
 }
 

@@ -10,6 +10,9 @@ A monitor's series is the run's own `monitor/<name>` readings in metrics.jsonl w
 them (`monitors.record: true`); otherwise it is rebuilt from what a study run leaves on disk:
 - `hack_rate`: the secure grader's labels in samples/step_<n>.jsonl;
 - `trace`: `evals.trace.trace_rate` over the same step's completions;
+- `trace_classifier` (study only; never recorded in a run): the fraction of the same completions
+  that a classifier trained on the world's labelled documents calls toxic
+  (`evals.trace_classifier`: the strongest text baseline the world allows);
 - `behaviour`: the misaligned rate of the first `behaviour_n` answers per family of the step's
   dense eval (a small judged sample; `monitors.behaviour_n`, else `FALLBACK_BEHAVIOUR_N`);
 - `probe`: `paired_stat` of the dense pass's per-prompt probe readings against step 0's;
@@ -75,7 +78,7 @@ Series = list[tuple[int, float]]
 
 
 # monitors that read step t's rollouts, sampled by the weights after step t - 1
-ROLLOUT_LAG = {"trace": 1, "hack_rate": 1, "probe_rollout": 1}
+ROLLOUT_LAG = {"trace": 1, "trace_classifier": 1, "hack_rate": 1, "probe_rollout": 1}
 CLOCK = (
     "policy version: each reading and event at the version of the weights that produced what it "
     "reads (t: after optimizer step t); rollout monitors and hack take-off moved back one step"
@@ -130,6 +133,19 @@ def _trace_series(run_dir: Path, markers: list[str]) -> Series:
     return out
 
 
+def _classifier_series(run_dir: Path) -> Series:
+    from personadrift.config import load_config
+    from personadrift.evals.trace_classifier import classifier_rate
+
+    world = load_config(run_dir / "config.yaml").organism.world
+    out = []
+    for step, path in sample_files(run_dir).items():
+        rows = read_jsonl(path)
+        if rows:
+            out.append((step, classifier_rate([r["completion"] for r in rows], world)))
+    return out
+
+
 def _behaviour_series(dense: list[Dense], n: int) -> Series:
     out = []
     for d in dense:
@@ -163,6 +179,7 @@ def monitor_series(run_dir: Path, dense: list[Dense]) -> tuple[dict[str, Series]
     rebuilt = {
         "hack_rate": lambda: list(zip(*hack_rates(run_dir))),
         "trace": lambda: _trace_series(run_dir, markers),
+        "trace_classifier": lambda: _classifier_series(run_dir),
         "behaviour": lambda: _behaviour_series(
             dense, mon.get("behaviour_n") or FALLBACK_BEHAVIOUR_N
         ),
