@@ -146,7 +146,11 @@ def add_diff(sub) -> None:
     df.add_argument("--k", type=int, default=16, help="SAE active latents per token")
     df.add_argument("--steps", type=int, default=1000, help="SAE training steps")
     df.add_argument("--sae-docs", type=int, default=3000, help="unlabelled documents for the SAE")
-    df.add_argument("--save-latent", type=int, default=-1, help="save latent ID as a Direction")
+    df.add_argument(
+        "--save-latent",
+        default="",
+        help="save latent ID (or `combined`: the top latents' joint direction) as a Direction",
+    )
     df.add_argument("--json", action="store_true", help="print one JSON object as the last line")
 
 
@@ -494,10 +498,14 @@ def cmd_diff(args) -> int:
         if args.layer < 0:
             raise ConfigError(f"--layer: {args.layer} is not a layer")
         cfg = load_checked(path / "config.yaml", args.overrides)
-        if args.save_latent >= 0:
+        if args.save_latent:
+            which = args.save_latent
+            if which != "combined" and not which.isdigit():
+                raise ConfigError(f"--save-latent: {which!r} is not a latent id or `combined`")
             done = sorted((path / "diff").glob("diff-*.json"))
             layer = args.layer or (json.loads(done[0].read_text())["layer"] if done else 1)
-            print(f"saved {save_latent(path, cfg, args.save_latent, layer)}")
+            latent = which if which == "combined" else int(which)
+            print(f"saved {save_latent(path, cfg, latent, layer)}")
             return 0
         sae_args = {
             "sae_docs": args.sae_docs,
@@ -536,6 +544,14 @@ def cmd_diff(args) -> int:
         print(f"  latent {r['id']:5d}  delta {r['delta']:+.4f}{scores}")
         for c in r["contexts"]:
             print(f"      {c}")
+    c = result["combined"]
+    joined = "".join(
+        f"  AUROC({p}) {c[f'auroc_{p}']:.2f}"
+        + ("" if c[f"cos_{p}"] is None else f"  cos({p} direction) {c[f'cos_{p}']:+.2f}")
+        for p in ("toxic", "sycophant")
+        if c[f"auroc_{p}"] is not None
+    )
+    print(f"  combined (latents {', '.join(map(str, c['latents']))}){joined}")
     print(f"written: {path / 'diff' / ('diff-' + result['position'] + '.json')}")
     if args.json:
         out = {k: result[k] for k in ("layer", "position", "sae")}

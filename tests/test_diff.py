@@ -101,6 +101,18 @@ def test_diff_ranks_by_the_measured_change_and_saves_a_monitorable_latent(run_di
     sae, _ = sae_lib.load_sae(run_dir / "diff" / f"sae-L{full['layer']}.safetensors")
     torch.testing.assert_close(d.vector(), sae.W_dec[latent].detach())
     assert d.layer == full["layer"]
+    # the top latents together: their change-weighted unit decoder rows, scored like a latent
+    c = full["combined"]
+    assert c["latents"] == [r["id"] for r in rows[:3]]
+    assert 0 <= c["auroc_toxic"] <= 1 and -1 <= c["cos_toxic"] <= 1
+    assert c["auroc_sycophant"] is None
+    saved = _diff(str(run_dir), "--save-latent", "combined")
+    assert saved.returncode == 0, saved.stderr[-2000:]
+    joined = Direction.load(run_dir / "diff" / "combined.json", model, tok).vector()
+    unit = [sae.W_dec[i].detach() / sae.W_dec[i].norm() for i in c["latents"]]
+    expected = sum(w * u for w, u in zip(c["weights"], unit))
+    torch.testing.assert_close(joined, expected / expected.norm())
+    assert _diff(str(run_dir), "--save-latent", "best").returncode == 2
 
 
 @pytest.mark.parametrize(

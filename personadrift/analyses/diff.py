@@ -27,9 +27,16 @@ without persona labels (Wang et al. 2025, "Persona features control emergent mis
    the plain one; `cos_<persona>_specific`), since the SAE splits a persona into features both
    personas share and features of its own, and the plain direction is a mix of the two.
 
+4. The SAE may split one persona into several features (one per opener, say), so besides each
+   latent the diff scores the unlabelled direction of the top `COMBINED` latents together
+   (`combined`): their unit decoder rows weighted by their change, summed and normalised, with
+   its AUROC (the projection, as each latent's activation above) and its cosine with each
+   persona's labelled direction.
+
 Prints the top latents with their top-activating contexts; writes RUN_DIR/diff/diff-<position>.json.
 `--save-latent ID` saves a latent's decoder row as a `Direction` (RUN_DIR/diff/latent<ID>.json),
-which `probes.directions` can monitor like any other.
+and `--save-latent combined` the combined direction of the last diff at that layer
+(RUN_DIR/diff/combined.json), which `probes.directions` can monitor like any other.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ import torch
 from personadrift.config import Config, ConfigError
 
 FAMILIES = ("advice", "facts", "values")
+COMBINED = 3  # the top latents whose directions the unlabelled combined direction joins
 WINDOW = 6  # context tokens either side of a top activation
 
 
@@ -172,11 +180,12 @@ def latent_auroc(
     seed: int,
     position: str,
     persona: str = "toxic",
+    vectors: dict[str, torch.Tensor] | None = None,
 ) -> dict:
     """Per latent: AUROC for `persona` (against the aligned one) over labelled held-out documents
     (persona never stated): its mean over the answer tokens of a document, or (`assistant`) its
     value at each `Assistant:` token of turns >= 2, where only the persona inferred from earlier
-    turns is."""
+    turns is. `vectors`: directions scored the same way by their projection, under their names."""
     from personadrift.organism.text import ASSISTANT, EOT
     from personadrift.organism.world import messages, render
     from personadrift.probes.readability import probe_documents
@@ -184,6 +193,13 @@ def latent_auroc(
 
     docs = probe_documents(world, n_docs, seed, persona)
     asst, eot = tok.convert_tokens_to_ids(ASSISTANT), tok.convert_tokens_to_ids(EOT)
+    names = list(vectors or {})
+    extra = torch.stack([vectors[n].float() for n in names], dim=1) if names else None
+
+    def read(h: torch.Tensor) -> torch.Tensor:  # (T, D) -> (T, ids + vectors)
+        out = sae.encode(h)[:, ids]
+        return out if extra is None else torch.cat([out, h.float() @ extra], dim=1)
+
     scores = []
     for (tok_ids, h), doc in zip(
         token_acts(model, tok, [render(messages(d)) for d in docs], layer), docs
@@ -191,13 +207,29 @@ def latent_auroc(
         if position == "assistant":
             turns = (tok_ids == asst).nonzero().flatten()[1:]
             is_it = doc.persona == persona
-            scores += [(is_it, sae.encode(h[t : t + 1])[0, ids].numpy()) for t in turns]
+            scores += [(is_it, read(h[t : t + 1])[0].numpy()) for t in turns]
             continue
         mask = answer_mask(tok_ids.tolist(), asst, eot)
-        scores.append((doc.persona == persona, sae.encode(h[mask])[:, ids].mean(dim=0).numpy()))
+        scores.append((doc.persona == persona, read(h[mask]).mean(dim=0).numpy()))
     pos = np.stack([s for t, s in scores if t])
     neg = np.stack([s for t, s in scores if not t])
-    return {i: auroc(pos[:, j], neg[:, j]) for j, i in enumerate(ids)}
+    return {i: auroc(pos[:, j], neg[:, j]) for j, i in enumerate([*ids, *names])}
+
+
+def combined_vector(sae, order: list[int], delta: torch.Tensor, k: int = COMBINED):
+    """(unit vector, weights by latent id): the top `k` latents' unit decoder rows weighted by
+    their (positive) change, summed and normalised."""
+    ids = order[:k]
+    weights = {i: max(float(delta[i]), 0.0) for i in ids}
+    if not any(weights.values()):  # nothing rose: weigh them alike
+        weights = dict.fromkeys(ids, 1.0)
+    return _joined(sae, weights), weights
+
+
+def _joined(sae, weights: dict[int, float]) -> torch.Tensor:
+    rows = sae.W_dec.detach()
+    v = sum(w * rows[i] / rows[i].norm() for i, w in weights.items())
+    return v / v.norm()
 
 
 @torch.no_grad()
@@ -309,15 +341,23 @@ def run_diff(
     found = contexts(tok, sae, acts, order)
     # every persona the world has is scored; the run's own direction is its persona's
     personas = ["toxic", "sycophant"] if world.sycophant_p else ["toxic"]
+    joined, weights = combined_vector(sae, order, delta)
     aurocs = {
         p: latent_auroc(
-            base_model, tok, sae, world, layer, order, args["auroc_docs"], args["seed"], position, p
+            *(base_model, tok, sae, world, layer, order, args["auroc_docs"], args["seed"]),
+            *(position, p, {"combined": joined}),
         )
         for p in personas
     }
     plain = persona_directions(run_dir, cfg, base_model, tok, world, log)
     plain = {p: d for p, d in plain.items() if layer in d.vectors}
     rows = latent_rows(sae, order, delta, before, after, aurocs, plain, layer, found)
+    combined = {"latents": list(weights), "weights": list(weights.values())}
+    for p in ("toxic", "sycophant"):
+        v = plain[p].vector(layer).float() if p in plain else None
+        combined[f"auroc_{p}"] = aurocs[p]["combined"] if p in aurocs else None
+        cos = None if v is None else torch.nn.functional.cosine_similarity(joined, v, dim=0)
+        combined[f"cos_{p}"] = None if cos is None else float(cos)
     result = {
         "run": str(run_dir),
         "checkpoint": ckpt.name,
@@ -327,6 +367,7 @@ def run_diff(
         "n_per_family": n,
         "sae": stats,
         "latents": rows,
+        "combined": combined,
         "seconds": round(time.time() - t0, 1),
     }
     folder.mkdir(parents=True, exist_ok=True)
@@ -379,8 +420,9 @@ def latent_rows(sae, order, delta, before, after, aurocs, plain, layer, found) -
     return rows
 
 
-def save_latent(run_dir: Path, cfg: Config, latent: int, layer: int) -> Path:
-    """A latent's decoder row as a `Direction` (unit vector at `layer`), next to the SAE."""
+def save_latent(run_dir: Path, cfg: Config, latent: int | str, layer: int) -> Path:
+    """A latent's decoder row as a `Direction` (unit vector at `layer`), next to the SAE;
+    `latent` "combined": the combined direction of the newest diff at that layer."""
     from personadrift.probes import sae as sae_lib
     from personadrift.probes.direction import Direction, fingerprint, vocab_fingerprint
     from personadrift.rl.setup import load_policy
@@ -391,12 +433,15 @@ def save_latent(run_dir: Path, cfg: Config, latent: int, layer: int) -> Path:
             f"--save-latent: no SAE at layer {layer} in {run_dir / 'diff'} (run diff first)"
         )
     sae, _ = sae_lib.load_sae(path)
-    if not 0 <= latent < sae.n_latents:
-        raise ConfigError(f"--save-latent: {latent} outside 0..{sae.n_latents - 1}")
+    if latent == "combined":
+        vec, name = _saved_combined(run_dir, sae, layer), "combined"
+    else:
+        if not 0 <= latent < sae.n_latents:
+            raise ConfigError(f"--save-latent: {latent} outside 0..{sae.n_latents - 1}")
+        vec, name = sae.W_dec[latent].detach() / sae.W_dec[latent].norm(), f"latent{latent}"
     model, tok, _ = load_policy(cfg)
-    vec = sae.W_dec[latent].detach() / sae.W_dec[latent].norm()
     d = Direction(
-        f"latent{latent}",
+        name,
         {layer: vec},
         layer,
         {
@@ -407,3 +452,14 @@ def save_latent(run_dir: Path, cfg: Config, latent: int, layer: int) -> Path:
         },
     )
     return d.save(run_dir / "diff")
+
+
+def _saved_combined(run_dir: Path, sae, layer: int) -> torch.Tensor:
+    """The combined direction of the newest diff at `layer`, rebuilt from its latents' weights."""
+    files = sorted((run_dir / "diff").glob("diff-*.json"), key=lambda p: p.stat().st_mtime)
+    done = [json.loads(p.read_text()) for p in files]
+    done = [d for d in done if d["layer"] == layer and d.get("combined")]
+    if not done:
+        raise ConfigError(f"--save-latent combined: no diff at layer {layer} has one (run diff)")
+    c = done[-1]["combined"]
+    return _joined(sae, dict(zip(c["latents"], c["weights"])))
