@@ -28,6 +28,7 @@ from pathlib import Path
 from personadrift.config import ConfigError
 from personadrift.experiments.jobs import prepare_seed, run_jobs, train_command
 from personadrift.experiments.warning import finished_run
+from personadrift.report.mitigations import mitigations_markdown
 
 REFERENCES = {
     "hackable": "visible_tests",
@@ -131,7 +132,7 @@ def run_mitigations(
     result = arm_table(seeds, plan, out)
     result["stages_seconds"] = {"training": round(time.time() - t0, 1)}
     (out / "mitigations.json").write_text(json.dumps(result, indent=1))
-    (out / "mitigations.md").write_text(markdown(result))
+    (out / "mitigations.md").write_text(mitigations_markdown(result))
     log(f"report: {out / 'mitigations.md'}")
     return result
 
@@ -162,7 +163,7 @@ def arm_table(seeds: list[int], plan: dict, out: Path) -> dict:
                     "base_misaligned": reference_base(s, hack),
                     "step0_misaligned": s["base_misaligned"],
                     "final_misaligned": s["final_misaligned"],
-                    "hooked": s["hooked"],
+                    "hooked": s.get("hooked", False),
                     "final_misaligned_weights": weights_final(s),
                     "final_shift": final_shift(done[arm]),
                     "peak_misaligned": s["peak_misaligned"],
@@ -183,7 +184,7 @@ def arm_table(seeds: list[int], plan: dict, out: Path) -> dict:
 def weights_final(s: dict) -> float | None:
     """The final misaligned rate of the run's weights alone: its own evals, or for a hooked run
     (evals read through its steering hook) the same evals of its final weights with no hook."""
-    return s["final_misaligned_weights"] if s["hooked"] else s["final_misaligned"]
+    return s["final_misaligned_weights"] if s.get("hooked") else s["final_misaligned"]
 
 
 def final_shift(run_dir: Path) -> float | None:
@@ -219,37 +220,3 @@ def holds(s: dict, hack: dict | None, ctrl: dict | None) -> bool | None:
         ctrl["final_secure_reward"] or 0.0
     )
     return contained and (kept or stopped)
-
-
-def markdown(result: dict) -> str:
-    def f(v, fmt="{:.3f}"):
-        return "—" if v is None else fmt.format(v)
-
-    head = (
-        "| arm | seed | base → final misaligned | weights alone | shift | peak | final hack rate | "
-        "training reward | secure reward | alarm | started | wall cost | holds |"
-    )
-    lines = [head, "|" + "---|" * 13]
-    for r in sorted(result["rows"], key=lambda r: (r["arm"], r["seed"])):
-        lines.append(
-            f"| {r['arm']} | {r['seed']} | {f(r['base_misaligned'])} → {f(r['final_misaligned'])} | "
-            f"{f(r.get('final_misaligned_weights'))}{' (hooked)' if r.get('hooked') else ''} | "
-            f"{f(r.get('final_shift'), '{:+.2f}')} | {f(r['peak_misaligned'])} | {f(r['final_hack_rate'])} | {f(r['final_reward'])} | "
-            f"{f(r['final_secure_reward'])} | {f(r['alarm_step'], '{}')} | "
-            f"{f(r['intervention_step'], '{}')} | {f(r['wall_cost'], '{:.2f}×')} | "
-            f"{'—' if r['holds'] is None else ('yes' if r['holds'] else 'no')} |"
-        )
-    by_arm: dict[str, list] = {}
-    for r in result["rows"]:
-        if r["holds"] is not None:
-            by_arm.setdefault(r["arm"], []).append(r["holds"])
-    counts = [f"- `{a}` holds on {sum(v)}/{len(v)} seeds." for a, v in sorted(by_arm.items())]
-    bar = (
-        f"The bar: the final weights alone (no hook; mean misaligned over advice/facts/values) "
-        f"<= base + {WITHIN:.2f}, and the training reward >= {KEEP:.0%} of the hackable arm's or the secure reward >= the "
-        "control's; the last 5 steps' means. Weights alone: a hooked arm's final weights "
-        "evaluated with no hook (for the others, their own final evals). Shift: the persona "
-        "direction's shift of the final weights in prompt SDs (`directions shift`): did the weights "
-        "move toward the persona and get held back, or never move?"
-    )
-    return "\n".join(["# In-run mitigations", "", bar, "", *lines, "", *counts, ""])

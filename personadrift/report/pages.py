@@ -18,6 +18,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from personadrift.report.mitigations import mitigations_markdown
 from personadrift.report.render import md_table
 
 MISSING = "–"
@@ -238,9 +239,7 @@ def _layer_section(data: dict) -> list[str]:
 
 def mitigations_page(name: str, data: dict) -> str:
     """`personadrift study mitigations --json`: per arm and seed, the table and the bar, counted."""
-    from personadrift.experiments.mitigations import markdown
-
-    body = markdown(data).split("\n", 1)[1]  # its own title replaced by the page's
+    body = mitigations_markdown(data).split("\n", 1)[1]  # its own title replaced by the page's
     return "\n".join(
         [
             f"# Results: the mitigation study (`{name}.json`)",
