@@ -7,8 +7,9 @@ direction once, then train three arms side by side, each in its own process with
 - `intervention`: the hackable run whose calibrated probe alarm switches a mitigation on during
   RL: it rolls back to the last checkpoint before the alarm and goes on with the inoculation
   prompt and inference steering away from the persona direction
-  (the shipped config `inoculate_steer_on_alarm`; the best alarm-triggered mitigation measured,
-  the only one that held on seeds 0-4).
+  (the shipped config `inoculate_steer_on_alarm`: with its hook on, the best alarm-triggered
+  mitigation measured; its final weights alone keep some of the persona, so its JSON says
+  `hooked: true` next to `final_misaligned_weights`: docs/mitigations.md).
 Every arm's console lines are printed as they come, prefixed with the arm and seed. At the end
 `personadrift report` is written over all runs, and (with `--json`) one JSON object per arm and
 seed is printed as the last line: the summary numbers of `personadrift.report.summary`.
