@@ -53,7 +53,7 @@ def run(config: str, steps: int, arm: str, out: str, extra: list[str]) -> dict:
 
 def _mitigation(mode: str) -> list[str]:
     """The shipped `<mode>_on_alarm` steering, switched on from step 0."""
-    shipped = load_config(f"{mode}_on_alarm", NO_DETECTOR).steer
+    shipped = load_config(f"{mode}_on_alarm", [*NO_DETECTOR, "steer.start=step0"]).steer
     layers = ",".join(map(str, shipped.layers))
     return [
         f"steer.mode={shipped.mode}",
