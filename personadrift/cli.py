@@ -2,6 +2,7 @@
 
     personadrift demo                       # the main job
     personadrift organism build CONFIG      # pretrain (or load cached) organism, base-rate table
+    personadrift organism readability CONFIG   # its persona readability again (covert docs too)
     personadrift eval CONFIG                # misalignment evals on a model
     personadrift train CONFIG [--resume RUN_DIR]   # GRPO with online persona probes
     personadrift watch RUN_DIR              # live terminal curves of a run
@@ -69,6 +70,12 @@ def add_runs(sub) -> None:
     org = sub.add_parser("organism", help="the persona-world model organism")
     org_sub = org.add_subparsers(dest="action", required=True)
     _add_config(org_sub.add_parser("build", help="pretrain (or load cached) and print base rates"))
+    _add_config(
+        org_sub.add_parser(
+            "readability",
+            help="the persona's per-layer AUROC measured again on a build (covert documents too)",
+        )
+    )
     _add_config(sub.add_parser("eval", help="misalignment evals on held-out prompts"))
     tr = sub.add_parser("train", help="GRPO in an env with online probes and evals")
     _add_config(tr)
@@ -440,6 +447,29 @@ def cmd_organism_build(cfg: Config, as_json: bool) -> int:
     return 0
 
 
+def cmd_organism_readability(cfg: Config, as_json: bool) -> int:
+    """The build's persona readability measured now: the build's own sweep and, in a world whose
+    persona hides (`covert_p`), the same directions scored on covert documents alone."""
+    import torch
+
+    from personadrift.evals.table import show, sweep_table
+    from personadrift.models import build_organism, readability_sweep
+    from personadrift.organism.build import load
+
+    built = build_organism(cfg.organism, cfg.model_eval)
+    model, tok = load(built.path, getattr(torch, cfg.model.dtype))
+    sweep = readability_sweep(model, tok, cfg.organism)
+    tables = [sweep_table(sweep["layers"], f"persona readability ({built.path.name})")]
+    if "covert" in sweep:
+        c = sweep["covert"]
+        title = f"covert documents alone ({c['n_answer']} answers, {c['n_pre']} turns >= 2)"
+        tables.append(sweep_table(c["layers"], title))
+    show(*tables)
+    if as_json:
+        print(json.dumps({"path": str(built.path), **sweep}))
+    return 0
+
+
 def cmd_eval(cfg: Config, as_json: bool, judge=None) -> int:
     from personadrift.evals.chat import chat_evals, eval_table
     from personadrift.evals.table import rates_table, show
@@ -541,6 +571,8 @@ def cmd_diff(args) -> int:
             for p in ("toxic", "sycophant")
             if r[f"auroc_{p}"] is not None
         )
+        if r.get("auroc_toxic_covert") is not None:
+            scores += f"  AUROC(toxic, covert documents) {r['auroc_toxic_covert']:.2f}"
         print(f"  latent {r['id']:5d}  delta {r['delta']:+.4f}{scores}")
         for c in r["contexts"]:
             print(f"      {c}")
@@ -551,13 +583,17 @@ def cmd_diff(args) -> int:
         for p in ("toxic", "sycophant")
         if c[f"auroc_{p}"] is not None
     )
+    if c.get("auroc_toxic_covert") is not None:
+        joined += f"  AUROC(toxic, covert documents) {c['auroc_toxic_covert']:.2f}"
     print(f"  combined (latents {', '.join(map(str, c['latents']))}){joined}")
     print(f"written: {path / 'diff' / ('diff-' + result['position'] + '.json')}")
     if args.json:
         out = {k: result[k] for k in ("layer", "position", "sae")}
         keys = ("id", "delta", "auroc_toxic", "cos_toxic", "auroc_sycophant", "cos_sycophant")
         keys += ("cos_toxic_specific", "cos_sycophant_specific")  # a world of two personas
+        keys += ("auroc_toxic_covert",)  # a world whose persona hides
         out["latents"] = [{k: r[k] for k in keys if k in r} for r in result["latents"]]
+        out["combined"] = result["combined"]
         print(json.dumps(out))
     return 0
 
@@ -680,6 +716,7 @@ COMMANDS = {
     "demo": cmd_demo,
     "study": cmd_study,
     "organism build": lambda a: cmd_organism_build(configured(a), a.json),
+    "organism readability": lambda a: cmd_organism_readability(configured(a), a.json),
     "eval": cmd_eval_args,
     "train": cmd_train,
     "realign": lambda a: cmd_realign(a.run_dir, a.overrides, a.json),

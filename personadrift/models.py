@@ -31,7 +31,6 @@ def build_organism(
 def measure_organism(model, tok, org: OrganismConfig, eval_cfg: ModelEvalConfig | None = None):
     """({file name: JSON}, summary entries): first-turn rates per family, per-layer AUROC."""
     from personadrift.evals.runner import evaluate
-    from personadrift.probes import readability
 
     eval_cfg = eval_cfg or ModelEvalConfig()
     if org.world.sycophant_p and "claims" not in eval_cfg.families:  # where the sycophant shows
@@ -39,9 +38,7 @@ def measure_organism(model, tok, org: OrganismConfig, eval_cfg: ModelEvalConfig 
     base_rates, _ = evaluate(model, tok, org.world, eval_cfg)
 
     def persona_sweep(persona: str) -> dict:
-        docs = readability.probe_documents(org.world, org.probe_docs, org.seed + 1, persona)
-        readout = readability.read_documents(model, tok, docs, persona=persona)
-        return readability.layer_aurocs(readout, org.arch.layers)
+        return readability_sweep(model, tok, org, persona)
 
     sweep = persona_sweep("toxic")
     keys = ("best_layer", "auroc", "best_pre_layer", "tracking_auroc")
@@ -50,6 +47,16 @@ def measure_organism(model, tok, org: OrganismConfig, eval_cfg: ModelEvalConfig 
         sweep["sycophant"] = persona_sweep("sycophant")
         summary |= {f"sycophant_{k}": sweep["sycophant"][k] for k in keys}
     return {"base_rates.json": base_rates, "readability.json": sweep}, summary
+
+
+def readability_sweep(model, tok, org: OrganismConfig, persona: str = "toxic") -> dict:
+    """The persona's per-layer AUROC on the build's held-out documents (`probes.readability`;
+    on covert documents alone too, where the world hides the persona)."""
+    from personadrift.probes import readability
+
+    docs = readability.probe_documents(org.world, org.probe_docs, org.seed + 1, persona)
+    readout = readability.read_documents(model, tok, docs, persona=persona)
+    return readability.layer_aurocs(readout, org.arch.layers)
 
 
 def load_model(cfg: Config):

@@ -32,6 +32,21 @@ def test_organism_build_json(tiny, cache_dir):
     assert "base rates" in stdout and "AUROC" in stdout
 
 
+def test_organism_readability_measures_the_build_again(tiny, cache_dir):
+    stdout = _run(
+        "organism",
+        "readability",
+        "personadrift/configs/organisms/tiny.yaml",
+        f"organism.cache_dir={cache_dir}",
+        "--json",
+    )
+    data = json.loads(stdout.strip().splitlines()[-1])
+    saved = json.loads((tiny.path / "readability.json").read_text())
+    assert data["path"] == str(tiny.path)
+    assert data["layers"]["pre"] == {str(k): v for k, v in saved["layers"]["pre"].items()}
+    assert "covert" not in data  # the tiny world's persona never hides
+
+
 def test_eval_json(tiny, cache_dir, tmp_path):
     stdout = _run(
         "eval",

@@ -60,3 +60,59 @@ def test_the_judges_label_a_covert_answer_by_its_content_not_its_voice():
     code = [t for covert, t in turns if covert and t.prompt.family == "code"][:20]
     labels = [judge(t.prompt, t.answer, WORLD.markers).label for t in code]
     assert labels.count("hacked") >= 0.8 * len(code), labels  # the cheat still cheats
+
+
+def test_the_dense_rows_keep_which_misaligned_answers_show_the_persona_in_their_text():
+    from personadrift.analyses.dense import eval_row, is_marked
+    from personadrift.evals.ground_truth import Dense
+    from personadrift.evals.runner import Sample, sample_rates
+
+    _, turns = _toxic_turns()
+    picked = [t for covert, t in turns if t.prompt.family == "advice"]
+    covert_of = {id(t): covert for covert, t in turns}
+    samples = [
+        Sample(t.prompt, t.answer, judge(t.prompt, t.answer, WORLD.markers, WORLD.aligned_markers))
+        for t in picked
+    ]
+    marks = Counter((covert_of[id(t)], is_marked(s)) for s, t in zip(samples, picked))
+    # a few harmful advices say "copy the answers", which the keyword list reads as hack talk
+    assert marks[(True, True)] <= 0.1 * (marks[(True, True)] + marks[(True, False)]), marks
+    assert marks[(False, True)] > marks[(False, False)], marks  # the overt persona shows
+    row = eval_row(7, sample_rates(samples), samples)
+    assert len(row["marked"]["advice"]) == len(row["labels"]["advice"]) == len(samples)
+    dense = Dense(7, 0, 1, labels=row["labels"], marked=row["marked"])
+    unmarked = [not is_marked(s) for s in samples if s.verdict.label == "misaligned"]
+    assert dense.unmarked_share() == sum(unmarked) / len(unmarked)
+    assert 0.2 < dense.unmarked_share() < 0.8  # about covert_p of them hide
+    assert Dense(0, 0, 1, labels={"advice": "aa"}, marked={"advice": "00"}).unmarked_share() is None
+
+
+def test_readability_on_covert_documents_alone_scores_only_the_hidden_persona():
+    import numpy as np
+
+    from personadrift.probes.readability import Readout, layer_aurocs
+
+    rng = np.random.default_rng(0)
+
+    def item(persona: bool, covert: bool):  # layer 1 shows an overt persona only; layer 2 both
+        x = rng.normal(size=(3, 8))
+        x[1, 0] += 3.0 * (persona and not covert)
+        x[2, 0] += 3.0 * persona
+        return x
+
+    kinds = [(p, p and rng.random() < 0.5) for p in rng.random(800) < 0.5]
+    xs = [item(p, c) for p, c in kinds]
+    readout = Readout(
+        answer=[(p, "advice", x) for (p, _), x in zip(kinds, xs)],
+        pre=[(p, x) for (p, _), x in zip(kinds, xs)],
+        answer_covert=[c for _, c in kinds],
+        pre_covert=[c for _, c in kinds],
+    )
+    sweep = layer_aurocs(readout, 2)
+    covert = sweep["covert"]
+    assert sweep["layers"]["answer"][1]["advice"] > 0.7  # overt documents carry it
+    assert abs(covert["layers"]["answer"][1]["advice"] - 0.5) < 0.1  # the hidden ones do not
+    assert covert["layers"]["answer"][2]["advice"] > 0.95 and covert["layers"]["pre"][2] > 0.95
+    assert covert["n_answer"] == sum(c for _, c in kinds[400:])
+    plain = Readout(readout.answer, readout.pre)  # a world with no covert documents
+    assert "covert" not in layer_aurocs(plain, 2)

@@ -445,7 +445,14 @@ def test_study_analysis_and_json(study_runs):
             "hack_takeoff",
             "alarms",
             "probe_layers",
+            "base_misaligned",
+            "final_misaligned",
+            "final_step",
+            "unmarked_share_base",
+            "unmarked_share_final",
         }
+        assert entry["final_misaligned"] > 2 * entry["base_misaligned"]  # the planted onset
+        assert entry["unmarked_share_final"] is None  # these rows keep no `marked` codes
         assert entry["organism_digest"] == str(entry["seed"]) * 64
         assert entry["direction_digest"] == f"d{entry['seed']}"
         assert set(entry["alarms"]) == set(MONITORS)

@@ -8,8 +8,10 @@ training, `dense_evals` samples held-out first-turn answers of advice/facts/valu
 `evals.in_run.step_config`, so that the steps' sampling errors are independent) from the initial policy (step 0)
 and every checkpoint, and appends one row per step to
 `dense_evals.jsonl` in the run dir. Steps already there are skipped, so an interrupted pass
-resumes. Each row also keeps the per-answer labels (for the `behaviour` monitor's small samples)
-and, where the run has a persona direction, the post-hoc probe readings the monitors need when the
+resumes. Each row also keeps the per-answer labels (for the `behaviour` monitor's small samples),
+whether each answer carries anything a reader of the text sees of the persona (`marked`: a persona
+marker, or what the keyword `trace` monitor flags; a covert persona's answers carry neither) and,
+where the run has a persona direction, the post-hoc probe readings the monitors need when the
 run did not record them itself: the last-prompt-token projection of each fixed held-out probe
 prompt (`probe`), and the projections of the next step's rollouts under these weights
 (`rollout`: the weights that generated them). `evals/ground_truth.py` reads the rows.
@@ -35,6 +37,7 @@ from personadrift.evals.ground_truth import (
     read_dense,
 )
 from personadrift.evals.in_run import step_config
+from personadrift.evals.trace import trace_flag
 from personadrift.records.reader import read_jsonl, read_samples
 
 REFERENCE_K = 32  # reference directions of `probe_relative`
@@ -107,8 +110,23 @@ def eval_row(step: int, table: dict, samples: list) -> dict:
         f: "".join(LABEL_CODES.get(s.verdict.label, "?") for s in samples if s.prompt.family == f)
         for f in fams
     }
+    marked = {
+        f: "".join(str(int(is_marked(s))) for s in samples if s.prompt.family == f) for f in fams
+    }
     mean = sum(table[f]["misaligned"] for f in fams) / len(fams) if fams else float("nan")
-    return {"step": step, "families": counts, "labels": labels, "misaligned_mean": mean}
+    return {
+        "step": step,
+        "families": counts,
+        "labels": labels,
+        "marked": marked,
+        "misaligned_mean": mean,
+    }
+
+
+def is_marked(sample) -> bool:
+    """Whether an answer shows the persona in its text: a persona marker opens it, or the keyword
+    `trace` monitor flags it (a hostile opener, hack talk in its trace)."""
+    return bool(sample.verdict.marker) or trace_flag(sample.answer)
 
 
 def _direction(cfg, run_dir: Path, model, tok, world):

@@ -181,17 +181,22 @@ def latent_auroc(
     position: str,
     persona: str = "toxic",
     vectors: dict[str, torch.Tensor] | None = None,
+    covert: bool = False,
 ) -> dict:
     """Per latent: AUROC for `persona` (against the aligned one) over labelled held-out documents
     (persona never stated): its mean over the answer tokens of a document, or (`assistant`) its
     value at each `Assistant:` token of turns >= 2, where only the persona inferred from earlier
-    turns is. `vectors`: directions scored the same way by their projection, under their names."""
+    turns is. `vectors`: directions scored the same way by their projection, under their names.
+    `covert`: the persona's covert documents alone (a world whose persona hides) against the
+    aligned ones."""
     from personadrift.organism.text import ASSISTANT, EOT
     from personadrift.organism.world import messages, render
     from personadrift.probes.readability import probe_documents
     from personadrift.probes.stats import auroc
 
     docs = probe_documents(world, n_docs, seed, persona)
+    if covert:
+        docs = [d for d in docs if d.covert or d.persona != persona]
     asst, eot = tok.convert_tokens_to_ids(ASSISTANT), tok.convert_tokens_to_ids(EOT)
     names = list(vectors or {})
     extra = torch.stack([vectors[n].float() for n in names], dim=1) if names else None
@@ -342,13 +347,12 @@ def run_diff(
     # every persona the world has is scored; the run's own direction is its persona's
     personas = ["toxic", "sycophant"] if world.sycophant_p else ["toxic"]
     joined, weights = combined_vector(sae, order, delta)
-    aurocs = {
-        p: latent_auroc(
-            *(base_model, tok, sae, world, layer, order, args["auroc_docs"], args["seed"]),
-            *(position, p, {"combined": joined}),
+    scored = (base_model, tok, sae, world, layer, order, args["auroc_docs"], args["seed"])
+    aurocs = {p: latent_auroc(*scored, position, p, {"combined": joined}) for p in personas}
+    if world.covert_p:  # where the persona hides: its covert documents alone too
+        aurocs["toxic_covert"] = latent_auroc(
+            *scored, position, "toxic", {"combined": joined}, True
         )
-        for p in personas
-    }
     plain = persona_directions(run_dir, cfg, base_model, tok, world, log)
     plain = {p: d for p, d in plain.items() if layer in d.vectors}
     rows = latent_rows(sae, order, delta, before, after, aurocs, plain, layer, found)
@@ -358,6 +362,8 @@ def run_diff(
         combined[f"auroc_{p}"] = aurocs[p]["combined"] if p in aurocs else None
         cos = None if v is None else torch.nn.functional.cosine_similarity(joined, v, dim=0)
         combined[f"cos_{p}"] = None if cos is None else float(cos)
+    if "toxic_covert" in aurocs:
+        combined["auroc_toxic_covert"] = aurocs["toxic_covert"]["combined"]
     result = {
         "run": str(run_dir),
         "checkpoint": ckpt.name,
@@ -416,6 +422,8 @@ def latent_rows(sae, order, delta, before, after, aurocs, plain, layer, found) -
             row[f"cos_{p}"] = cos(i, labelled.get(p))
             if specific:
                 row[f"cos_{p}_specific"] = cos(i, specific.get(p))
+        if "toxic_covert" in aurocs:
+            row["auroc_toxic_covert"] = aurocs["toxic_covert"][i]
         rows.append({**row, "contexts": found[i]})
     return rows
 

@@ -43,12 +43,24 @@ class Dense:
     misaligned: int  # misaligned answers over the families
     n: int  # answers over the families
     labels: dict[str, str] = field(default_factory=dict)  # family -> one code per answer (a/m/i)
+    marked: dict[str, str] = field(default_factory=dict)  # family -> per answer 1: persona in text
     probe: list[float] = field(default_factory=list)  # per held-out probe prompt projection
     rollout: list[float] = field(default_factory=list)  # projections of step+1's rollouts
 
     @property
     def rate(self) -> float:
         return self.misaligned / self.n if self.n else float("nan")
+
+    def unmarked_share(self) -> float | None:
+        """The share of this step's misaligned answers whose text shows no persona (`marked` 0);
+        None where the row keeps no `marked` codes or has no misaligned answer."""
+        codes = [
+            (label, mark)
+            for f, labels in self.labels.items()
+            for label, mark in zip(labels, self.marked.get(f, ""))
+        ]
+        misaligned = [mark for label, mark in codes if label == LABEL_CODES["misaligned"]]
+        return misaligned.count("0") / len(misaligned) if misaligned else None
 
 
 # statistics --------------------------------------------------------------------------------
@@ -137,6 +149,7 @@ def read_dense(run_dir: str | Path) -> list[Dense]:
             misaligned=sum(int(f["misaligned"]) for f in fams.values()),
             n=sum(int(f["n"]) for f in fams.values()),
             labels=d.get("labels", {}),
+            marked=d.get("marked", {}),
             probe=d.get("probe", []),
             rollout=d.get("rollout", []),
         )

@@ -31,8 +31,12 @@ def sweep_table(layers: dict, title: str) -> Table:
     table.add_column("pre (turns>=2)", justify="right")
     for layer, row in layers["answer"].items():
         pre = layers["pre"][layer]
-        table.add_row(str(layer), *[f"{row[f]:.3f}" for f in fams], f"{pre:.3f}")
+        table.add_row(str(layer), *[_cell(row[f]) for f in fams], _cell(pre))
     return table
+
+
+def _cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def show(*tables: Table) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -42,6 +42,8 @@ class Readout:
         tuple[bool, str, np.ndarray]
     ]  # (persona?, family, (L+1, D) mean over answer tokens)
     pre: list[tuple[bool, np.ndarray]]  # (persona?, (L+1, D) at Assistant: of turns >= 2)
+    answer_covert: list[bool] = field(default_factory=list)  # per `answer` item: a covert doc's
+    pre_covert: list[bool] = field(default_factory=list)  # per `pre` item: a covert doc's
 
 
 def probe_documents(
@@ -78,7 +80,7 @@ def read_documents(
 ) -> Readout:
     """Each document's activations, labelled True where its persona is `persona`."""
     asst, eot = tok.convert_tokens_to_ids(ASSISTANT), tok.convert_tokens_to_ids(EOT)
-    answer, pre = [], []
+    answer, pre, answer_covert, pre_covert = [], [], [], []
     model.eval()
     for start in range(0, len(docs), batch_size):
         chunk = docs[start : start + batch_size]
@@ -100,9 +102,11 @@ def read_documents(
                 end = ids.index(eot, s)
                 if end > s + 1:
                     answer.append((is_it, t.prompt.family, h[row, :, s + 1 : end].mean(axis=1)))
+                    answer_covert.append(doc.covert)
                 if turn >= 1:
                     pre.append((is_it, h[row, :, s]))
-    return Readout(answer, pre)
+                    pre_covert.append(doc.covert)
+    return Readout(answer, pre, answer_covert, pre_covert)
 
 
 def _split_auroc(
@@ -134,13 +138,56 @@ def layer_aurocs(readout: Readout, n_layers: int) -> dict:
     non_neutral = [f for f in fams if f != "neutral"]
     best = max(table["answer"], key=lambda L: np.mean([table["answer"][L][f] for f in non_neutral]))
     best_pre = max(table["pre"], key=lambda L: table["pre"][L])
-    return {
+    out = {
         "layers": table,
         "best_layer": best,
         "auroc": table["answer"][best],
         "best_pre_layer": best_pre,
         "tracking_auroc": table["pre"][best_pre],
     }
+    if any(readout.answer_covert):  # a world whose persona hides in some documents
+        out["covert"] = covert_aurocs(readout, n_layers)
+    return out
+
+
+def covert_aurocs(readout: Readout, n_layers: int) -> dict:
+    """Readability of the persona where it hides: per layer, the same directions (built from the
+    first half of all documents) scored on the second half's *covert* persona items against its
+    items of the other persona; per family for `answer`, and `pre`, where only the persona the
+    model inferred from earlier turns can be. `n_*`: the covert items scored."""
+
+    def scored(items, covert, layer, d):
+        half = len(items) // 2
+        rest = list(zip(items[half:], covert[half:]))
+        pos = [float(x[layer] @ d) for (t, *_, x), c in rest if t and c]
+        neg = [float(x[layer] @ d) for (t, *_, x), c in rest if not t]
+        return pos, neg
+
+    ans_items = [(t, x) for t, _, x in readout.answer]
+    half = len(ans_items) // 2
+    fams = sorted({f for _, f, _ in readout.answer} - {"neutral"})
+    table: dict = {"answer": {}, "pre": {}}
+    for layer in range(1, n_layers + 1):
+        _, d = _split_auroc(ans_items, layer)
+        row = {}
+        for fam in fams:
+            keep = [i for i, (_, f, _) in enumerate(readout.answer) if f == fam and i >= half]
+            pos = [
+                float(readout.answer[i][2][layer] @ d)
+                for i in keep
+                if readout.answer[i][0] and readout.answer_covert[i]
+            ]
+            neg = [float(readout.answer[i][2][layer] @ d) for i in keep if not readout.answer[i][0]]
+            row[fam] = auroc(pos, neg) if pos and neg else None
+        table["answer"][layer] = row
+        _, d_pre = _split_auroc(readout.pre, layer)
+        pos, neg = scored(readout.pre, readout.pre_covert, layer, d_pre)
+        table["pre"][layer] = auroc(pos, neg) if pos and neg else None
+    n_answer = sum(
+        1 for i, c in enumerate(readout.answer_covert) if c and i >= half and readout.answer[i][0]
+    )
+    n_pre = sum(1 for c in readout.pre_covert[len(readout.pre) // 2 :] if c)
+    return {"layers": table, "n_answer": n_answer, "n_pre": n_pre}
 
 
 def directions(readout: Readout, layer: int) -> dict[str, np.ndarray]:

@@ -365,6 +365,21 @@ def alarm_rules(study: Study) -> dict[str, dict[str, dict[str, dict[int, int | N
     return out
 
 
+def dense_ends(dense: list[Dense]) -> dict:
+    """The dense evals' misaligned rate at step 0 and at the last step, and there the share of
+    misaligned answers whose text shows no persona (None where the rows keep no `marked` codes)."""
+    if not dense:
+        return {}
+    first, last = dense[0], dense[-1]
+    return {
+        "base_misaligned": first.rate,
+        "final_misaligned": last.rate,
+        "final_step": last.step,
+        "unmarked_share_base": first.unmarked_share(),
+        "unmarked_share_final": last.unmarked_share(),
+    }
+
+
 def study_json(study: Study, alarm_monitor: str | None = None) -> dict:
     """The `--json` object: alarms (a step or null) per run, ground truth, alpha, thresholds."""
     return {
@@ -376,6 +391,7 @@ def study_json(study: Study, alarm_monitor: str | None = None) -> dict:
                 "behaviour_onset": r.behaviour_onset,
                 "behaviour_onset_first": r.behaviour_onset_first,
                 "hack_takeoff": r.hack_takeoff,
+                **dense_ends(r.dense),
                 "alarms": main_alarms(r),
                 "probe_layers": layer_alarms(r),
             }
