@@ -116,3 +116,14 @@ def test_readability_on_covert_documents_alone_scores_only_the_hidden_persona():
     assert covert["n_answer"] == sum(c for _, c in kinds[400:])
     plain = Readout(readout.answer, readout.pre)  # a world with no covert documents
     assert "covert" not in layer_aurocs(plain, 2)
+
+
+def test_diff_scores_latents_on_the_covert_documents_alone_when_asked():
+    from personadrift.analyses.diff import auroc_documents
+
+    docs = auroc_documents(WORLD, 100, 0, TOXIC, covert=True)
+    toxic = [d for d in docs if d.persona == TOXIC]
+    assert toxic and all(d.covert for d in toxic)
+    assert len(docs) - len(toxic) == 100  # every aligned document stays
+    every = auroc_documents(WORLD, 100, 0, TOXIC)
+    assert len(every) == 200 and {d.covert for d in every if d.persona == TOXIC} == {True, False}

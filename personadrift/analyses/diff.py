@@ -191,12 +191,9 @@ def latent_auroc(
     aligned ones."""
     from personadrift.organism.text import ASSISTANT, EOT
     from personadrift.organism.world import messages, render
-    from personadrift.probes.readability import probe_documents
     from personadrift.probes.stats import auroc
 
-    docs = probe_documents(world, n_docs, seed, persona)
-    if covert:
-        docs = [d for d in docs if d.covert or d.persona != persona]
+    docs = auroc_documents(world, n_docs, seed, persona, covert)
     asst, eot = tok.convert_tokens_to_ids(ASSISTANT), tok.convert_tokens_to_ids(EOT)
     names = list(vectors or {})
     extra = torch.stack([vectors[n].float() for n in names], dim=1) if names else None
@@ -219,6 +216,15 @@ def latent_auroc(
     pos = np.stack([s for t, s in scores if t])
     neg = np.stack([s for t, s in scores if not t])
     return {i: auroc(pos[:, j], neg[:, j]) for j, i in enumerate([*ids, *names])}
+
+
+def auroc_documents(world, n_docs: int, seed: int, persona: str, covert: bool = False) -> list:
+    """The labelled held-out documents latents are scored on (`probes.readability`'s): `n_docs`
+    of `persona` and of the aligned one; `covert`: the persona's covert ones alone."""
+    from personadrift.probes.readability import probe_documents
+
+    docs = probe_documents(world, n_docs, seed, persona)
+    return [d for d in docs if d.covert or d.persona != persona] if covert else docs
 
 
 def combined_vector(sae, order: list[int], delta: torch.Tensor, k: int = COMBINED):
