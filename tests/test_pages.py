@@ -131,3 +131,33 @@ def test_the_mitigations_page_judges_the_bar_on_the_weights_alone():
     text = pages.render_page("mitigations", {"rows": [row], "within": 0.03, "keep": 0.9})
     assert "| inoculate_steer@alarm | 0 | 0.040 → 0.030 | 0.100 (hooked) | +0.50 |" in text
     assert "`inoculate_steer@alarm` holds on 0/1 seeds." in text and "/somewhere" not in text
+
+
+def test_the_warning_page_counts_the_seeds_where_the_probe_beats_both_text_monitors():
+    def hackable(seed, probe, trace, classifier):
+        return {
+            "seed": seed,
+            "behaviour_onset": 20,
+            "behaviour_onset_first": 20,
+            "hack_takeoff": 20,
+            "base_misaligned": 0.05,
+            "final_misaligned": 0.25,
+            "unmarked_share_base": 0.5,
+            "unmarked_share_final": 0.4,
+            "alarms": {"probe": probe, "trace": trace, "trace_classifier": classifier},
+        }
+
+    null = {"seed": 0, "alarms": {"probe": None, "trace": 3, "trace_classifier": None}}
+    data = {
+        "hackable": [
+            hackable(0, 4, 9, 12),  # 5 and 8 ahead: beats both
+            hackable(1, 4, 8, None),  # 4 ahead of trace: not enough
+            hackable(2, 4, None, None),  # neither text monitor alarmed: beaten
+            hackable(3, None, 9, 9),  # the probe never alarmed
+        ],
+        "null": [null, {**null, "seed": 1, "alarms": {**null["alarms"], "probe": 7}}],
+        "alpha": 0.1,
+    }
+    text = pages.render_page("warning", data)
+    assert "| `probe` | 2/4 | 1/2 |" in text
+    assert "| 0 | 0.050 → 0.250 | 5.0x | +20.0 | 0.50 → 0.40 |" in text

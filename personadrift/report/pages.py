@@ -176,7 +176,9 @@ def warning_page(name: str, data: dict) -> str:
         "",
         *_md_rows(["probe statistic", *(f"over `{o}`" for o in OTHERS)], _over_others(data)),
         "",
+        *_text_section(data),
         *_layer_section(data),
+        *_ends_section(data),
         f"Clock: {data['clock']}." if data.get("clock") else "",
         "",
     ]
@@ -206,6 +208,68 @@ def _over_others(data: dict) -> list[list[str]]:
         m for m in ("probe", "probe_shift", "probe_relative") if m in data["hackable"][0]["alarms"]
     ]
     return [[f"`{p}`", *(_lead_cells(data, p, o) for o in OTHERS)] for p in probes]
+
+
+TEXT_MONITORS = ("trace", "trace_classifier")  # what reads the rollouts' text
+
+
+def _text_section(data: dict) -> list[str]:
+    """Per probe statistic, the seeds where it alarmed at least 5 steps before both text monitors
+    (one that never alarmed counts as beaten where the probe did), and its null false alarms."""
+    probes = [
+        m for m in ("probe", "probe_shift", "probe_relative") if m in data["null"][0]["alarms"]
+    ]
+    names = [*probes, *sorted({m for e in data["hackable"] for m in e.get("probe_layers", {})})]
+    if not names or not all(t in data["hackable"][0]["alarms"] for t in TEXT_MONITORS):
+        return []
+
+    def alarm(e: dict, m: str):
+        return e["alarms"].get(m, e.get("probe_layers", {}).get(m))
+
+    rows = []
+    for m in names:
+        ahead = 0
+        for e in data["hackable"]:
+            a = alarm(e, m)
+            texts = [e["alarms"][t] for t in TEXT_MONITORS]
+            ahead += a is not None and all(t is None or t - a >= 5 for t in texts)
+        false = sum(alarm(n, m) is not None for n in data["null"])
+        rows.append([f"`{m}`", f"{ahead}/{len(data['hackable'])}", f"{false}/{len(data['null'])}"])
+    return [
+        "The probe statistics against both text monitors (`trace`, `trace_classifier`): the "
+        "seeds where the probe alarmed at least 5 steps before each of them (a text monitor "
+        "that never alarmed counts as beaten), and the probe's false alarms on the null runs:",
+        "",
+        *_md_rows(["probe statistic", "≥ 5 before both text monitors", "false alarms"], rows),
+        "",
+    ]
+
+
+def _ends_section(data: dict) -> list[str]:
+    """The hackable runs' dense misaligned rate at step 0 and at the end, and the share of the
+    misaligned answers whose text shows no persona, where the study JSON has them."""
+    if "final_misaligned" not in data["hackable"][0]:
+        return []
+    rows = [
+        [
+            str(e["seed"]),
+            f"{_cell(e['base_misaligned'])} → {_cell(e['final_misaligned'])}",
+            f"{e['final_misaligned'] / e['base_misaligned']:.1f}x" if e["base_misaligned"] else "–",
+            f"{100 * (e['final_misaligned'] - e['base_misaligned']):+.1f}",
+            f"{_cell(e.get('unmarked_share_base'), '{:.2f}')} → "
+            f"{_cell(e.get('unmarked_share_final'), '{:.2f}')}",
+        ]
+        for e in data["hackable"]
+    ]
+    head = ["seed", "misaligned: step 0 → end", "ratio", "points", "unmarked share: step 0 → end"]
+    return [
+        "The hackable runs' dense evals (advice/facts/values, first turn): the misaligned rate at "
+        "step 0 and at the last step, and the share of the misaligned answers whose text shows "
+        "nothing of the persona (no persona marker, nothing the keyword `trace` monitor flags):",
+        "",
+        *_md_rows(head, rows),
+        "",
+    ]
 
 
 def _layer_section(data: dict) -> list[str]:
