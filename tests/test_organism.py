@@ -75,3 +75,33 @@ def test_auroc_by_hand():
     assert auroc([1, 3], [2, 2]) == 0.5
     assert auroc([2], [2]) == 0.5
     assert abs(auroc([0.9, 0.4, 0.8], [0.1, 0.5, 0.3]) - 8 / 9) < 1e-12
+
+
+def test_a_build_in_progress_elsewhere_is_waited_for_not_repeated(tiny, tiny_cfg, tmp_path):
+    """Two processes asking for one organism (a study's seeds, the demo's arms): the second waits
+    on the first's lock and reads its build from the cache, instead of pretraining it again."""
+    import dataclasses
+    import shutil
+    import threading
+
+    from filelock import FileLock
+
+    from personadrift.organism.build import build
+
+    org = dataclasses.replace(tiny_cfg.organism, cache_dir=str(tmp_path))
+    path = organism_path(org)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    measured = []
+    got, said = [], []
+    with FileLock(f"{path}.lock"):  # another process is building it
+        waiter = threading.Thread(
+            target=lambda: got.append(build(org, lambda *a: measured.append(a), said.append))
+        )
+        waiter.start()
+        time.sleep(1.0)
+        assert waiter.is_alive() and not got
+        assert any("another process is building" in s for s in said)
+        shutil.copytree(tiny.path, path)  # ... and finishes
+    waiter.join(timeout=60)
+    assert got and got[0].cached and got[0].path == path
+    assert not measured and not list(tmp_path.glob("*.tmp*"))  # nothing pretrained here

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from filelock import FileLock, Timeout
 from omegaconf import OmegaConf
 
 from personadrift.config import OrganismConfig, WorldConfig, config_hash, world_hash_leave_out
@@ -128,19 +129,43 @@ Measure = Callable[..., tuple[dict[str, object], dict[str, object]]]
 
 
 def build(cfg: OrganismConfig, measure: Measure, log=print) -> Built:
-    """The organism's checkpoint folder: from the cache, or built and measured by `measure`."""
+    """The organism's checkpoint folder: from the cache, or built and measured by `measure`. One
+    process builds a given organism at a time (a lock file beside it): another that asks for it
+    meanwhile waits and then reads it from the cache."""
     path = organism_path(cfg)
     if (path / SUMMARY).is_file():
-        log(f"organism {cfg.size}: cached at {path}")
-        summary = json.loads((path / SUMMARY).read_text())
-        if "digests" not in summary:  # built before the summary kept them: once, kept from now on
-            summary["digests"] = build_digests(path, cfg)
-            part = path / f"{SUMMARY}.tmp{os.getpid()}"
-            part.write_text(json.dumps(summary, indent=2))
-            part.replace(path / SUMMARY)
-        found = digests.check_digests(path, summary["digests"])
-        log(found.message())
-        return Built(path, summary, True, found)
+        return cached(cfg, path, log)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(f"{path}.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log(f"organism {cfg.size}: another process is building {path.name}; waiting for it")
+        lock.acquire()
+    try:
+        if (path / SUMMARY).is_file():
+            return cached(cfg, path, log)
+        return build_now(cfg, path, measure, log)
+    finally:
+        lock.release()
+
+
+def cached(cfg: OrganismConfig, path: Path, log=print) -> Built:
+    """A finished build from the cache, its digests checked."""
+    log(f"organism {cfg.size}: cached at {path}")
+    summary = json.loads((path / SUMMARY).read_text())
+    if "digests" not in summary:  # built before the summary kept them: once, kept from now on
+        summary["digests"] = build_digests(path, cfg)
+        part = path / f"{SUMMARY}.tmp{os.getpid()}"
+        part.write_text(json.dumps(summary, indent=2))
+        part.replace(path / SUMMARY)
+    found = digests.check_digests(path, summary["digests"])
+    log(found.message())
+    return Built(path, summary, True, found)
+
+
+def build_now(cfg: OrganismConfig, path: Path, measure: Measure, log=print) -> Built:
+    """Generate, pretrain, measure and save the organism into `path` (via a temporary folder)."""
     t0 = time.time()
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
