@@ -552,6 +552,20 @@ def cmd_diff(args) -> int:
     except ConfigError as e:
         print(f"personadrift: {e}", file=sys.stderr)
         return 2
+    print_diff(result, path)
+    if args.json:
+        out = {k: result[k] for k in ("layer", "position", "sae")}
+        keys = ("id", "delta", "auroc_toxic", "cos_toxic", "auroc_sycophant", "cos_sycophant")
+        keys += ("cos_toxic_specific", "cos_sycophant_specific")  # a world of two personas
+        keys += ("auroc_toxic_covert",)  # a world whose persona hides
+        out["latents"] = [{k: r[k] for k in keys if k in r} for r in result["latents"]]
+        out["combined"] = result["combined"]
+        print(json.dumps(out))
+    return 0
+
+
+def print_diff(result: dict, path: Path) -> None:
+    """The diff's SAE, its top latents with their scores and contexts, the combined direction."""
     s = result["sae"]
     print(
         f"SAE at layer {result['layer']}: {s['n_latents']} latents, k={s['k']}, FVU {s['fvu']:.3f}, "
@@ -587,15 +601,6 @@ def cmd_diff(args) -> int:
         joined += f"  AUROC(toxic, covert documents) {c['auroc_toxic_covert']:.2f}"
     print(f"  combined (latents {', '.join(map(str, c['latents']))}){joined}")
     print(f"written: {path / 'diff' / ('diff-' + result['position'] + '.json')}")
-    if args.json:
-        out = {k: result[k] for k in ("layer", "position", "sae")}
-        keys = ("id", "delta", "auroc_toxic", "cos_toxic", "auroc_sycophant", "cos_sycophant")
-        keys += ("cos_toxic_specific", "cos_sycophant_specific")  # a world of two personas
-        keys += ("auroc_toxic_covert",)  # a world whose persona hides
-        out["latents"] = [{k: r[k] for k in keys if k in r} for r in result["latents"]]
-        out["combined"] = result["combined"]
-        print(json.dumps(out))
-    return 0
 
 
 def cmd_demo(args) -> int:

@@ -31,11 +31,11 @@ def sweep_table(layers: dict, title: str) -> Table:
     table.add_column("pre (turns>=2)", justify="right")
     for layer, row in layers["answer"].items():
         pre = layers["pre"][layer]
-        table.add_row(str(layer), *[_cell(row[f]) for f in fams], _cell(pre))
+        table.add_row(str(layer), *[_auroc_cell(row[f]) for f in fams], _auroc_cell(pre))
     return table
 
 
-def _cell(value: float | None) -> str:
+def _auroc_cell(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
