@@ -748,3 +748,17 @@ def test_the_drift_robust_statistic_stays_in_its_null_band_when_every_direction_
         "probe_relative": 5,
         "probe_shift": 5,
     }
+
+
+def test_the_covert_worlds_coin_calibrations_are_shipped_and_refuse_the_overt_world():
+    """personadrift/configs/calibrations/small_covert/coin/: the covert world's study
+    (docs/results/warning-covert-coin.md) for `organism.size=small_covert` runs; a `small` run,
+    another organism, is refused."""
+    folder = "calibrations/small_covert/coin"
+    config = ROOT / "personadrift/configs/runs/visible_tests.yaml"
+    for seed in range(5):
+        over = [f"organism.seed={seed}", "organism.size=small_covert"]
+        cfg = load_checked(config, [*over, f"detect.calibration={folder}"])
+        assert cfg.detect.calibration.endswith(f"small_covert/coin/except_seed{seed}.json")
+    with pytest.raises(ConfigError, match="made on a different organism"):
+        load_checked(config, [f"detect.calibration={folder}"])
