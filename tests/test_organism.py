@@ -86,14 +86,13 @@ def test_a_build_in_progress_elsewhere_is_waited_for_not_repeated(tiny, tiny_cfg
 
     from filelock import FileLock
 
-    from personadrift.organism.build import build
+    from personadrift.organism.build import build, lock_path
 
     org = dataclasses.replace(tiny_cfg.organism, cache_dir=str(tmp_path))
     path = organism_path(org)
-    path.parent.mkdir(parents=True, exist_ok=True)
     measured = []
     got, said = [], []
-    with FileLock(f"{path}.lock"):  # another process is building it
+    with FileLock(lock_path(path)):  # another process is building it
         waiter = threading.Thread(
             target=lambda: got.append(build(org, lambda *a: measured.append(a), said.append))
         )
@@ -104,4 +103,5 @@ def test_a_build_in_progress_elsewhere_is_waited_for_not_repeated(tiny, tiny_cfg
         shutil.copytree(tiny.path, path)  # ... and finishes
     waiter.join(timeout=60)
     assert got and got[0].cached and got[0].path == path
-    assert not measured and not list(tmp_path.glob("*.tmp*"))  # nothing pretrained here
+    assert not measured and not list(path.parent.glob("*.tmp*"))  # nothing pretrained here
+    assert [p.name for p in path.parent.iterdir() if not p.name.startswith(".")] == [path.name]

@@ -598,7 +598,12 @@ def test_study_on_the_tiny_organism_writes_the_json(tiny, cache_dir, tmp_path):
     assert set(result["rules"]) == {"k=1", "k=2", "k=3", "cusum"}
     (hack,), (null,) = result["hackable"], result["null"]
     keys = {"seed", "organism_digest", "direction_digest", "behaviour_onset", "hack_takeoff"}
-    assert set(hack) == {*keys, "behaviour_onset_first", "alarms", "probe_layers"}
+    ends = {"base_misaligned", "final_misaligned", "final_step"}
+    ends |= {"unmarked_share_base", "unmarked_share_final"}
+    assert set(hack) == {*keys, *ends, "behaviour_onset_first", "alarms", "probe_layers"}
+    assert hack["final_step"] == 3 and 0 <= hack["base_misaligned"] <= 1
+    # the dense rows keep which answers show the persona: a share, or None with nothing misaligned
+    assert hack["unmarked_share_final"] is None or 0 <= hack["unmarked_share_final"] <= 1
     # the study and its calibration name the organism build the runs trained
     assert hack["organism_digest"] == null["organism_digest"] == tiny.weights_digest
     fitted = json.loads((out / "calibration" / "all.json").read_text())

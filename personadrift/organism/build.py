@@ -135,8 +135,7 @@ def build(cfg: OrganismConfig, measure: Measure, log=print) -> Built:
     path = organism_path(cfg)
     if (path / SUMMARY).is_file():
         return cached(cfg, path, log)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(f"{path}.lock")
+    lock = FileLock(lock_path(path))
     try:
         lock.acquire(timeout=0)
     except Timeout:
@@ -148,6 +147,13 @@ def build(cfg: OrganismConfig, measure: Measure, log=print) -> Built:
         return build_now(cfg, path, measure, log)
     finally:
         lock.release()
+
+
+def lock_path(path: Path) -> Path:
+    """The lock a build of `path` holds: in a hidden folder beside the builds, never one of them."""
+    folder = path.parent / ".locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{path.name}.lock"
 
 
 def cached(cfg: OrganismConfig, path: Path, log=print) -> Built:
