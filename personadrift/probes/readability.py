@@ -155,39 +155,37 @@ def covert_aurocs(readout: Readout, n_layers: int) -> dict:
     first half of all documents) scored on the second half's *covert* persona items against its
     items of the other persona; per family for `answer`, and `pre`, where only the persona the
     model inferred from earlier turns can be. `n_*`: the covert items scored."""
-
-    def scored(items, covert, layer, d):
-        half = len(items) // 2
-        rest = list(zip(items[half:], covert[half:]))
-        pos = [float(x[layer] @ d) for (t, *_, x), c in rest if t and c]
-        neg = [float(x[layer] @ d) for (t, *_, x), c in rest if not t]
-        return pos, neg
-
     ans_items = [(t, x) for t, _, x in readout.answer]
-    half = len(ans_items) // 2
-    fams = sorted({f for _, f, _ in readout.answer} - {"neutral"})
+    families = [f for _, f, _ in readout.answer]
+    fams = sorted(set(families) - {"neutral"})
     table: dict = {"answer": {}, "pre": {}}
     for layer in range(1, n_layers + 1):
         _, d = _split_auroc(ans_items, layer)
-        row = {}
-        for fam in fams:
-            keep = [i for i, (_, f, _) in enumerate(readout.answer) if f == fam and i >= half]
-            pos = [
-                float(readout.answer[i][2][layer] @ d)
-                for i in keep
-                if readout.answer[i][0] and readout.answer_covert[i]
-            ]
-            neg = [float(readout.answer[i][2][layer] @ d) for i in keep if not readout.answer[i][0]]
-            row[fam] = auroc(pos, neg) if pos and neg else None
-        table["answer"][layer] = row
+        scores = _held_out_scores(ans_items, readout.answer_covert, families, layer, d)
+        table["answer"][layer] = {fam: _covert_auroc(scores, fam) for fam in fams}
         _, d_pre = _split_auroc(readout.pre, layer)
-        pos, neg = scored(readout.pre, readout.pre_covert, layer, d_pre)
-        table["pre"][layer] = auroc(pos, neg) if pos and neg else None
-    n_answer = sum(
-        1 for i, c in enumerate(readout.answer_covert) if c and i >= half and readout.answer[i][0]
-    )
-    n_pre = sum(1 for c in readout.pre_covert[len(readout.pre) // 2 :] if c)
+        pre_families = [None] * len(readout.pre)
+        table["pre"][layer] = _covert_auroc(
+            _held_out_scores(readout.pre, readout.pre_covert, pre_families, layer, d_pre)
+        )
+    # a covert document is always the persona's: the covert items scored are the second halves'
+    n_answer = sum(readout.answer_covert[len(readout.answer) // 2 :])
+    n_pre = sum(readout.pre_covert[len(readout.pre) // 2 :])
     return {"layers": table, "n_answer": n_answer, "n_pre": n_pre}
+
+
+def _held_out_scores(items, covert, families, layer: int, d) -> list[tuple]:
+    """(persona?, projection, covert?, family) of the second half's items (`_split_auroc`'s)."""
+    half = len(items) // 2
+    rows = list(zip(items, covert, families))[half:]
+    return [(t, float(x[layer] @ d), c, f) for (t, x), c, f in rows]
+
+
+def _covert_auroc(scores: list[tuple], family: str | None = None) -> float | None:
+    """AUROC of the covert persona items against the other persona's (of one family, if given)."""
+    pos = [p for t, p, c, f in scores if t and c and f == family]
+    neg = [p for t, p, c, f in scores if not t and f == family]
+    return auroc(pos, neg) if pos and neg else None
 
 
 def directions(readout: Readout, layer: int) -> dict[str, np.ndarray]:
