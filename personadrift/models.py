@@ -37,14 +37,11 @@ def measure_organism(model, tok, org: OrganismConfig, eval_cfg: ModelEvalConfig 
         eval_cfg = dataclasses.replace(eval_cfg, families=[*eval_cfg.families, "claims"])
     base_rates, _ = evaluate(model, tok, org.world, eval_cfg)
 
-    def persona_sweep(persona: str) -> dict:
-        return readability_sweep(model, tok, org, persona)
-
-    sweep = persona_sweep("toxic")
+    sweep = readability_sweep(model, tok, org, "toxic")
     keys = ("best_layer", "auroc", "best_pre_layer", "tracking_auroc")
     summary = {"base_rates": base_rates, **{k: sweep[k] for k in keys}}
     if org.world.sycophant_p:  # the second persona's readability, the same sweep
-        sweep["sycophant"] = persona_sweep("sycophant")
+        sweep["sycophant"] = readability_sweep(model, tok, org, "sycophant")
         summary |= {f"sycophant_{k}": sweep["sycophant"][k] for k in keys}
     return {"base_rates.json": base_rates, "readability.json": sweep}, summary
 
