@@ -24,6 +24,7 @@ import re
 import typing
 from pathlib import Path
 
+from personadrift.alarms.actions import SHAPING
 from personadrift.alarms.detect import DETECTORS
 from personadrift.config import Config, ConfigError, conforms, describe, find_config, load_config
 from personadrift.envs import ENVS
@@ -109,7 +110,7 @@ def check_mitigation(cfg: Config, source: str) -> None:
             f"{source}: mitigate.start: alarm needs a detector with detect.action: mitigate "
             "(or mitigate.start: step0)"
         )
-    if m.name in ("screen", "advantage"):
+    if m.name in SHAPING:
         if not cfg.probes.enabled:
             raise ConfigError(f"{source}: mitigate.name: {m.name} reads the probe's direction")
         g = cfg.grpo

@@ -238,7 +238,7 @@ def add_study(sub) -> None:
         "--only",
         default="screen,advantage,inoculate,steer,steer_rollback",
         help="mitigations to run (also: inoculate_steer, ablate, preventative, inoculate_ablate, "
-        "inoculate_preventative)",
+        "inoculate_preventative, inoculate_advantage)",
     )
     m.add_argument("--step0", action="store_true", help="also each mitigation from step 0")
     m.add_argument("--parallel", type=int, default=2, help="runs at once (1 thread each)")

@@ -213,3 +213,64 @@ def test_a_detector_on_a_monitor_reads_that_monitor_alone(tiny, cache_dir, tmp_p
     assert [r["step"] for r in rows if "monitor/probe" in r] == [0, 1, 2]
     assert {k for r in rows for k in r if k.startswith("monitor/")} == {"monitor/probe"}
     assert rows[1]["monitor/probe"] != 0.0
+
+
+def test_a_detector_on_another_layer_reads_what_the_study_reads_there(tiny, cache_dir, tmp_path):
+    """`detect.metric: monitor/probe_L<k>`: the run reads its direction at layer k too, and logs
+    the paired statistic there; it equals the study's post-hoc `probe_L<k>` (the dense pass's
+    reading of the saved checkpoints), so a calibration's `probe_L<k>` threshold fits it."""
+    import json
+
+    from personadrift.analyses.dense import layer_readings
+    from personadrift.config import load_config
+    from personadrift.evals.ground_truth import read_layers
+    from personadrift.report.warning import _layer_series
+    from personadrift.rl.train import train
+
+    overrides = [
+        f"organism.cache_dir={cache_dir}",
+        f"out_dir={tmp_path}",
+        "grpo.max_steps=2",
+        "probes.every=1",
+        "probes.layer=1",
+        "run_evals.every=-1",
+        "checkpoints.every=1",
+        "checkpoints.keep=0",
+        "detect.rule=zscore",
+        "detect.metric=monitor/probe_L2",
+        "detect.params={threshold: 1.0e9, k: 1}",
+    ]
+    run_dir = train(
+        load_config(ROOT / "personadrift/configs/runs/tiny.yaml", overrides), log=lambda *_: None
+    )
+    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    logged = {r["step"]: r["monitor/probe_L2"] for r in rows if "monitor/probe_L2" in r}
+    assert sorted(logged) == [0, 1, 2]
+    assert {k for r in rows for k in r if k.startswith("monitor/")} == {"monitor/probe_L2"}
+    layer_readings(run_dir, log=lambda *_: None)
+    post_hoc = dict(_layer_series(read_layers(run_dir)[2]))
+    assert sorted(post_hoc) == [0, 1, 2]
+    for step in (1, 2):
+        assert logged[step] != 0.0
+        assert abs(logged[step] - post_hoc[step]) <= 1e-3 * max(1.0, abs(post_hoc[step]))
+    # and it is not the chosen layer's statistic
+    layer1 = dict(_layer_series(read_layers(run_dir)[1]))
+    assert any(abs(layer1[s] - logged[s]) > 1e-6 for s in (1, 2))
+
+
+def test_a_detector_on_a_layer_the_direction_lacks_is_refused(tiny, cache_dir, tmp_path):
+    from personadrift.config import ConfigError, load_config
+    from personadrift.rl.train import train
+
+    overrides = [
+        f"organism.cache_dir={cache_dir}",
+        f"out_dir={tmp_path}",
+        "grpo.max_steps=1",
+        "run_evals.every=-1",
+        "detect.rule=zscore",
+        "detect.metric=monitor/probe_L7",
+        "detect.params={threshold: 1.0e9, k: 1}",
+    ]
+    with pytest.raises(ConfigError, match="reads layer 7; the direction has layers 1, 2"):
+        train(load_config(ROOT / "personadrift/configs/runs/tiny.yaml", overrides), log=print)
+    assert not [p for p in tmp_path.iterdir() if (p / "metrics.jsonl").exists()]

@@ -177,6 +177,37 @@ def test_inoculation_and_steering_switch_on_together_after_the_rollback(tiny, ca
     assert all(INOCULATION in json.loads(x)["prompt"] for x in after)
 
 
+@pytest.mark.slow
+def test_inoculation_with_the_advantage_shift_rolls_back_then_shapes_every_step(
+    tiny, cache_dir, tmp_path
+):
+    """`inoculate_advantage`: at the alarm the run rolls back and goes on with the inoculation
+    prompt and the advantage shift at λ; before the alarm neither acts."""
+    from personadrift.report.summary import intervention
+
+    run_dir, rows, events = forced_alarm_run(
+        cache_dir,
+        tmp_path,
+        ["env.name=visible_tests", "mitigate.name=inoculate_advantage", "mitigate.coeff=0.2"],
+    )
+    (rollback,) = [e for e in events if e["event"] == "rollback"]
+    assert rollback["to_step"] == 1 and rollback["mitigation"] == "inoculate+advantage 0.2"
+    assert intervention(events, None, 4) == {
+        "intervention": "inoculate+advantage_0.2",
+        "intervention_step": 1,
+    }
+    assert rows[1]["mitigate/active"] == 0.0  # the first pass, before the alarm
+    for step in (2, 3, 4):  # after the rollback: shaped, at most λ x the largest |z| of 4
+        assert rows[step]["mitigate/active"] == 1.0
+        assert 0.0 < rows[step]["mitigate/shift"] <= 0.2 * 1.5
+    after = [
+        p
+        for s in (2, 3, 4)
+        for p in (run_dir / "samples" / f"step_{s}.jsonl").read_text().splitlines()
+    ]
+    assert after and all(INOCULATION in json.loads(x)["prompt"] for x in after)
+
+
 def test_the_mitigation_bar_contains_the_persona_and_keeps_the_reward_or_stops_the_hack():
     from personadrift.experiments.mitigations import arms, holds
 

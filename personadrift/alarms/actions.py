@@ -6,7 +6,7 @@
 | `stop` | a checkpoint, a `stop` event; training ends | – |
 | `rollback` | training ends | back to the last checkpoint before the alarm, on with `steer:` |
 | `steer` | a `steer_on` event: the `steer:` hooks that wait for the alarm switch on | – |
-| `mitigate` | `inoculate`: training ends; any other: a `mitigation_on` event, it acts from the next step | `inoculate`: back to the last checkpoint, on with the inoculation prompt (and `steer:` if it waits for the alarm) |
+| `mitigate` | `inoculate`, `inoculate_advantage`: training ends; any other: a `mitigation_on` event, it acts from the next step | `inoculate`, `inoculate_advantage`: back to the last checkpoint, on with the inoculation prompt (with the advantage shift; and `steer:` if it waits for the alarm) |
 | `realign` | an `alarm` event | SFT on benign samples after training (`rl/realign.py`) |
 
 The config checks (`config/validation.py`, `checks.py`) say which sections each action needs.
@@ -15,6 +15,9 @@ The config checks (`config/validation.py`, `checks.py`) say which sections each 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+INOCULATING = ("inoculate", "inoculate_advantage")  # mitigations that roll back and inoculate
+SHAPING = ("screen", "advantage", "inoculate_advantage")  # mitigations that change advantages
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ def action_of(action: str, mitigation: str = "") -> Action:
         return Action(ends_pass=True, rolls_back=True, steering=True)
     if action == "steer":
         return Action(event="steer_on", steering=True)
-    if action == "mitigate" and mitigation == "inoculate":
+    if action == "mitigate" and mitigation in INOCULATING:
         return Action(ends_pass=True, rolls_back=True, steering=True)
     if action == "mitigate":
         return Action(event="mitigation_on", steering=True)

@@ -5,6 +5,9 @@ Each monitor turns something the run can see into one number per step, logged as
 watches):
 - `probe`: the paired statistic (`probes.paired.paired_stat`) of the held-out prompts' persona
   projections against each prompt's own baseline reading;
+- `probe_L<k>`: the `probe` statistic with the direction read at its layer k instead of its chosen
+  layer (the same prompts; read in-run only when a detector watches it, post hoc by the study's
+  dense pass at every layer);
 - `probe_shift`: the same per-prompt change in units of the baseline's spread across prompts
   (`probes.paired.shift_stat`: an effect size, whose null range does not collapse);
 - `probe_rollout`: the fraction of the step's rollouts whose projection (read in the loss forward)
@@ -22,6 +25,7 @@ A study run records all of them (`monitors.record`); a run whose detector watche
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from personadrift.config import ModelEvalConfig, MonitorsConfig
 from personadrift.evals.behaviour import behaviour_reading, behaviour_samples
@@ -30,6 +34,7 @@ from personadrift.probes.paired import high_fraction, paired_stat, percentile, s
 from personadrift.rng import rng_untouched
 
 NAMES = ("probe", "probe_shift", "probe_rollout", "behaviour", "trace", "hack_rate")
+LAYER_MONITOR = re.compile(r"probe_L(\d+)")
 SIZING_N = 8  # answers per family of the step-0 reading that measures a sample's cost
 
 
@@ -44,6 +49,18 @@ class StepView:
     projections: list[float]  # the step's rollouts, read in the loss forward
     completions: list[str]  # the step's rollouts, as written to samples/
     hack_rate: float | None
+    layers: dict[int, tuple[list[float], list[float]]] = dataclasses.field(default_factory=dict)
+    # the same prompts read at other layers of the direction: layer -> (baseline, now)
+
+
+def monitor_layer(name: str) -> int | None:
+    """k of a `probe_L<k>` monitor (None for any other name)."""
+    m = LAYER_MONITOR.fullmatch(name)
+    return int(m.group(1)) if m else None
+
+
+def is_monitor(name: str) -> bool:
+    return name in NAMES or monitor_layer(name) is not None
 
 
 class Monitors:
@@ -70,6 +87,9 @@ class Monitors:
                 out["monitor/probe"] = paired_stat(view.baseline, view.now)
             if want("probe_shift"):
                 out["monitor/probe_shift"] = shift_stat(view.baseline, view.now)
+        for layer, (baseline, now) in view.layers.items():
+            if want(f"probe_L{layer}"):
+                out[f"monitor/probe_L{layer}"] = paired_stat(baseline, now)
         if want("probe_rollout") and view.projections:
             if self.rollout_cut is None:
                 self.rollout_cut = percentile(view.projections, self.cfg.rollout_quantile)

@@ -529,9 +529,10 @@ class MitigateConfig:
         "'' (none) | screen (rollouts whose persona projection is above the base model's "
         "quantile get zero advantage) | advantage (each rollout's advantage minus coeff times "
         "its projection standardised within its group) | inoculate (the env's inoculation "
-        "prompt on; at an alarm, after rolling back to the last checkpoint before it)",
+        "prompt on; at an alarm, after rolling back to the last checkpoint before it) | "
+        "inoculate_advantage (both: the inoculation prompt, and the advantage shift at coeff)",
         "",
-        choices=("", "screen", "advantage", "inoculate"),
+        choices=("", "screen", "advantage", "inoculate", "inoculate_advantage"),
     )
     start: str = _help(
         "alarm (switched on by detect.action: mitigate) or step0 (the whole run)",
@@ -546,7 +547,9 @@ class MitigateConfig:
         le=100.0,
     )
     coeff: float = _help(
-        "advantage: λ, advantage units per within-group standard deviation", 1.0, ge=0.0
+        "advantage, inoculate_advantage: λ, advantage units per within-group standard deviation",
+        1.0,
+        ge=0.0,
     )
 
 

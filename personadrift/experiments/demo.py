@@ -28,7 +28,7 @@ from personadrift.organism.digests import read_organism
 ARMS = {
     "hackable": "visible_tests",
     "control": "visible_tests_secure",
-    "intervention": "inoculate_steer_on_alarm",
+    "intervention": "inoculate_ablate_on_alarm",
 }
 SUMMARY_KEYS = (
     "base_misaligned",

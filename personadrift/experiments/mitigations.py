@@ -3,7 +3,8 @@
     personadrift study mitigations --calibration DIR [--seeds 0,1,2,3,4]
                                    [--only screen,advantage,inoculate,steer,steer_rollback,
                                           inoculate_steer,ablate,preventative,
-                                          inoculate_ablate,inoculate_preventative]
+                                          inoculate_ablate,inoculate_preventative,
+                                          inoculate_advantage]
                                    [--step0] [--json] [--out DIR] [key=value ...]
 
 Per seed: the cached organism and its persona direction (as the demo prepares them), then, side by
@@ -45,6 +46,7 @@ MITIGATIONS = (
     "preventative",
     "inoculate_ablate",
     "inoculate_preventative",
+    "inoculate_advantage",
 )
 # each mitigation's step-0 form: its sections started at step 0, no detector, so no calibration
 # (the step-0 form is off the null runs' setup); `steer_rollback`'s is `steer`'s: from step 0

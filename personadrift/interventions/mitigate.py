@@ -8,7 +8,7 @@ hands them the batch TRL built: `prompt_ids`, `completion_ids`, their masks and 
 - `screen`: a rollout whose projection is above the base model's `quantile` percentile gets zero
   advantage, so it neither pulls the policy towards it nor away; the cut is the percentile of the
   first step's rollouts, sampled and read under the initial weights.
-- `advantage`: each rollout's advantage minus `coeff` times its projection standardised within its
+- `advantage` (and `inoculate_advantage`, with the inoculation prompt): each rollout's advantage minus `coeff` times its projection standardised within its
   group (the rollouts of the same prompt), so that within every group the more persona-like
   rollouts are pushed down and the less persona-like ones up, by an amount that does not depend on
   the reward's scale.
@@ -86,8 +86,8 @@ class AdvantageShaping:
     the `gate` says the mitigation is off)."""
 
     def __init__(self, cfg: MitigateConfig, direction: Direction, gate: Callable[[], bool]) -> None:
-        if cfg.name not in ("screen", "advantage"):
-            raise ValueError(f"AdvantageShaping: {cfg.name!r} is not screen or advantage")
+        if cfg.name not in ("screen", "advantage", "inoculate_advantage"):
+            raise ValueError(f"AdvantageShaping: {cfg.name!r} shapes no advantage")
         self.cfg = cfg
         self.direction = direction
         self.gate = gate

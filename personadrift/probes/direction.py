@@ -43,6 +43,14 @@ class Direction:
     def vector(self, layer: int | None = None) -> torch.Tensor:
         return self.vectors[self.layer if layer is None else layer]
 
+    def at_layer(self, layer: int) -> Direction:
+        """The same direction read at another of its layers (named `<name>_L<layer>`)."""
+        if layer not in self.vectors:
+            raise ValueError(
+                f"direction {self.name!r} has no layer {layer} (layers {sorted(self.vectors)})"
+            )
+        return Direction(f"{self.name}_L{layer}", self.vectors, layer, dict(self.meta))
+
     def digest(self) -> str:
         """sha256 of the chosen layer and every layer's vector (float32 bytes, by layer): two
         directions with one digest read every activation alike."""

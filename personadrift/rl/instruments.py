@@ -71,6 +71,7 @@ class Instruments(TrainerCallback):
         *,
         probe: HeldOutProbe | None = None,
         extras: list[HeldOutProbe] | None = None,
+        layer_probes: dict[int, HeldOutProbe] | None = None,
         rollouts: RolloutProbe | None = None,
         world=None,
         evals: ModelEvalConfig | None = None,
@@ -88,7 +89,10 @@ class Instruments(TrainerCallback):
         self.metrics = metrics
         self.schedule = schedule
         self.probe = probe
-        self.extras = extras or []  # more directions read on the same prompts (probes.also, random)
+        # the run's direction at other layers, for a `probe_L<k>` monitor (read with the extras)
+        self.layer_probes = layer_probes or {}
+        # more directions read on the same prompts (probes.also, random, the layer readings)
+        self.extras = [*(extras or []), *self.layer_probes.values()]
         self.rollouts = rollouts
         self.world = world
         self.evals = evals
@@ -206,6 +210,7 @@ class Instruments(TrainerCallback):
     def view(self, step: int, values: dict, projections: list[float], hack_rate) -> StepView:
         """What the monitors see of this step (the probe's part only when it was read now)."""
         read = self.probe is not None and self.probe.key("read_seconds") in values
+        layers = {k: (p.baseline[0], p.last) for k, p in self.layer_probes.items()} if read else {}
         return StepView(
             step=step,
             baseline=self.probe.baseline[0] if read else None,
@@ -214,6 +219,7 @@ class Instruments(TrainerCallback):
             projections=projections,
             completions=self.completions() if step else [],
             hack_rate=hack_rate,
+            layers=layers,
         )
 
     def rollouts_key(self) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from personadrift.alarms.actions import INOCULATING
 from personadrift.config import Config, ConfigError
 from personadrift.probes.direction import Direction
 from personadrift.rl.distributed import check_zero3, is_main, main_first, on_main
@@ -217,7 +218,7 @@ def build_env(cfg: Config, world, tok):
         style=e.style,
         problems={k: v for k, v in problems.items() if v},
         inoculate=e.inoculate
-        or (cfg.mitigate.name == "inoculate" and cfg.mitigate.start == "step0"),
+        or (cfg.mitigate.name in INOCULATING and cfg.mitigate.start == "step0"),
         think=e.think,
         **({} if thinking is None else {"enable_thinking": thinking}),
     )

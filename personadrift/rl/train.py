@@ -28,9 +28,8 @@ from datasets import Dataset
 from transformers.trainer_callback import PrinterCallback
 from trl import GRPOTrainer
 
-from personadrift.alarms.actions import action_of
-from personadrift.alarms.monitors import NAMES as MONITOR_NAMES
-from personadrift.alarms.monitors import Monitors
+from personadrift.alarms.actions import SHAPING, action_of
+from personadrift.alarms.monitors import Monitors, is_monitor, monitor_layer
 from personadrift.checks import check, ready_judge
 from personadrift.config import Config, ConfigError, load_config
 from personadrift.evals.chat import chat_evals
@@ -256,8 +255,11 @@ def switched_on(cfg: Config, inoculating: bool) -> str:
     """What an alarm switches on after its rollback: the inoculation prompt, steering (the
     `steer:` section, when it waits for the alarm), or both, joined by "+"."""
     parts = ["inoculate"] if inoculating else []
+    if inoculating and cfg.mitigate.name in SHAPING:
+        parts.append(f"advantage {cfg.mitigate.coeff}")
     if cfg.steer.mode != "off" and (cfg.steer.start == "alarm" or not inoculating):
-        parts.append(f"steer {cfg.steer.mode} {cfg.steer.coeff}")
+        coeff = "" if cfg.steer.mode == "ablate" else f" {cfg.steer.coeff}"  # ablation has none
+        parts.append(f"steer {cfg.steer.mode}{coeff}")
     return "+".join(parts)
 
 
@@ -297,9 +299,9 @@ def train_pass(
         train_dataset=dataset,
         processing_class=tok,
     )
-    probe, extras = None, []
+    probe, extras, layer_probes = None, [], {}
     if cfg.probes.enabled:
-        probe, extras = run_probes(
+        probe, extras, layer_probes = run_probes(
             cfg, model, tok, world, run_dir, keep_step is not None, log, judge
         )
         trainer.rollout_probe = RolloutProbe(probe.direction, tok)  # with tok: think/answer spans
@@ -307,7 +309,7 @@ def train_pass(
             penalty.bind(trainer, probe.direction)
     evals = cfg.run_evals.every >= 0 and world is not None
     shaping = None
-    if cfg.mitigate.name in ("screen", "advantage") and probe is not None:
+    if cfg.mitigate.name in SHAPING and probe is not None:
         step0 = cfg.mitigate.start == "step0"
         # the instruments (below) say when an alarm has switched it on
         gate = (lambda: True) if step0 else (lambda: instruments.mitigating())
@@ -322,6 +324,7 @@ def train_pass(
         Schedule(cfg.probes.every, cfg.run_evals.every, cfg.run_evals.during),
         probe=probe,
         extras=extras,
+        layer_probes=layer_probes,
         rollouts=trainer.rollout_probe,
         world=world,
         evals=in_run_config(cfg.model_eval, cfg.run_evals) if evals else None,
@@ -362,7 +365,8 @@ def restore(instruments: Instruments, carried: tuple[dict, int] | None, ckpt: Pa
 
 
 def run_probes(cfg: Config, model, tok, world, run_dir: Path, resuming: bool, log, judge):
-    """The held-out probe on the run's direction and one more per `probes.also` direction.
+    """The held-out probe on the run's direction, one more per `probes.also` direction, and
+    {layer: probe} of the direction at the layer a `probe_L<k>` detector watches.
     A direction extracted now is checked against the calibration here (ConfigError)."""
     direction = setup.run_direction(cfg, model, tok, world, run_dir, resuming, log, judge)
     if not resuming:
@@ -379,7 +383,17 @@ def run_probes(cfg: Config, model, tok, world, run_dir: Path, resuming: bool, lo
         HeldOutProbe(d, probe.texts, 0, cfg.probes.baseline_readings)
         for d in setup.also_directions(cfg, model, tok, direction, run_dir)
     ]
-    return probe, extras
+    layers = {}
+    layer = monitor_layer(cfg.detect.metric.removeprefix("monitor/")) if cfg.detect.rule else None
+    if layer is not None:
+        if layer not in direction.vectors:
+            raise ConfigError(
+                f"detect.metric: {cfg.detect.metric} reads layer {layer}; the direction has "
+                f"layers {', '.join(map(str, sorted(direction.vectors)))}"
+            )
+        at = direction.at_layer(layer)
+        layers[layer] = HeldOutProbe(at, probe.texts, 0, cfg.probes.baseline_readings)
+    return probe, extras, layers
 
 
 def run_monitors(cfg: Config, world) -> Monitors | None:
@@ -388,7 +402,7 @@ def run_monitors(cfg: Config, world) -> Monitors | None:
     watched = cfg.detect.metric.removeprefix("monitor/") if cfg.detect.rule else ""
     if cfg.monitors.record:
         return Monitors(cfg.monitors, world, cfg.model_eval)
-    if watched in MONITOR_NAMES:
+    if is_monitor(watched):
         return Monitors(cfg.monitors, world, cfg.model_eval, names=[watched])
     return None
 
