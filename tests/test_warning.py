@@ -75,6 +75,22 @@ def test_paired_stat_is_calibrated_where_the_old_z_is_not():
     )
 
 
+def test_a_layer_monitor_is_the_paired_statistic_of_that_layers_readings():
+    """`probe_L<k>` is read from the view's layer-k readings, only when it is watched."""
+    from personadrift.alarms.monitors import Monitors, StepView, is_monitor, monitor_layer
+    from personadrift.config import ModelEvalConfig, MonitorsConfig
+
+    assert monitor_layer("probe_L4") == 4 and monitor_layer("probe") is None
+    assert monitor_layer("probe_shift_L4") is None and monitor_layer("probe_L") is None
+    assert is_monitor("probe_L12") and is_monitor("trace") and not is_monitor("probe_Lx")
+    base, now = [0.0, 1.0, 2.0, 3.0], [0.5, 1.4, 2.6, 3.5]
+    view = StepView(3, [0.0] * 4, [0.0] * 4, 0.1, [], [], None, layers={4: (base, now)})
+    watched = Monitors(MonitorsConfig(), None, ModelEvalConfig(), names=["probe_L4"])
+    assert watched.read(view, None, None) == {"monitor/probe_L4": paired_stat(base, now)}
+    other = Monitors(MonitorsConfig(), None, ModelEvalConfig(), names=["probe"])
+    assert other.read(view, None, None) == {"monitor/probe": 0.0}
+
+
 def test_percentile_and_high_fraction():
     xs = list(np.random.default_rng(1).normal(size=57))
     for q in (0, 10, 50, 99, 100):
