@@ -150,8 +150,9 @@ def steering(cfg: Config, model, tok, probe, run_dir: Path, log, gate=None, step
             "also": [d.name for d in also],
         },
     )
+    how = "projected out" if op == "ablate" else f"{op} {cfg.steer.coeff} x median norm {unit:.3f}"
     log(
-        f"steering: {cfg.steer.mode} ({op} {cfg.steer.coeff} x median norm {unit:.3f}) at layers {layers}"
+        f"steering: {cfg.steer.mode} ({how}) at layers {layers}"
         + (f" with {', '.join(d.name for d in also)}" if also else "")
     )
     coeff = cfg.steer.coeff
