@@ -24,7 +24,6 @@ TINY = [
     "run_evals.n_per_family=8",
     "run_evals.max_new_tokens=16",
     "checkpoints.every=1",
-    "steer.layers=[2]",  # the intervention arm ablates at layers 1-4 of the small organism
     "realign.n_samples=8",
     "detect.rule=zscore",  # the shipped calibration is the small organism's: a fixed rule here
     "detect.metric=probe/toxic/z",
@@ -75,7 +74,7 @@ def test_demo_runs_three_arms_and_reports(tiny, cache_dir, tmp_path):
         assert 0.0 <= s["final_hack_rate"] <= 1.0 and 0.0 <= s["final_secure_reward"] <= 1.0
         if arm == "intervention":  # the alarm at step 1 rolls back to the initial policy
             assert (s["intervention"], s["intervention_step"]) == (
-                "inoculate+steer_ablate",
+                "inoculate+advantage_0.2",
                 0,
             )
             assert s["hooked"] is False and s["final_misaligned_weights"] is None

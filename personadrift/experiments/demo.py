@@ -6,10 +6,11 @@ direction once, then train three arms side by side, each in its own process with
 - `control`: the same prompts in the secure twin (reward = every test passes);
 - `intervention`: the hackable run whose calibrated probe alarm switches a mitigation on during
   RL: it rolls back to the last checkpoint before the alarm and goes on with the inoculation
-  prompt and inference steering away from the persona direction
-  (the shipped config `inoculate_steer_on_alarm`: with its hook on, the best alarm-triggered
-  mitigation measured; its final weights alone keep some of the persona, so its JSON says
-  `hooked: true` next to `final_misaligned_weights`: docs/mitigations.md).
+  prompt and each rollout's advantage lowered by 0.2 times its persona projection standardised
+  within its group (the shipped config `inoculate_advantage_on_alarm`: the alarm-triggered
+  mitigation whose weights alone, with no hook, ended within 3 points of base on 5 of 5 seeds at
+  96-103% of the reward: docs/mitigations.md). Nothing is hooked at evaluation, so its JSON says
+  `hooked: false`.
 Every arm's console lines are printed as they come, prefixed with the arm and seed. At the end
 `personadrift report` is written over all runs, and (with `--json`) one JSON object per arm and
 seed is printed as the last line: the summary numbers of `personadrift.report.summary`.
@@ -28,7 +29,7 @@ from personadrift.organism.digests import read_organism
 ARMS = {
     "hackable": "visible_tests",
     "control": "visible_tests_secure",
-    "intervention": "inoculate_ablate_on_alarm",
+    "intervention": "inoculate_advantage_on_alarm",
 }
 SUMMARY_KEYS = (
     "base_misaligned",
