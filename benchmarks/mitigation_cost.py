@@ -1,13 +1,16 @@
 """What a training-forward mitigation costs: the same short GRPO run unmitigated and mitigated
 from step 0, side by side.
 
-    python benchmarks/mitigation_cost.py [--mode ablate|preventative] [--steps 20] [key=value ...]
+    python benchmarks/mitigation_cost.py [--mode ablate|preventative|inoculate_advantage]
+                                         [--steps 20] [key=value ...]
 
 The hackable config (`visible_tests`) twice, in two processes with one thread each started
 together (so both see the same load on a shared machine), evals off: once as shipped with its
 detector off, once with `steer.mode=<mode>` on from step 0 at the shipped `<mode>_on_alarm`
-config's layers and coefficient (the alarm-triggered arm pays the same per step once the alarm
-has fired, nothing before). Prints each run's mean wall time per step (start-up excluded), TRL's
+config's layers and coefficient, or (`inoculate_advantage`) with the shipped
+`inoculate_advantage_on_alarm` config's inoculation prompt and advantage shift on from step 0 (the
+alarm-triggered arm pays the same per step once the alarm has fired, nothing before, plus the one
+step its rollback repeats). Prints each run's mean wall time per step (start-up excluded), TRL's
 `step_time`, and their ratio; last, one JSON object.
 """
 
@@ -52,7 +55,14 @@ def run(config: str, steps: int, arm: str, out: str, extra: list[str]) -> dict:
 
 
 def _mitigation(mode: str) -> list[str]:
-    """The shipped `<mode>_on_alarm` steering, switched on from step 0."""
+    """The shipped `<mode>_on_alarm` steering (or mitigation), switched on from step 0."""
+    if mode == "inoculate_advantage":
+        shipped = load_config(f"{mode}_on_alarm", NO_DETECTOR).mitigate
+        return [
+            f"mitigate.name={shipped.name}",
+            "mitigate.start=step0",
+            f"mitigate.coeff={shipped.coeff}",
+        ]
     shipped = load_config(f"{mode}_on_alarm", [*NO_DETECTOR, "steer.start=step0"]).steer
     layers = ",".join(map(str, shipped.layers))
     return [
@@ -66,7 +76,9 @@ def _mitigation(mode: str) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config", default="visible_tests")
-    ap.add_argument("--mode", default="ablate", choices=("ablate", "preventative"))
+    ap.add_argument(
+        "--mode", default="ablate", choices=("ablate", "preventative", "inoculate_advantage")
+    )
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
