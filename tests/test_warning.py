@@ -271,7 +271,7 @@ def test_leave_one_seed_out_never_uses_the_seed_itself():
 
 def _cal_for(cfg, **changes) -> Calibration:
     cal = Calibration(
-        thresholds={m: 0.5 for m in MONITORS},
+        thresholds={m: 0.5 for m in (*MONITORS, "probe_L4")},  # probe_L4: the shipped alarm
         alpha=0.1,
         k=2,
         seeds=[1, 2],
