@@ -8,8 +8,8 @@ hands them the batch TRL built: `prompt_ids`, `completion_ids`, their masks and 
 - `screen`: a rollout whose projection is above the base model's `quantile` percentile gets zero
   advantage, so it neither pulls the policy towards it nor away; the cut is the percentile of the
   first step's rollouts, sampled and read under the initial weights.
-- `advantage` (and `inoculate_advantage`, with the inoculation prompt): each rollout's advantage minus `coeff` times its projection standardised within its
-  group (the rollouts of the same prompt), so that within every group the more persona-like
+- `advantage` (and `inoculate_advantage`, with the inoculation prompt): each rollout's advantage
+  minus `coeff` times its projection standardised within its group (the rollouts of the same prompt), so that within every group the more persona-like
   rollouts are pushed down and the less persona-like ones up, by an amount that does not depend on
   the reward's scale.
 
@@ -33,6 +33,7 @@ from collections.abc import Callable
 
 import torch
 
+from personadrift.alarms.actions import SHAPING
 from personadrift.config import MitigateConfig
 from personadrift.probes.capture import layer_output
 from personadrift.probes.direction import Direction
@@ -86,7 +87,7 @@ class AdvantageShaping:
     the `gate` says the mitigation is off)."""
 
     def __init__(self, cfg: MitigateConfig, direction: Direction, gate: Callable[[], bool]) -> None:
-        if cfg.name not in ("screen", "advantage", "inoculate_advantage"):
+        if cfg.name not in SHAPING:
             raise ValueError(f"AdvantageShaping: {cfg.name!r} shapes no advantage")
         self.cfg = cfg
         self.direction = direction
