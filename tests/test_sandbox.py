@@ -457,6 +457,22 @@ def test_run_many_keeps_order():
     assert run_many([]) == []
 
 
+def test_run_many_runs_a_repeated_source_once(monkeypatch):
+    started = []
+    real = sandbox._run_guarded
+
+    def counted(source, limits, on_stale):
+        started.append(source)
+        return real(source, limits, on_stale)
+
+    monkeypatch.setattr(sandbox, "_run_guarded", counted)
+    sources = ["print(1)", "print(2)", "print(1)", "print(1)", "print(2)"]
+    results = run_many(sources)
+    assert sorted(started) == ["print(1)", "print(2)"]
+    assert [r.stdout for r in results] == ["1\n", "2\n", "1\n", "1\n", "2\n"]
+    assert all(r.status == "ok" for r in results)
+
+
 def test_hung_answers_do_not_stall_the_batch():
     limits = Limits(timeout_s=1.0)
     hung = [i % 6 == 0 for i in range(24)]

@@ -324,12 +324,16 @@ def run_many(
 ) -> list[ExecResult]:
     """Run every source like `run`, in parallel; results come back in input order.
 
+    A source that appears several times runs once and every copy gets its result: a job sees
+    nothing but its source, so a rerun could differ only where the program itself is random or
+    timed (a GRPO group's rollouts repeat each other often: about a third of a run's are copies).
     `workers` jobs start at a time (default: 4 per core). A job still running after STALE_S hands
     its permit on, so hung answers wait out their timeouts side by side (up to MAX_CONCURRENT in
     flight) instead of stalling the batch one after another.
     """
     if not sources:
         return []
+    unique = list(dict.fromkeys(sources))
     permits = threading.Semaphore(workers or _default_workers())
 
     def job(source: str) -> ExecResult:
@@ -346,5 +350,6 @@ def run_many(
         finally:
             hand_on()
 
-    with ThreadPoolExecutor(max_workers=min(len(sources), MAX_CONCURRENT)) as pool:
-        return list(pool.map(job, sources))
+    with ThreadPoolExecutor(max_workers=min(len(unique), MAX_CONCURRENT)) as pool:
+        result_of = dict(zip(unique, pool.map(job, unique)))
+    return [result_of[source] for source in sources]
