@@ -8,7 +8,10 @@ unprivileged (a user namespace, as `--user`), and their ratio (the unprivileged 
 at least 0.8x root's throughput); run as any other user, that user's mode only. Each batch runs
 `--repeat` times after one warm-up job, and the best time counts (the machine may be shared). The
 hung batch replaces every n/hung-th answer with a hang (half busy loops, half sleeps); it should
-take at most about one timeout longer than the honest one.
+take at most about one timeout longer than the honest one. The copies batch is the honest one with
+every third answer a copy of the one before (a GRPO group's rollouts repeat each other: a third of
+the demo's are copies); `run_many` runs each distinct source once, so it should take about its
+share of distinct answers of the honest batch's time.
 """
 
 from __future__ import annotations
@@ -75,8 +78,9 @@ def measure(args: argparse.Namespace) -> dict:
     mixed = list(honest)
     for k, i in enumerate(hung_at):
         mixed[i] = HANGS[k % 2]
-    out = {"report": report, "uid": os.getuid(), "hung": len(hung_at)}
-    for name, sources in (("honest", honest), ("mixed", mixed)):
+    copies = [honest[i - 1] if i % 3 == 2 else honest[i] for i in range(args.n)]
+    out = {"report": report, "uid": os.getuid(), "hung": len(hung_at), "distinct": len(set(copies))}
+    for name, sources in (("honest", honest), ("mixed", mixed), ("copies", copies)):
         runs = [batch(sources, limits, args.workers) for _ in range(args.repeat)]
         seconds, results = min(runs, key=lambda r: r[0])
         out[name] = seconds
@@ -134,6 +138,11 @@ def show(mode: str, m: dict, args: argparse.Namespace) -> None:
     print(
         f"  hung - honest: +{m['mixed'] - m['honest']:.2f} s (timeout {args.timeout:.1f} s, "
         "target: at most about one timeout extra)"
+    )
+    print(
+        f"  copies batch: {args.n} answers ({m['distinct']} distinct) in {m['copies']:.2f} s; "
+        f"copies / honest time {m['copies'] / m['honest']:.2f} "
+        f"(target: about {m['distinct'] / args.n:.2f}, each distinct answer run once)"
     )
 
 
