@@ -76,8 +76,8 @@ def measure(args: argparse.Namespace) -> dict:
     every = max(1, args.n // max(1, args.hung))
     hung_at = list(range(0, args.n, every))[: args.hung]
     mixed = list(honest)
-    for k, i in enumerate(hung_at):
-        mixed[i] = HANGS[k % 2]
+    for k, i in enumerate(hung_at):  # each hang a job of its own: run_many runs copies once
+        mixed[i] = HANGS[k % 2] + f"# {i}\n"
     copies = [honest[i - 1] if i % 3 == 2 else honest[i] for i in range(args.n)]
     out = {"report": report, "uid": os.getuid(), "hung": len(hung_at), "distinct": len(set(copies))}
     for name, sources in (("honest", honest), ("mixed", mixed), ("copies", copies)):

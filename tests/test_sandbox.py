@@ -315,7 +315,8 @@ def test_jobs_cannot_read_each_others_work_dirs():
         "for p in paths:\n"
         "    try:\n        print(p, open(p).read())\n    except OSError as e:\n        print(e)\n"
     )
-    results = run_many([writer, reader, reader], Limits(timeout_s=3), workers=3)
+    readers = [reader + f"# reader {i}\n" for i in range(2)]  # two jobs: run_many runs copies once
+    results = run_many([writer, *readers], Limits(timeout_s=3), workers=3)
     assert [r.status for r in results] == ["ok"] * 3, results
     assert results[0].stdout == "written\n"
     for r in results[1:]:
@@ -476,7 +477,10 @@ def test_run_many_runs_a_repeated_source_once(monkeypatch):
 def test_hung_answers_do_not_stall_the_batch():
     limits = Limits(timeout_s=1.0)
     hung = [i % 6 == 0 for i in range(24)]
-    sources = ["import time\ntime.sleep(100)" if h else f"print({i})" for i, h in enumerate(hung)]
+    # each hung answer distinct, so each is a job of its own (run_many runs copies once)
+    sources = [
+        f"import time\ntime.sleep(100)  # {i}" if h else f"print({i})" for i, h in enumerate(hung)
+    ]
     start = time.monotonic()
     results = run_many(sources, limits, workers=2)  # more hung answers than workers
     elapsed = time.monotonic() - start
